@@ -1,0 +1,425 @@
+//! The Wasm plugin host: loads WebAssembly components built against the WIT package in `wit/`,
+//! checks what they import and export, and calls their hook exports in a sandbox. Each load
+//! compiles a component once (or takes it from the on-disk cache) and pre-links it; each call runs
+//! in a fresh store with a memory cap, a fuel budget and a wall-clock deadline. Whatever a plugin
+//! does (loop, allocate without end, trap, return garbage) comes back as a deny with the reason.
+//! This module must never let a plugin's failure become an allow, never give a plugin a capability
+//! beyond logging and its own configuration, and never print: log lines are returned as data.
+
+mod cache;
+mod convert;
+mod sandbox;
+
+use crate::policy::hook::{HookPoint, Verdict};
+use sandbox::{HostState, RawVerdict};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker};
+use wasmtime::{Config, Engine, Store};
+
+pub use sandbox::{LogLevel, LogLine};
+
+/// Generated from `wit/`: the host interface gantry implements and the typed hook records.
+mod bindings {
+    wasmtime::component::bindgen!({ path: "wit", world: "gantry:policy/plugin" });
+}
+
+use bindings::gantry::policy::types as wit;
+
+/// The WIT package every plugin is built against; exports and imports are matched on it.
+pub const WIT_PACKAGE: &str = "gantry:policy";
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+/// The only interfaces a plugin may import (the types interface carries no functions).
+const ALLOWED_IMPORTS: [&str; 2] = ["host", "types"];
+
+/// Why a plugin could not be loaded, or the runtime could not start. Calls never fail: they deny.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot start the Wasm engine")]
+    Engine(#[source] wasmtime::Error),
+    #[error("cannot read plugin {file}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plugin {file} is not a valid WebAssembly component")]
+    Compile {
+        file: PathBuf,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {file} imports '{import}', which was not granted (a plugin may import only {WIT_PACKAGE}/host@{WIT_VERSION}; grant capabilities by name in the registry's plugin entry)")]
+    UngrantedImport { file: PathBuf, import: String },
+    #[error("plugin {file} imports '{import}', which is granted, but this build of gantry provides no WASI capabilities")]
+    UnsupportedGrant { file: PathBuf, import: String },
+    #[error("plugin {file} exports '{export}', built for another version of {WIT_PACKAGE} (this gantry speaks @{WIT_VERSION})")]
+    IncompatibleExport { file: PathBuf, export: String },
+    #[error("plugin {file} exports no hook interface of {WIT_PACKAGE}@{WIT_VERSION} (resolve, manifest, signatures, attestations, contents, install)")]
+    NoHooks { file: PathBuf },
+    #[error("plugin {file}: export '{hook}' does not have the type of {WIT_PACKAGE}/{hook}@{WIT_VERSION}")]
+    BadExport {
+        file: PathBuf,
+        hook: HookPoint,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {file} cannot be linked against the host")]
+    Link {
+        file: PathBuf,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("the configuration of plugin {file} cannot be encoded as JSON")]
+    Config {
+        file: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Per-call sandbox limits. The defaults keep every call well under 200 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Largest linear memory a call may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Fuel (roughly, Wasm instructions) a call may burn.
+    pub fuel: u64,
+    /// Wall-clock time a call may take, enforced by epoch interruption.
+    pub deadline: Duration,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits { memory_bytes: 64 << 20, fuel: 200_000_000, deadline: Duration::from_millis(100) }
+    }
+}
+
+/// How often the epoch ticker advances the engine's clock; the deadline is counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// One Wasm engine (compiler settings, code cache, epoch clock) shared by all plugins of a run.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    limits: PluginLimits,
+}
+
+impl PluginRuntime {
+    /// Starts an engine with default limits; compiled components are cached in `cache_dir`.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Self, PluginError> {
+        Self::with_limits(cache_dir, PluginLimits::default())
+    }
+
+    /// Starts an engine with explicit sandbox limits.
+    pub fn with_limits(cache_dir: Option<&Path>, limits: PluginLimits) -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).consume_fuel(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(PluginError::Engine)?;
+        spawn_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(PluginError::Engine)?;
+        Ok(PluginRuntime { engine, linker, cache_dir: cache_dir.map(Path::to_path_buf), limits })
+    }
+
+    /// Loads the component at `path` (binary or WAT) under `name`: compiles it (or reuses the
+    /// checked cache entry), refuses imports outside the host interface unless granted, finds the
+    /// hook interfaces it exports and checks their types.
+    pub fn load(
+        &self,
+        path: &Path,
+        name: &str,
+        config: &serde_json::Value,
+        grants: &[String],
+    ) -> Result<Plugin, PluginError> {
+        let file = path.to_path_buf();
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { file: file.clone(), source })?;
+        let component = cache::compile(&self.engine, &bytes, self.cache_dir.as_deref())
+            .map_err(|source| PluginError::Compile { file: file.clone(), source })?;
+        check_imports(&self.engine, &component, path, grants)?;
+        let hooks = find_exports(&self.engine, &component, path)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|source| PluginError::Link { file: file.clone(), source })?;
+        let config = serde_json::to_string(config).map_err(|source| PluginError::Config { file: file.clone(), source })?;
+        let plugin = Plugin {
+            name: name.to_string(),
+            file,
+            pre,
+            exports: hooks.iter().map(|(h, _)| *h).collect(),
+            indices: hooks,
+            config: Arc::from(config),
+            engine: self.engine.clone(),
+            limits: self.limits,
+        };
+        plugin.typecheck_exports()?;
+        Ok(plugin)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives, so a call's
+/// deadline is wall-clock time even when the plugin spins inside host calls.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("gantry-plugin-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// A loaded plugin: pre-linked once, instantiated afresh for every call.
+pub struct Plugin {
+    name: String,
+    file: PathBuf,
+    pre: InstancePre<HostState>,
+    exports: Vec<HookPoint>,
+    indices: Vec<(HookPoint, ComponentExportIndex)>,
+    config: Arc<str>,
+    engine: Engine,
+    limits: PluginLimits,
+}
+
+impl Plugin {
+    /// The name the plugin was configured under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The hooks this plugin exports, in pipeline order.
+    pub fn exports(&self) -> &[HookPoint] {
+        &self.exports
+    }
+
+    /// Runs the plugin's export for `hook` on the hook's input document. A hook the plugin does
+    /// not export yields an empty verdict; any failure yields a deny saying what went wrong.
+    pub fn call(&self, hook: HookPoint, input: &serde_json::Value) -> Verdict {
+        self.call_logged(hook, input).0
+    }
+
+    /// As [`Plugin::call`], also returning the lines the plugin logged during the call.
+    pub fn call_logged(&self, hook: HookPoint, input: &serde_json::Value) -> (Verdict, Vec<LogLine>) {
+        let source = format!("plugin {} export {}", self.name, hook);
+        let mut verdict = Verdict::default();
+        let Some(index) = self.index(hook) else {
+            return (verdict, Vec::new());
+        };
+        let input = match convert::hook_input(hook, input) {
+            Ok(input) => input,
+            Err(e) => {
+                verdict.deny(&source, format!("input document for hook {hook} is malformed: {e}"));
+                return (verdict, Vec::new());
+            }
+        };
+        let mut store = self.new_store();
+        let outcome = self.invoke(&mut store, index, &input);
+        let state = store.into_data();
+        match outcome {
+            Ok(raw) => {
+                raw.deny.0.into_iter().for_each(|m| verdict.deny(&source, m.0));
+                raw.warn.0.into_iter().for_each(|m| verdict.warn(&source, m.0));
+            }
+            Err(e) => verdict.deny(&source, sandbox::failure_reason(&e, &state, &self.limits)),
+        }
+        (verdict, state.logs)
+    }
+
+    fn index(&self, hook: HookPoint) -> Option<&ComponentExportIndex> {
+        self.indices.iter().find(|(h, _)| *h == hook).map(|(_, i)| i)
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(self.config.clone(), self.limits.memory_bytes));
+        store.limiter(|s| &mut s.limiter);
+        // Fuel and the epoch deadline are both set on a fresh store: neither can fail here.
+        store.set_fuel(self.limits.fuel).expect("fuel is enabled on this engine");
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn invoke(
+        &self,
+        store: &mut Store<HostState>,
+        index: &ComponentExportIndex,
+        input: &convert::HookInput,
+    ) -> wasmtime::Result<RawVerdict> {
+        let instance = self.pre.instantiate(&mut *store)?;
+        use convert::HookInput as H;
+        match input {
+            H::Resolve(i) => call_check(store, &instance, index, i),
+            H::Manifest(i) => call_check(store, &instance, index, i),
+            H::Signatures(i) => call_check(store, &instance, index, i),
+            H::Attestations(i) => call_check(store, &instance, index, i),
+            H::Contents(i) => call_check(store, &instance, index, i),
+            H::Install(i) => call_check(store, &instance, index, i),
+        }
+    }
+
+    /// Looks every export up as a typed function once, so a plugin whose `check` has the wrong
+    /// signature fails at load rather than at each call.
+    fn typecheck_exports(&self) -> Result<(), PluginError> {
+        let mut store = self.new_store();
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|source| PluginError::Link { file: self.file.clone(), source })?;
+        for (hook, index) in &self.indices {
+            let checked = match hook {
+                HookPoint::Resolve => typed::<wit::ResolveInput>(&mut store, &instance, index),
+                HookPoint::Manifest => typed::<wit::ManifestInput>(&mut store, &instance, index),
+                HookPoint::Signatures => typed::<wit::SignaturesInput>(&mut store, &instance, index),
+                HookPoint::Attestations => typed::<wit::AttestationsInput>(&mut store, &instance, index),
+                HookPoint::Contents => typed::<wit::ContentsInput>(&mut store, &instance, index),
+                HookPoint::Install => typed::<wit::InstallInput>(&mut store, &instance, index),
+            };
+            checked.map_err(|source| PluginError::BadExport { file: self.file.clone(), hook: *hook, source })?;
+        }
+        Ok(())
+    }
+}
+
+fn typed<I>(store: &mut Store<HostState>, instance: &Instance, index: &ComponentExportIndex) -> wasmtime::Result<()>
+where
+    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
+{
+    instance.get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index).map(drop)
+}
+
+fn call_check<I>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+    input: &I,
+) -> wasmtime::Result<RawVerdict>
+where
+    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
+{
+    let check = instance.get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)?;
+    let (verdict,) = check.call(&mut *store, (input,))?;
+    Ok(verdict)
+}
+
+/// What `gantry plugin inspect` shows about a component file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    pub size: u64,
+    /// `sha256:HEX` of the file.
+    pub sha256: String,
+    /// The hooks it exports at this host's WIT version.
+    pub hooks: Vec<HookPoint>,
+    /// Every import, with whether a plugin may have it without a grant.
+    pub imports: Vec<ImportInfo>,
+    /// Every export name.
+    pub exports: Vec<String>,
+}
+
+/// One import of a component.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportInfo {
+    pub name: String,
+    pub allowed: bool,
+}
+
+/// Compiles the component at `path` (without caching or linking) and lists what it imports and
+/// exports. Works on components this host would refuse to load, so authors can see why.
+pub fn inspect(path: &Path) -> Result<PluginInfo, PluginError> {
+    use sha2::{Digest, Sha256};
+    let file = path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|source| PluginError::Read { file: file.clone(), source })?;
+    let engine = Engine::default();
+    let component = Component::new(&engine, &bytes).map_err(|source| PluginError::Compile { file, source })?;
+    let ty = component.component_type();
+    let imports = ty
+        .imports(&engine)
+        .map(|(name, _)| ImportInfo { name: name.to_string(), allowed: is_allowed_import(name) })
+        .collect();
+    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    let mut hooks: Vec<HookPoint> = exports
+        .iter()
+        .filter_map(|e| parse_hook_export(e))
+        .filter(|(_, version)| *version == WIT_VERSION)
+        .map(|(h, _)| h)
+        .collect();
+    hooks.sort();
+    Ok(PluginInfo {
+        size: bytes.len() as u64,
+        sha256: format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
+        hooks,
+        imports,
+        exports,
+    })
+}
+
+fn is_allowed_import(name: &str) -> bool {
+    ALLOWED_IMPORTS.iter().any(|iface| name == format!("{WIT_PACKAGE}/{iface}@{WIT_VERSION}"))
+}
+
+/// The hook interface a component export name stands for, if it is one of ours at any version.
+fn parse_hook_export(name: &str) -> Option<(HookPoint, &str)> {
+    let rest = name.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
+    let (iface, version) = rest.split_once('@')?;
+    Some((iface.parse().ok()?, version))
+}
+
+/// Refuses every import but the host interface: no WASI, nothing else, unless granted by name
+/// (and this build provides no grantable capability, so a granted import is refused too).
+fn check_imports(engine: &Engine, component: &Component, path: &Path, grants: &[String]) -> Result<(), PluginError> {
+    for (import, _) in component.component_type().imports(engine) {
+        if is_allowed_import(import) {
+            continue;
+        }
+        let granted = grants.iter().any(|g| import == g || import.split('@').next() == Some(g.as_str()));
+        let import = import.to_string();
+        let file = path.to_path_buf();
+        return Err(if granted {
+            PluginError::UnsupportedGrant { file, import }
+        } else {
+            PluginError::UngrantedImport { file, import }
+        });
+    }
+    Ok(())
+}
+
+/// The hook interfaces a component exports, with the index of each one's `check` function.
+fn find_exports(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+) -> Result<Vec<(HookPoint, ComponentExportIndex)>, PluginError> {
+    let mut hooks = Vec::new();
+    for (export, _) in component.component_type().exports(engine) {
+        let Some((hook, version)) = parse_hook_export(export) else { continue };
+        if version != WIT_VERSION {
+            return Err(PluginError::IncompatibleExport { file: path.to_path_buf(), export: export.to_string() });
+        }
+        let check = component
+            .get_export_index(None, export)
+            .and_then(|iface| component.get_export_index(Some(&iface), "check"))
+            .ok_or_else(|| PluginError::BadExport {
+                file: path.to_path_buf(),
+                hook,
+                source: wasmtime::format_err!("interface has no 'check' function"),
+            })?;
+        hooks.push((hook, check));
+    }
+    if hooks.is_empty() {
+        return Err(PluginError::NoHooks { file: path.to_path_buf() });
+    }
+    hooks.sort_by_key(|(h, _)| *h);
+    Ok(hooks)
+}
+
+#[cfg(test)]
+mod tests;
