@@ -322,3 +322,109 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<(), UnpackError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{build, tree, TarBuf};
+    use super::*;
+
+    fn entry<'a>(files: &'a [FileEntry], p: &str) -> &'a FileEntry {
+        files.iter().find(|f| f.path == p).unwrap_or_else(|| panic!("{p} not in {files:?}"))
+    }
+
+    #[test]
+    fn layers_compose_with_modes_links_and_implicit_parents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l0 = TarBuf::new()
+            .dir("bin", 0o755)
+            .file_mode("bin/tool", b"#!/bin/sh\n", 0o4755)
+            .file("deep/no/parents/f", b"x")
+            .symlink("bin/alias", "tool")
+            .hardlink("bin/tool2", "bin/tool")
+            .dir("ro", 0o555)
+            .file("ro/inside", b"y")
+            .finish();
+        let files = build(tmp.path(), &[l0]).unwrap();
+        let root = tmp.path().join("rootfs");
+        let tool = entry(&files, "bin/tool");
+        assert_eq!((tool.file_type, tool.mode, tool.original_mode, tool.size), (FileType::File, 0o755, 0o4755, 10));
+        assert_eq!(fs::metadata(root.join("bin/tool")).unwrap().permissions().mode() & 0o7777, 0o755);
+        assert_eq!(entry(&files, "deep/no").file_type, FileType::Dir);
+        assert_eq!(fs::read_to_string(root.join("deep/no/parents/f")).unwrap(), "x");
+        assert_eq!(fs::read_link(root.join("bin/alias")).unwrap(), Path::new("tool"));
+        assert_eq!(entry(&files, "bin/alias").link_target.as_deref(), Some("tool"));
+        let h = entry(&files, "bin/tool2");
+        assert_eq!((h.file_type, h.link_target.as_deref(), h.original_mode), (FileType::Hardlink, Some("bin/tool"), 0o4755));
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(fs::metadata(root.join("bin/tool2")).unwrap().ino(), fs::metadata(root.join("bin/tool")).unwrap().ino());
+        // Read-only dirs get their mode only after their contents were written.
+        assert_eq!(fs::metadata(root.join("ro")).unwrap().permissions().mode() & 0o777, 0o555);
+        assert_eq!(fs::read_to_string(root.join("ro/inside")).unwrap(), "y");
+        assert_eq!(fs::metadata(root.join("bin/tool")).unwrap().modified().unwrap(), mtime_of(1_600_000_000));
+        fs::set_permissions(root.join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn later_entries_win_and_types_replace_each_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l0 = TarBuf::new()
+            .file("dup", b"first")
+            .file("dup", b"second")
+            .file("d/child", b"c")
+            .file("f", b"file")
+            .symlink("s", "d")
+            .finish();
+        let l1 = TarBuf::new()
+            .file("d", b"now a file")
+            .dir("f", 0o755)
+            .file("f/inner", b"f is now a dir")
+            .dir("s", 0o700)
+            .finish();
+        let files = build(tmp.path(), &[l0, l1]).unwrap();
+        let root = tmp.path().join("rootfs");
+        assert_eq!(fs::read_to_string(root.join("dup")).unwrap(), "second");
+        assert_eq!(fs::read_to_string(root.join("d")).unwrap(), "now a file");
+        assert!(files.iter().all(|f| f.path != "d/child"));
+        assert_eq!(fs::read_to_string(root.join("f/inner")).unwrap(), "f is now a dir");
+        assert!(fs::symlink_metadata(root.join("s")).unwrap().is_dir());
+        assert_eq!(entry(&files, "s").file_type, FileType::Dir);
+        // A file met as a parent component (no dir entry replaced it) is an error, not a guess.
+        let l_bad = TarBuf::new().file("a", b"file").file("a/b", b"under a file").finish();
+        let tmp2 = tempfile::tempdir().unwrap();
+        assert!(build(tmp2.path(), &[l_bad]).is_err());
+        assert!(!tmp2.path().join("rootfs").exists(), "partial rootfs removed");
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_hide_lower_layers_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l0 = TarBuf::new()
+            .file("keep", b"k")
+            .file("gone", b"g")
+            .file("opq/lower1", b"1")
+            .file("opq/sub/lower2", b"2")
+            .file("dir/x", b"x")
+            .finish();
+        let l1 = TarBuf::new()
+            .file("opq/mine", b"same layer")
+            .file("opq/.wh..wh..opq", b"")
+            .file(".wh.gone", b"")
+            .file("dir/.wh.x", b"")
+            .file(".wh.never-existed", b"")
+            .finish();
+        let files = build(tmp.path(), &[l0, l1]).unwrap();
+        let root = tmp.path().join("rootfs");
+        assert_eq!(tree(&root), ["dir", "keep", "opq", "opq/mine"]);
+        assert!(files.iter().all(|f| !f.path.contains(".wh.")));
+        assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["dir", "keep", "opq", "opq/mine"]);
+    }
+
+    #[test]
+    fn compose_refuses_a_non_empty_rootfs() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("rootfs")).unwrap();
+        fs::write(tmp.path().join("rootfs/old"), b"").unwrap();
+        assert!(build(tmp.path(), &[TarBuf::new().file("a", b"").finish()]).is_err());
+        assert!(tmp.path().join("rootfs/old").exists(), "an existing tree is never removed");
+    }
+}

@@ -21,6 +21,8 @@ mod tarstream;
 mod verify;
 
 #[cfg(test)]
+mod breakout_tests;
+#[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
 mod testutil;
