@@ -4,7 +4,7 @@
 //! setuid/setgid/sticky, enforce caps). It must never create a host path from a tar name, and it
 //! removes `dest` on any error. `layer.json` is written last, only once the digest matched.
 
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
@@ -153,7 +153,7 @@ fn unpack_into<R: Read>(
         let buffered = BufReader::with_capacity(256 * 1024, &mut verifier);
         let decoder: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(buffered),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::Gzip => Box::new(GzMembers::new(Box::new(buffered))),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(|source| UnpackError::Decompress { digest: digest.into(), source })?,
@@ -164,8 +164,7 @@ fn unpack_into<R: Read>(
         let out = read_entries(&mut tar, digest, dest, limits, budget);
         if out.is_ok() {
             // Past the end-of-archive marker: decompress what is left (it is charged to the
-            // budget) so the whole blob is read. Trailing garbage after the compressed stream is
-            // not an error: the digest below covers every byte anyway.
+            // budget), so checksums at the end of the compressed stream are checked too.
             let mut rest = tar.into_inner();
             let mut sink = vec![0u8; 64 * 1024];
             loop {
@@ -173,10 +172,7 @@ fn unpack_into<R: Read>(
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => match take_unpack_error(e) {
-                        Ok(limit) => return Err(limit),
-                        Err(_) => break,
-                    },
+                    Err(e) => return Err(tar_error(digest, TarError::Io(e))),
                 }
             }
         }
@@ -192,6 +188,47 @@ fn unpack_into<R: Read>(
     let json = serde_json::to_vec(&meta).map_err(|e| UnpackError::io("write", &path, std::io::Error::other(e)))?;
     std::fs::write(&path, json).map_err(|e| UnpackError::io("write", &path, e))?;
     Ok(UnpackedLayer { dir: dest.to_path_buf(), digest: meta.digest, size: expected_size, skipped, entries: meta.entries })
+}
+
+/// gzip members one after another (as `gzip -d` does); bytes after the last member that do not
+/// start another member are left undecoded (the verifier still hashes them), as gzip's "trailing
+/// garbage ignored". Corrupt members and CRC mismatches are errors.
+struct GzMembers<'a> {
+    cur: Option<flate2::bufread::GzDecoder<Box<dyn BufRead + 'a>>>,
+}
+
+impl<'a> GzMembers<'a> {
+    fn new(r: Box<dyn BufRead + 'a>) -> Self {
+        GzMembers { cur: Some(flate2::bufread::GzDecoder::new(r)) }
+    }
+}
+
+impl Read for GzMembers<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(dec) = self.cur.as_mut() else { return Ok(0) };
+            let n = dec.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some(mut rest) = self.cur.take().map(|d| d.into_inner()) else { return Ok(0) };
+            let head = rest.fill_buf()?;
+            match head {
+                [0x1f, 0x8b, ..] => self.cur = Some(flate2::bufread::GzDecoder::new(rest)),
+                // The buffer boundary split the magic: take both bytes and put them back in front.
+                [0x1f] => {
+                    rest.consume(1);
+                    let mut second = [0u8; 1];
+                    if rest.read(&mut second)? != 1 || second[0] != 0x8b {
+                        return Ok(0);
+                    }
+                    let joined = std::io::Cursor::new([0x1f, 0x8b]).chain(rest);
+                    self.cur = Some(flate2::bufread::GzDecoder::new(Box::new(joined)));
+                }
+                _ => return Ok(0),
+            }
+        }
+    }
 }
 
 /// Charges every decompressed byte to the image budget (in 1 MiB steps), so a bomb stops early.
@@ -380,4 +417,257 @@ fn write_body<R: Read>(
         std::io::Write::write_all(&mut f, &buf[..n]).map_err(|err| UnpackError::io("write file", &path, err))?;
     }
     bodies::finish(&f, &path, mode, e.mtime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{gzip, sha256, unpack_blob, TarBuf};
+    use super::*;
+
+    fn simple() -> Vec<u8> {
+        TarBuf::new().dir("d", 0o755).file("d/a", b"hello").symlink("l", "d/a").file("big", &vec![7u8; 600_000]).finish()
+    }
+
+    #[test]
+    fn happy_layer_round_trips_through_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blob = gzip(&simple());
+        let l = unpack_blob(&blob, Compression::Gzip, &tmp.path().join("l"), &Limits::default()).unwrap();
+        assert_eq!(l.digest(), sha256(&blob));
+        assert_eq!(l.entries().len(), 4);
+        let again = UnpackedLayer::open(&tmp.path().join("l")).unwrap();
+        assert_eq!(again.entries(), l.entries());
+        let LayerEntry::File { body, size, .. } = &l.entries()[3] else { panic!("{:?}", l.entries()) };
+        assert_eq!(*size, 600_000);
+        assert_eq!(std::fs::read(l.body_path(*body)).unwrap(), vec![7u8; 600_000]);
+    }
+
+    #[test]
+    fn wrong_digest_or_size_is_rejected_and_dir_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blob = gzip(&simple());
+        let dest = tmp.path().join("l");
+        let budget = Budget::new(&Limits::default());
+        let wrong = sha256(b"something else");
+        let e = unpack_layer(&blob[..], &wrong, blob.len() as u64, Compression::Gzip, &dest, &Limits::default(), &budget).unwrap_err();
+        assert!(matches!(e, UnpackError::DigestMismatch { .. }), "{e}");
+        assert!(!dest.exists());
+        let right = sha256(&blob);
+        for size in [blob.len() as u64 - 1, blob.len() as u64 + 1, 10] {
+            let e = unpack_layer(&blob[..], &right, size, Compression::Gzip, &dest, &Limits::default(), &budget).unwrap_err();
+            assert!(matches!(e, UnpackError::SizeMismatch { .. } | UnpackError::Decompress { .. }), "{size}: {e}");
+            assert!(!dest.exists());
+        }
+        // Extra bytes after a complete gzip+tar still count: a longer blob is refused.
+        let mut longer = blob.clone();
+        longer.extend_from_slice(b"trailing");
+        let e = unpack_layer(&longer[..], &sha256(&longer), blob.len() as u64, Compression::Gzip, &dest, &Limits::default(), &budget).unwrap_err();
+        assert!(matches!(e, UnpackError::SizeMismatch { .. }), "{e}");
+        let e = unpack_layer(&blob[..], "sha512:00", blob.len() as u64, Compression::Gzip, &dest, &Limits::default(), &budget).unwrap_err();
+        assert!(matches!(e, UnpackError::BadDigest(_)));
+        assert!(!dest.exists(), "nothing created for a bad digest");
+    }
+
+    #[test]
+    fn existing_dest_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("keep"), b"").unwrap();
+        assert!(unpack_blob(&simple(), Compression::None, tmp.path(), &Limits::default()).is_err());
+        assert!(tmp.path().join("keep").exists());
+    }
+
+    #[test]
+    fn caps_stop_bombs_early() {
+        let tmp = tempfile::tempdir().unwrap();
+        // 64 MiB of zeros in one file gzips to ~64 KiB; a 4 MiB total cap stops it after ~4 MiB.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("bomb").unwrap();
+        h.set_size(64 << 20);
+        h.set_cksum();
+        let mut t = TarBuf::new();
+        t.raw(&h, &vec![0u8; 64 << 20]);
+        let blob = gzip(&t.finish());
+        assert!(blob.len() < 1 << 20);
+        let limits = Limits { max_total_bytes: 4 << 20, ..Limits::default() };
+        let e = unpack_blob(&blob, Compression::Gzip, &tmp.path().join("a"), &limits).unwrap_err();
+        assert!(matches!(&e, UnpackError::Limit(m) if m.contains("max_total_bytes")), "{e}");
+        let limits = Limits { max_file_bytes: 1 << 20, ..Limits::default() };
+        let e = unpack_blob(&blob, Compression::Gzip, &tmp.path().join("b"), &limits).unwrap_err();
+        assert!(matches!(&e, UnpackError::Limit(m) if m.contains("max_file_bytes")), "{e}");
+        let mut many = TarBuf::new();
+        for i in 0..50 {
+            many.file(&format!("f{i}"), b"");
+        }
+        let limits = Limits { max_entries: 20, ..Limits::default() };
+        let e = unpack_blob(&many.finish(), Compression::None, &tmp.path().join("c"), &limits).unwrap_err();
+        assert!(matches!(&e, UnpackError::Limit(m) if m.contains("max_entries")), "{e}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "every partial dir removed");
+    }
+
+    #[test]
+    fn budget_is_shared_by_parallel_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs: Vec<Vec<u8>> = (0..4)
+            .map(|i| {
+                let mut t = TarBuf::new();
+                for j in 0..300 {
+                    t.file(&format!("l{i}/f{j}"), format!("{i}-{j}").as_bytes());
+                }
+                gzip(&t.finish())
+            })
+            .collect();
+        let limits = Limits::default();
+        let budget = Budget::new(&limits);
+        std::thread::scope(|s| {
+            for (i, b) in blobs.iter().enumerate() {
+                let (budget, limits, dest) = (&budget, &limits, tmp.path().join(format!("l{i}")));
+                s.spawn(move || unpack_layer(&b[..], &sha256(b), b.len() as u64, Compression::Gzip, &dest, limits, budget).unwrap());
+            }
+        });
+        assert_eq!(budget.entries_used(), 1200);
+        let layers: Vec<UnpackedLayer> = (0..4).map(|i| UnpackedLayer::open(&tmp.path().join(format!("l{i}"))).unwrap()).collect();
+        let refs: Vec<&UnpackedLayer> = layers.iter().collect();
+        let files = super::super::compose(&refs, &tmp.path().join("root")).unwrap();
+        assert_eq!(files.len(), 1204);
+        assert_eq!(std::fs::read_to_string(tmp.path().join("root/l3/f299")).unwrap(), "3-299");
+        // Same budget again: the image total is now over a tight cap.
+        let tight = Budget::new(&Limits { max_entries: 1000, ..Limits::default() });
+        let errs: Vec<bool> = std::thread::scope(|s| {
+            let hs: Vec<_> = blobs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let (tight, limits, dest) = (&tight, &limits, tmp.path().join(format!("t{i}")));
+                    s.spawn(move || unpack_layer(&b[..], &sha256(b), b.len() as u64, Compression::Gzip, &dest, limits, tight).is_err())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(errs.iter().any(|e| *e), "1200 entries cannot fit a 1000-entry budget");
+    }
+
+    #[test]
+    fn tampered_metadata_is_refused_on_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("l");
+        unpack_blob(&simple(), Compression::None, &dest, &Limits::default()).unwrap();
+        let meta = std::fs::read_to_string(dest.join(META_FILE)).unwrap();
+        std::fs::write(dest.join(META_FILE), meta.replace("\"d/a\"", "\"../../etc/a\"")).unwrap();
+        assert!(matches!(UnpackedLayer::open(&dest), Err(UnpackError::BadLayerDir { .. })));
+        std::fs::write(dest.join(META_FILE), b"{").unwrap();
+        assert!(matches!(UnpackedLayer::open(&dest), Err(UnpackError::BadLayerDir { .. })));
+        assert!(UnpackedLayer::open(tmp.path()).is_err());
+    }
+
+    #[test]
+    fn pax_size_smuggled_symlink_is_never_seen() {
+        // tar-rs pax_size_smuggled_symlink: PAX size=2048 against a header size of 8 hides a
+        // symlink header inside the file data. Honouring PAX size, the symlink is file content.
+        let mut t = TarBuf::new();
+        t.pax(&[("size", b"2048")]);
+        let mut h = tar::Header::new_ustar();
+        h.set_path("file").unwrap();
+        h.set_size(8);
+        h.set_cksum();
+        let mut data = vec![b'A'; 512];
+        let mut sym = tar::Header::new_ustar();
+        sym.set_path("smuggled").unwrap();
+        sym.set_entry_type(tar::EntryType::Symlink);
+        sym.set_link_name("/etc/shadow").unwrap();
+        sym.set_size(0);
+        sym.set_cksum();
+        data.extend_from_slice(sym.as_bytes());
+        data.resize(2048, b'B');
+        t.raw(&h, &data);
+        let tmp = tempfile::tempdir().unwrap();
+        let l = unpack_blob(&t.finish(), Compression::None, &tmp.path().join("l"), &Limits::default()).unwrap();
+        assert_eq!(l.entries().len(), 1);
+        assert!(matches!(&l.entries()[0], LayerEntry::File { path, size: 2048, .. } if path == "file"));
+    }
+
+    #[test]
+    fn incorrect_and_overflowing_sizes_fail_cleanly() {
+        let tmp = tempfile::tempdir().unwrap();
+        // handling_incorrect_file_size: the header claims more data than the archive holds.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("f").unwrap();
+        h.set_size(4096);
+        h.set_cksum();
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(&[1u8; 1000]);
+        let e = unpack_blob(&bytes, Compression::None, &tmp.path().join("a"), &Limits::default()).unwrap_err();
+        assert!(matches!(e, UnpackError::Tar { .. }), "{e}");
+        // header_size_overflow: a base-256 size beyond u64 / i64.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("f").unwrap();
+        h.as_old_mut().size = [0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        h.set_cksum();
+        let e = unpack_blob(h.as_bytes(), Compression::None, &tmp.path().join("b"), &Limits::default()).unwrap_err();
+        assert!(matches!(e, UnpackError::Tar { .. }), "{e}");
+        // A 16 GiB declared file with little data is capped by size, never allocated.
+        h.set_size(16 << 30);
+        h.set_cksum();
+        let e = unpack_blob(h.as_bytes(), Compression::None, &tmp.path().join("c"), &Limits::default()).unwrap_err();
+        assert!(matches!(e, UnpackError::Limit(_)), "{e}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn huge_pax_header_is_refused_without_reading_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("././@PaxHeader").unwrap();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(1 << 30);
+        h.set_cksum();
+        let e = unpack_blob(h.as_bytes(), Compression::None, &tmp.path().join("a"), &Limits::default()).unwrap_err();
+        assert!(matches!(&e, UnpackError::Tar { reason, .. } if reason.contains("too long")), "{e}");
+    }
+
+    #[test]
+    fn corrupt_streams_fail_without_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tar = simple();
+        let gz = gzip(&tar);
+        let zs = zstd::encode_all(&tar[..], 1).unwrap();
+        let mut cases: Vec<(Vec<u8>, Compression)> = vec![
+            (tar[..700].to_vec(), Compression::None),
+            (tar[..1024 + 300].to_vec(), Compression::None),
+            (gz[..gz.len() / 2].to_vec(), Compression::Gzip),
+            (zs[..zs.len() / 2].to_vec(), Compression::Zstd),
+            (b"not gzip at all".to_vec(), Compression::Gzip),
+            (b"not zstd at all".to_vec(), Compression::Zstd),
+            (tar.clone(), Compression::Gzip),
+        ];
+        let mut flipped = gz.clone();
+        flipped[gz.len() / 2] ^= 0xff;
+        cases.push((flipped, Compression::Gzip));
+        let mut bad_sum = tar.clone();
+        bad_sum[0] ^= 1;
+        cases.push((bad_sum, Compression::None));
+        for (i, (blob, c)) in cases.into_iter().enumerate() {
+            let r = unpack_blob(&blob, c, &tmp.path().join(format!("x{i}")), &Limits::default());
+            assert!(r.is_err(), "case {i} should fail");
+        }
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn multi_member_gzip_and_multi_frame_zstd_decode_fully() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tar = TarBuf::new().file("a", b"1").file("b", &vec![2u8; 100_000]).file("c", b"3").finish();
+        let (p1, p2) = tar.split_at(700);
+        let mut multi = gzip(p1);
+        multi.extend(gzip(p2));
+        let l = unpack_blob(&multi, Compression::Gzip, &tmp.path().join("g"), &Limits::default()).unwrap();
+        assert_eq!(l.entries().len(), 3);
+        let mut frames = zstd::encode_all(p1, 3).unwrap();
+        // A skippable frame (magic 0x184D2A50, 4-byte length) between data frames.
+        frames.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
+        frames.extend(zstd::encode_all(p2, 3).unwrap());
+        let l = unpack_blob(&frames, Compression::Zstd, &tmp.path().join("z"), &Limits::default()).unwrap();
+        assert_eq!(l.entries().len(), 3);
+        let LayerEntry::File { body, .. } = &l.entries()[2] else { panic!() };
+        assert_eq!(std::fs::read(l.body_path(*body)).unwrap(), b"3");
+    }
 }
