@@ -1,0 +1,83 @@
+# File contents rules (contents hook). Opt-in. Denies setuid/setgid files (judged on
+# original_mode, the mode as the layer had it: the core strips those bits when it writes, but an
+# image that asks for them is still suspect), paths with `..` components, and, when configured,
+# files outside allowed prefixes or over a size cap.
+#
+# data.config:
+#   allow_setuid:     false                  (default false)
+#   allowed_prefixes: ["usr/", "bin/"]       paths must equal a prefix (without its trailing "/")
+#                                            or start with it; absent = no restriction
+#   max_file_size:    104857600              bytes; absent = no cap
+package gantry.files
+
+import rego.v1
+
+default cfg := {}
+
+cfg := data.config
+
+allow_setuid := object.get(cfg, "allow_setuid", false)
+
+prefixes := object.get(cfg, "allowed_prefixes", null)
+
+image := object.get(object.get(input, "image", {}), "reference", "the image")
+
+files := object.get(input, "files", [])
+
+# 0o6000: setuid | setgid.
+special_bits := 3072
+
+mode_of(f) := object.get(f, "original_mode", 0)
+
+deny contains msg if {
+	input.hook == "contents"
+	allow_setuid != true
+	some f in files
+	some m in [mode_of(f), object.get(f, "mode", 0)]
+	bits.and(m, special_bits) != 0
+	msg := sprintf("%s contains %s with the setuid/setgid bit (mode %o); images must not ask for elevated privileges", [image, f.path, m])
+}
+
+deny contains msg if {
+	input.hook == "contents"
+	some f in files
+	some part in split(f.path, "/")
+	part == ".."
+	msg := sprintf("%s contains the path %s, which climbs out with '..'", [image, f.path])
+}
+
+inside(path) if {
+	is_array(prefixes)
+	some p in prefixes
+	startswith(path, p)
+	endswith(p, "/")
+}
+
+inside(path) if {
+	is_array(prefixes)
+	some p in prefixes
+	path == trim_suffix(p, "/")
+}
+
+inside(path) if {
+	is_array(prefixes)
+	some p in prefixes
+	not endswith(p, "/")
+	startswith(path, concat("", [p, "/"]))
+}
+
+deny contains msg if {
+	input.hook == "contents"
+	is_array(prefixes)
+	some f in files
+	not inside(trim_prefix(f.path, "/"))
+	msg := sprintf("%s contains %s, outside the allowed prefixes (%s)", [image, f.path, concat(", ", prefixes)])
+}
+
+deny contains msg if {
+	input.hook == "contents"
+	cap := cfg.max_file_size
+	some f in files
+	f.size > cap
+	msg := sprintf("%s contains %s of %d bytes, over the %d byte cap", [image, f.path, f.size, cap])
+}

@@ -1,0 +1,297 @@
+//! The policy engine of one run: every Rego module (built-in, system layer, user layer) and every
+//! Wasm plugin, loaded and parsed or compiled once, then evaluated at each hook. It owns the
+//! combination rule (all sources run, all messages kept, deny sets united) and nothing else: it
+//! never reads configuration files, never decides enforce-vs-warn, and never prints.
+//!
+//! `data.config` per source:
+//! - built-in policies (`policies/signatures.rego`): the `config` passed to [`Engine::evaluate`],
+//!   i.e. the registry's signature policy (its shape is documented at the top of that file);
+//! - configured Rego policies: the `config` of their [`PolicySpec`], fixed at load;
+//! - plugins: the `config` of their [`PluginSpec`], handed to the plugin at load.
+//!
+//! Each configured policy file is its own regorus engine, so one file's rules can neither merge
+//! into another's package nor see another's configuration: a user-layer file cannot relax a
+//! system-layer one.
+
+use crate::policy::hook::{HookPoint, Verdict};
+use crate::policy::plugin::{Plugin, PluginError, PluginRuntime};
+use crate::policy::rego::{RegoError, RegoModule, RegoSet};
+use std::path::{Path, PathBuf};
+
+/// The built-in policies, embedded in the binary: (label, text).
+pub const BUILTIN_POLICIES: &[(&str, &str)] =
+    &[("policies/signatures.rego", include_str!("../../policies/signatures.rego"))];
+
+/// Which configuration layer a source comes from. System sources run first and always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    System,
+    User,
+}
+
+/// A configured Rego policy file.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    pub layer: Layer,
+    pub path: PathBuf,
+    /// This policy's `data.config` (an object; `null` is treated as `{}`).
+    pub config: serde_json::Value,
+}
+
+/// A configured Wasm component plugin.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub layer: Layer,
+    pub path: PathBuf,
+    pub name: String,
+    pub config: serde_json::Value,
+    /// WASI capabilities granted by name.
+    pub grants: Vec<String>,
+}
+
+/// Why the engine could not be built. All of these happen at load, before anything is pulled.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A policy file is missing, unreadable or does not parse (names file and line).
+    #[error(transparent)]
+    Rego(#[from] RegoError),
+    /// A built-in policy does not parse: a build defect, never a user error.
+    #[error("built-in policy does not parse")]
+    Builtin(#[source] RegoError),
+    /// The Wasm runtime could not start.
+    #[error("cannot start the plugin runtime")]
+    Runtime(#[source] PluginError),
+    /// A plugin could not be loaded.
+    #[error("cannot load plugin '{name}' from {}", path.display())]
+    Plugin {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: PluginError,
+    },
+}
+
+/// One configured policy file, parsed, with its fixed `data.config`.
+struct LoadedPolicy {
+    layer: Layer,
+    set: RegoSet,
+    config: serde_json::Value,
+}
+
+/// Every policy source of one run, parsed and compiled once.
+pub struct Engine {
+    builtins: RegoSet,
+    policies: Vec<LoadedPolicy>,
+    plugins: Vec<(Layer, Plugin)>,
+    /// Plugins borrow nothing from the runtime, but it owns the engine's epoch ticker: keep it
+    /// alive as long as the plugins.
+    _runtime: Option<PluginRuntime>,
+}
+
+impl Engine {
+    /// Loads and parses everything once. Built-in policies (embedded from `policies/`) are always
+    /// included. A missing or unparsable policy, or a plugin that fails to load, is an error.
+    pub fn load(
+        policies: &[PolicySpec],
+        plugins: &[PluginSpec],
+        plugin_cache_dir: Option<&Path>,
+    ) -> Result<Engine, PolicyError> {
+        let builtin_modules: Vec<RegoModule> = BUILTIN_POLICIES
+            .iter()
+            .map(|(label, text)| RegoModule { label: label.to_string(), text: text.to_string() })
+            .collect();
+        let builtins = RegoSet::new("builtin", &builtin_modules).map_err(PolicyError::Builtin)?;
+        builtins.prepare(&serde_json::json!({})).map_err(PolicyError::Builtin)?;
+
+        // System layer first, so its messages lead; order within a layer is as configured.
+        let mut ordered: Vec<&PolicySpec> = policies.iter().collect();
+        ordered.sort_by_key(|p| p.layer);
+        let mut loaded = Vec::new();
+        for spec in ordered {
+            let module = RegoModule::from_file(&spec.path)?;
+            let set = RegoSet::new("policy", &[module])?;
+            let config = normalise_config(&spec.config);
+            // Prepare now, so the first hook pays no analysis cost and errors parsing cannot see
+            // (an unknown function, recursion) surface at load.
+            set.prepare(&config)?;
+            loaded.push(LoadedPolicy { layer: spec.layer, set, config });
+        }
+
+        let mut ordered: Vec<&PluginSpec> = plugins.iter().collect();
+        ordered.sort_by_key(|p| p.layer);
+        let mut runtime = None;
+        let mut loaded_plugins = Vec::new();
+        for spec in ordered {
+            if runtime.is_none() {
+                runtime = Some(PluginRuntime::new(plugin_cache_dir).map_err(PolicyError::Runtime)?);
+            }
+            let rt = runtime.as_ref().expect("runtime just created");
+            let plugin = rt
+                .load(&spec.path, &spec.name, &normalise_config(&spec.config), &spec.grants)
+                .map_err(|source| PolicyError::Plugin { name: spec.name.clone(), path: spec.path.clone(), source })?;
+            loaded_plugins.push((spec.layer, plugin));
+        }
+        Ok(Engine { builtins, policies: loaded, plugins: loaded_plugins, _runtime: runtime })
+    }
+
+    /// Evaluates every source at `hook` and unites their verdicts; all messages are kept.
+    /// `config` is `data.config` for the built-in policies: the registry's signature policy
+    /// (see `policies/signatures.rego`). Configured policies and plugins use their own config.
+    pub fn evaluate(&self, hook: HookPoint, input: &serde_json::Value, config: &serde_json::Value) -> Verdict {
+        let mut verdict = Verdict::default();
+        let doc = hook_document(hook, input);
+        let rego_input = regorus::Value::from(doc.clone());
+        verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(config)));
+        for p in &self.policies {
+            verdict.merge(p.set.evaluate(&rego_input, &p.config));
+        }
+        for (_, plugin) in &self.plugins {
+            if plugin.exports().contains(&hook) {
+                verdict.merge(plugin.call(hook, &doc));
+            }
+        }
+        verdict
+    }
+
+    /// Counts of loaded sources per layer, for reports: (system policies, user policies,
+    /// system plugins, user plugins).
+    pub fn source_counts(&self) -> (usize, usize, usize, usize) {
+        let pol = |l| self.policies.iter().filter(|p| p.layer == l).count();
+        let plu = |l| self.plugins.iter().filter(|(pl, _)| *pl == l).count();
+        (pol(Layer::System), pol(Layer::User), plu(Layer::System), plu(Layer::User))
+    }
+}
+
+/// The hook document with `hook` set to the hook being evaluated, whatever the caller put there:
+/// a policy keyed on `input.hook` must never see a stale or missing name.
+fn hook_document(hook: HookPoint, input: &serde_json::Value) -> serde_json::Value {
+    let mut doc = match input {
+        serde_json::Value::Object(_) => input.clone(),
+        _ => serde_json::json!({}),
+    };
+    doc["hook"] = serde_json::Value::String(hook.as_str().to_string());
+    doc
+}
+
+/// `null` (no config given) reads as an empty object, so `object.get(data.config, k, default)`
+/// works in every policy.
+fn normalise_config(config: &serde_json::Value) -> serde_json::Value {
+    match config {
+        serde_json::Value::Null => serde_json::json!({}),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn spec(layer: Layer, path: PathBuf, config: serde_json::Value) -> PolicySpec {
+        PolicySpec { layer, path, config }
+    }
+
+    const CORP: &str = "https://github.com/corp/";
+
+    fn signed_by(subject: &str) -> serde_json::Value {
+        json!({
+            "image": {"reference": "ghcr.io/corp/tool:1"},
+            "signatures": [{"verified": true, "kind": "keyless", "source": "cosign_tag",
+                "identity": {"issuer": "https://token.actions.githubusercontent.com", "subject": subject}}]
+        })
+    }
+
+    fn corp_policy() -> serde_json::Value {
+        json!({"registry": "corp", "has_signature_policy": true,
+               "issuer": "https://token.actions.githubusercontent.com",
+               "identity_regex": format!("^(?:{CORP}.*)$")})
+    }
+
+    #[test]
+    fn builtin_signature_policy_runs_with_the_registry_config() {
+        let engine = Engine::load(&[], &[], None).unwrap();
+        let ok = engine.evaluate(HookPoint::Signatures, &signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1")), &corp_policy());
+        assert!(ok.allowed(), "{ok:?}");
+        let bad = engine.evaluate(HookPoint::Signatures, &signed_by("https://github.com/evil/tool/x"), &corp_policy());
+        assert_eq!(bad.deny.len(), 1, "{bad:?}");
+        assert!(bad.deny[0].text.contains("does not match the policy of registry 'corp'"), "{bad:?}");
+        assert_eq!(bad.deny[0].source, "builtin policies/signatures.rego (package gantry.builtin.signatures) deny");
+        // No signature policy and no --allow-unsigned: refused. Other hooks: silent.
+        let none = engine.evaluate(HookPoint::Signatures, &json!({"signatures": []}), &json!({"registry": "adhoc"}));
+        assert!(!none.allowed());
+        assert!(engine.evaluate(HookPoint::Resolve, &json!({}), &json!({})).allowed());
+    }
+
+    #[test]
+    fn input_hook_is_always_the_hook_evaluated() {
+        // A caller passing a stale hook name must not let the signature policy skip its check.
+        let engine = Engine::load(&[], &[], None).unwrap();
+        let mut doc = signed_by("https://github.com/evil/tool/x");
+        doc["hook"] = json!("resolve");
+        assert!(!engine.evaluate(HookPoint::Signatures, &doc, &corp_policy()).allowed());
+    }
+
+    #[test]
+    fn each_policy_keeps_its_own_config_and_layers_cannot_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "package corp.tags\nimport rego.v1\ndefault cfg := {}\ncfg := data.config\n\
+                    deny contains msg if { input.image.tag in object.get(cfg, \"banned\", []); msg := sprintf(\"tag %s banned\", [input.image.tag]) }\n";
+        let sys = write(dir.path(), "sys.rego", text);
+        // The user layer declares the same package with a permissive config and an extra rule:
+        // it must neither relax nor rewrite the system policy's verdict.
+        let user = write(dir.path(), "user.rego", &format!("{text}warn contains \"user was here\" if true\n"));
+        let engine = Engine::load(
+            &[spec(Layer::User, user.clone(), json!({"banned": []})), spec(Layer::System, sys.clone(), json!({"banned": ["latest"]}))],
+            &[],
+            None,
+        )
+        .unwrap();
+        let v = engine.evaluate(HookPoint::Resolve, &json!({"image": {"tag": "latest"}}), &json!({}));
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert_eq!(v.deny[0].source, format!("policy {} (package corp.tags) deny", sys.display()));
+        assert_eq!(v.warn.len(), 1);
+        assert_eq!(v.warn[0].source, format!("policy {} (package corp.tags) warn", user.display()));
+        assert_eq!(engine.source_counts(), (1, 1, 0, 0));
+    }
+
+    #[test]
+    fn load_errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "bad.rego", "package bad\nimport rego.v1\n\ndeny contains \"x\" if {\n");
+        let err = Engine::load(&[spec(Layer::User, bad.clone(), json!({}))], &[], None).err().unwrap();
+        assert!(matches!(err, PolicyError::Rego(RegoError::Parse { .. })), "{err}");
+        assert!(err.to_string().contains(&format!("{} line", bad.display())), "{err}");
+        let missing = dir.path().join("missing.rego");
+        let err = Engine::load(&[spec(Layer::User, missing, json!({}))], &[], None).err().unwrap();
+        assert!(matches!(err, PolicyError::Rego(RegoError::Read { .. })), "{err}");
+        // Parses, but calls a function that does not exist: regorus only finds out when it
+        // evaluates, so the hook denies (fail closed) and says why.
+        let undefined = write(dir.path(), "undef.rego", "package u\nimport rego.v1\ndeny contains x if { x := nope(1) }\n");
+        let engine = Engine::load(&[spec(Layer::User, undefined, json!({}))], &[], None).unwrap();
+        let v = engine.evaluate(HookPoint::Resolve, &json!({}), &json!({}));
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert!(v.deny[0].text.contains("policy evaluation failed"), "{v:?}");
+    }
+
+    #[test]
+    fn policies_are_parsed_once_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "p.rego", "package p\nimport rego.v1\ndeny contains \"loaded\" if true\n");
+        let engine = Engine::load(&[spec(Layer::User, p.clone(), json!({}))], &[], None).unwrap();
+        // Replace the file with garbage: evaluation must keep using what was parsed at load.
+        std::fs::write(&p, "this is not rego").unwrap();
+        for _ in 0..3 {
+            let v = engine.evaluate(HookPoint::Resolve, &json!({}), &json!({}));
+            assert_eq!(v.deny.len(), 1);
+            assert_eq!(v.deny[0].text, "loaded");
+        }
+        assert_eq!(engine.policies[0].set.prepared_count(), 1);
+    }
+}

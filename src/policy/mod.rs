@@ -1,0 +1,14 @@
+//! The policy engine: hook points and verdicts ([`hook`]), Rego policies on regorus ([`rego`]),
+//! sandboxed Wasm component plugins ([`plugin`]), their combination for one run ([`engine`]), the
+//! policy test runner ([`testing`]) and the hash-chained decision log ([`decisions`]). The core
+//! gathers facts; this module judges them and never touches the network or the store.
+
+pub mod decisions;
+pub mod engine;
+pub mod hook;
+pub mod plugin;
+pub mod rego;
+pub mod testing;
+
+pub use engine::{Engine, Layer, PluginSpec, PolicyError, PolicySpec};
+pub use hook::{HookPoint, Message, Verdict};

@@ -1,0 +1,406 @@
+//! Rego policies on regorus: parses a set of modules once, then evaluates the `deny` and `warn`
+//! sets of every package they declare against one hook document. A [`RegoSet`] is a group of
+//! modules that share one `data.config` (the built-ins, the system layer, the user layer), so a
+//! user module can never merge rules into, or change the configuration of, a system package.
+//! It owns parsing and evaluation only: it never reads configuration files and never decides what
+//! a verdict means for an install. Evaluation fails closed: an error or a timeout is a deny.
+
+use crate::policy::hook::{Message, Verdict};
+use regorus::utils::limits::ExecutionTimerConfig;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Wall-clock budget for evaluating one rule (`deny` or `warn`) of one package at one hook.
+/// Real policies take well under a millisecond; this only stops runaway comprehensions.
+pub const EVAL_TIME_LIMIT: Duration = Duration::from_millis(250);
+
+/// How many distinct `data.config` values keep a prepared engine. A run normally sees one per
+/// group; the bound only keeps a long-lived process from growing without end.
+const PREPARED_CACHE: usize = 8;
+
+/// Errors loading Rego modules. Evaluation never errors: it denies.
+#[derive(Debug, thiserror::Error)]
+pub enum RegoError {
+    /// The policy file could not be read.
+    #[error("cannot read policy {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The module does not parse (or breaks a regorus limit); `line` is 0 when unknown.
+    #[error("policy {file} line {line} does not parse: {message}")]
+    Parse { file: String, line: u32, message: String },
+    /// The modules parse but cannot be prepared (unknown function, recursion, conflicting
+    /// imports, a config that cannot be merged into `data`).
+    #[error("policy {files} is not valid: {message}")]
+    Invalid { files: String, message: String },
+}
+
+/// One module's text and the name it is reported under (its path as configured, or
+/// `policies/NAME.rego` for the embedded built-ins).
+#[derive(Debug, Clone)]
+pub struct RegoModule {
+    pub label: String,
+    pub text: String,
+}
+
+impl RegoModule {
+    /// Reads a module from disk; the label is the path as given.
+    pub fn from_file(path: &Path) -> Result<RegoModule, RegoError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| RegoError::Read { path: path.to_path_buf(), source })?;
+        Ok(RegoModule { label: path.display().to_string(), text })
+    }
+}
+
+/// One package with at least one of `deny` / `warn`, and the files that declare it.
+#[derive(Debug, Clone)]
+struct PackageRules {
+    /// `data.a.b` form, as regorus reports it.
+    path: String,
+    files: Vec<String>,
+    deny: bool,
+    warn: bool,
+}
+
+/// A parsed group of modules sharing one `data.config`.
+pub struct RegoSet {
+    /// `policy` or `builtin`: the first word of every message source.
+    kind: &'static str,
+    base: regorus::Engine,
+    packages: Vec<PackageRules>,
+    /// Engines already prepared (analysed, data merged) for a given config, keyed by its JSON.
+    prepared: Mutex<Vec<(String, regorus::Engine)>>,
+}
+
+impl RegoSet {
+    /// Parses every module once. `kind` names the source in messages (`policy`, `builtin`).
+    /// A module that fails to parse is an error naming its file and line.
+    pub fn new(kind: &'static str, modules: &[RegoModule]) -> Result<RegoSet, RegoError> {
+        let mut base = regorus::Engine::new();
+        base.set_execution_timer_config(ExecutionTimerConfig {
+            limit: EVAL_TIME_LIMIT,
+            check_interval: NonZeroU32::new(32).expect("nonzero"),
+        });
+        let mut packages: Vec<PackageRules> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for module in modules {
+            // The same file listed twice (e.g. in both a registry and a global list) runs once.
+            if !seen.insert(module.label.clone()) {
+                continue;
+            }
+            let package = base
+                .add_policy(module.label.clone(), module.text.clone())
+                .map_err(|e| parse_error(&module.label, &e))?;
+            let deny = declares(&base, &module.label, "deny");
+            let warn = declares(&base, &module.label, "warn");
+            if !deny && !warn {
+                continue;
+            }
+            match packages.iter_mut().find(|p| p.path == package) {
+                Some(p) => {
+                    p.files.push(module.label.clone());
+                    p.deny |= deny;
+                    p.warn |= warn;
+                }
+                None => packages.push(PackageRules { path: package, files: vec![module.label.clone()], deny, warn }),
+            }
+        }
+        Ok(RegoSet { kind, base, packages, prepared: Mutex::new(Vec::new()) })
+    }
+
+    /// True when no module declares `deny` or `warn` (nothing to evaluate).
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty()
+    }
+
+    /// Evaluates every package's `deny` and `warn` with `input` and `data.config = config`.
+    /// Errors and timeouts become deny messages naming the package and the reason.
+    pub fn evaluate(&self, input: &regorus::Value, config: &serde_json::Value) -> Verdict {
+        let mut verdict = Verdict::default();
+        if self.packages.is_empty() {
+            return verdict;
+        }
+        let mut engine = match self.engine_for(config) {
+            Ok(e) => e,
+            Err(reason) => {
+                for p in &self.packages {
+                    verdict.deny(self.source(p, "deny"), format!("policy could not be evaluated: {reason}"));
+                }
+                return verdict;
+            }
+        };
+        engine.set_input(input.clone());
+        for p in &self.packages {
+            for (rule, wanted) in [("deny", p.deny), ("warn", p.warn)] {
+                if !wanted {
+                    continue;
+                }
+                let source = self.source(p, rule);
+                match engine.eval_rule(format!("{}.{rule}", p.path)) {
+                    Ok(value) => collect(&value, &source, rule, &mut verdict),
+                    // Fail closed: a warn rule that errs is a deny too, the policy is broken.
+                    Err(e) => verdict.deny(source, format!("policy evaluation failed: {}", one_line(&e))),
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Message source: `policy policies/x.rego (package gantry.tags) deny`.
+    fn source(&self, p: &PackageRules, rule: &str) -> String {
+        let package = p.path.strip_prefix("data.").unwrap_or(&p.path);
+        format!("{} {} (package {package}) {rule}", self.kind, p.files.join(", "))
+    }
+
+    /// Prepares (analyses) the modules with this config ahead of the first evaluation, so errors
+    /// that parsing cannot see (an unknown function, recursion) are load errors.
+    pub fn prepare(&self, config: &serde_json::Value) -> Result<(), RegoError> {
+        if self.packages.is_empty() {
+            return Ok(());
+        }
+        self.engine_for(config).map(|_| ()).map_err(|message| RegoError::Invalid {
+            files: self.packages.iter().flat_map(|p| p.files.iter().cloned()).collect::<Vec<_>>().join(", "),
+            message,
+        })
+    }
+
+    /// How many prepared engines are cached (one per distinct config seen).
+    pub fn prepared_count(&self) -> usize {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// A clone of an engine prepared with this config: preparing (analysis, scheduling, data
+    /// merge) happens once per distinct config; cloning a prepared engine is cheap.
+    fn engine_for(&self, config: &serde_json::Value) -> Result<regorus::Engine, String> {
+        let key = serde_json::to_string(config).map_err(|e| e.to_string())?;
+        let mut cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, e)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(e.clone());
+        }
+        let mut engine = self.base.clone();
+        let data = serde_json::json!({ "config": config });
+        engine.add_data(regorus::Value::from(data)).map_err(|e| one_line(&e))?;
+        // Any eval prepares the engine; a query on a constant touches no policy rule.
+        engine.eval_query("true".to_string(), false).map_err(|e| one_line(&e))?;
+        if cache.len() >= PREPARED_CACHE {
+            cache.remove(0);
+        }
+        cache.push((key, engine.clone()));
+        Ok(engine)
+    }
+
+    /// The parsed engine, for the test runner (which adds no config and queries test rules).
+    pub(crate) fn base(&self) -> &regorus::Engine {
+        &self.base
+    }
+}
+
+/// Whether the module at `label` declares a rule named `rule` (or below it).
+fn declares(engine: &regorus::Engine, label: &str, rule: &str) -> bool {
+    engine.has_declared_rule_rooted_at(label, rule).unwrap_or(false)
+}
+
+/// Turns a `deny`/`warn` value into messages. Sets and arrays of strings are the contract;
+/// `{msg: …}` objects (conftest style) are accepted; `deny := true` is a bare denial. Anything
+/// else in a deny rule is itself a deny, so a malformed policy can never allow by accident.
+fn collect(value: &regorus::Value, source: &str, rule: &str, verdict: &mut Verdict) {
+    let push = |verdict: &mut Verdict, text: String| {
+        let m = Message { text, source: source.to_string() };
+        if rule == "deny" {
+            verdict.deny.push(m)
+        } else {
+            verdict.warn.push(m)
+        }
+    };
+    let json = match value {
+        regorus::Value::Undefined => return,
+        v => serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+    };
+    match json {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                push(verdict, message_text(&item));
+            }
+        }
+        serde_json::Value::Bool(false) => {}
+        serde_json::Value::Bool(true) => push(verdict, format!("{rule} is true")),
+        other => verdict.deny(
+            source.to_string(),
+            format!("policy {rule} is not a set of messages: {}", message_text(&other)),
+        ),
+    }
+}
+
+fn message_text(item: &serde_json::Value) -> String {
+    match item {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => match o.get("msg") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => item.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// regorus errors are multi-line source excerpts; messages in a verdict are one line.
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    let parts: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with('|')).collect();
+    parts.join(" ")
+}
+
+/// Builds a parse error that names the file and line: regorus reports `--> FILE:LINE:COL`.
+fn parse_error(label: &str, e: &anyhow::Error) -> RegoError {
+    let text = format!("{e:#}");
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|loc| {
+            let mut parts = loc.rsplitn(3, ':');
+            let _col = parts.next()?;
+            parts.next()?.parse::<u32>().ok()
+        })
+        .unwrap_or(0);
+    let message = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_start_matches("error: ").to_string())
+        .unwrap_or_default();
+    RegoError::Parse { file: label.to_string(), line, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Instant;
+
+    fn module(label: &str, text: &str) -> RegoModule {
+        RegoModule { label: label.to_string(), text: text.to_string() }
+    }
+
+    fn input(doc: serde_json::Value) -> regorus::Value {
+        regorus::Value::from(doc)
+    }
+
+    #[test]
+    fn parse_error_names_file_and_line() {
+        let text = "package broken\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := \n}\n";
+        let err = RegoSet::new("policy", &[module("policies/broken.rego", text)]).err().expect("must not parse");
+        match &err {
+            RegoError::Parse { file, line, .. } => {
+                assert_eq!(file, "policies/broken.rego");
+                assert!((6..=7).contains(line), "line {line}: {err}");
+            }
+            other => panic!("expected a parse error, got {other}"),
+        }
+        assert!(err.to_string().starts_with("policy policies/broken.rego line "), "{err}");
+    }
+
+    #[test]
+    fn deny_and_warn_from_two_packages_are_all_kept() {
+        let a = "package a\nimport rego.v1\ndeny contains \"a says no\" if input.x == 1\nwarn contains \"a warns\" if true\n";
+        let b = "package b.c\nimport rego.v1\ndeny contains msg if { msg := sprintf(\"b says no to %d\", [input.x]) }\n";
+        let helper = "package lib\nimport rego.v1\nanswer := 42\n";
+        let set = RegoSet::new("policy", &[module("a.rego", a), module("b.rego", b), module("lib.rego", helper)]).unwrap();
+        let v = set.evaluate(&input(json!({"x": 1})), &json!({}));
+        let deny: Vec<(&str, &str)> = v.deny.iter().map(|m| (m.text.as_str(), m.source.as_str())).collect();
+        assert_eq!(
+            deny,
+            vec![("a says no", "policy a.rego (package a) deny"), ("b says no to 1", "policy b.rego (package b.c) deny")]
+        );
+        assert_eq!(v.warn.len(), 1);
+        assert_eq!(v.warn[0].source, "policy a.rego (package a) warn");
+        // The helper package has neither deny nor warn: it contributes nothing.
+        assert_eq!(set.packages.len(), 2);
+        let v = set.evaluate(&input(json!({"x": 2})), &json!({}));
+        assert_eq!(v.deny.len(), 1);
+    }
+
+    #[test]
+    fn an_erroring_policy_denies() {
+        // Two outputs of a complete rule is an evaluation error in Rego: fail closed.
+        let text = "package conflict\nimport rego.v1\nv := 1 if true\nv := 2 if true\ndeny contains \"x\" if v == 3\n";
+        let set = RegoSet::new("policy", &[module("conflict.rego", text)]).unwrap();
+        let v = set.evaluate(&input(json!({})), &json!({}));
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert!(v.deny[0].text.starts_with("policy evaluation failed"), "{v:?}");
+        assert_eq!(v.deny[0].source, "policy conflict.rego (package conflict) deny");
+    }
+
+    #[test]
+    fn a_runaway_policy_is_stopped_and_denies() {
+        // 10^10 iterations: only the time limit ends this.
+        let text = "package spin\nimport rego.v1\ndeny contains \"never\" if {\n\tsome i in numbers.range(1, 100000)\n\tsome j in numbers.range(1, 100000)\n\ti == j + 100000\n}\n";
+        let set = RegoSet::new("policy", &[module("spin.rego", text)]).unwrap();
+        let start = Instant::now();
+        let v = set.evaluate(&input(json!({})), &json!({}));
+        let took = start.elapsed();
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert!(v.deny[0].text.contains("policy evaluation failed"), "{v:?}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+
+    #[test]
+    fn a_non_message_deny_value_is_a_deny_and_false_is_not() {
+        let text = "package odd\nimport rego.v1\ndeny := 7\nwarn := false\n";
+        let set = RegoSet::new("policy", &[module("odd.rego", text)]).unwrap();
+        let v = set.evaluate(&input(json!({})), &json!({}));
+        assert_eq!(v.deny.len(), 1);
+        assert!(v.deny[0].text.contains("not a set of messages"), "{v:?}");
+        assert!(v.warn.is_empty());
+    }
+
+    #[test]
+    fn evaluation_reuses_the_prepared_engine_per_config() {
+        let text = "package cfg\nimport rego.v1\ndefault cfg := {}\ncfg := data.config\ndeny contains msg if { some t in object.get(cfg, \"bad\", []); input.tag == t; msg := sprintf(\"tag %s\", [t]) }\n";
+        let set = RegoSet::new("policy", &[module("cfg.rego", text)]).unwrap();
+        let conf = json!({"bad": ["latest"]});
+        for _ in 0..20 {
+            assert_eq!(set.evaluate(&input(json!({"tag": "latest"})), &conf).deny.len(), 1);
+            assert_eq!(set.evaluate(&input(json!({"tag": "1.0"})), &conf).deny.len(), 0);
+        }
+        assert_eq!(set.prepared_count(), 1, "one config, one prepared engine");
+        // A different config gets its own prepared engine and its own answer.
+        assert_eq!(set.evaluate(&input(json!({"tag": "latest"})), &json!({})).deny.len(), 0);
+        assert_eq!(set.prepared_count(), 2);
+    }
+
+    #[test]
+    fn measure_per_call_evaluation_with_three_policies() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        let mods: Vec<RegoModule> = ["tags.rego", "registries.rego", "files.rego"]
+            .iter()
+            .map(|f| RegoModule::from_file(&Path::new(dir).join(f)).unwrap())
+            .collect();
+        let parse_start = Instant::now();
+        let sets: Vec<RegoSet> = mods.iter().map(|m| RegoSet::new("policy", std::slice::from_ref(m)).unwrap()).collect();
+        let parse = parse_start.elapsed();
+        let conf = json!({"registries": ["corp"], "allowed_prefixes": ["usr/"]});
+        let doc = input(json!({
+            "hook": "contents",
+            "registry": {"name": "corp"},
+            "image": {"reference": "ghcr.io/corp/tool:1", "repository": "corp/tool", "tag": "1"},
+            "files": (0..50).map(|i| json!({"path": format!("usr/bin/t{i}"), "type": "file", "mode": 493, "original_mode": 493, "size": 10})).collect::<Vec<_>>()
+        }));
+        let first_start = Instant::now();
+        for s in &sets {
+            assert!(s.evaluate(&doc, &conf).allowed());
+        }
+        let first = first_start.elapsed();
+        let n = 200;
+        let start = Instant::now();
+        for _ in 0..n {
+            for s in &sets {
+                assert!(s.evaluate(&doc, &conf).allowed());
+            }
+        }
+        let per_call = start.elapsed() / n;
+        println!("regorus: parse 3 policies {parse:?}; first hook call (prepare) {first:?}; warm hook call with 3 policies {per_call:?}");
+    }
+}
