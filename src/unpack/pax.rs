@@ -87,13 +87,19 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .ok_or("PAX record length is not a number")?;
-        if len < 5 || len > data.len() || len <= sp + 1 {
+        if len > data.len() || len <= sp + 1 {
             return Err("PAX record length out of range".into());
         }
         let (rec, rest) = data.split_at(len);
         data = rest;
         let body = &rec[sp + 1..];
-        let body = body.strip_suffix(b"\n").ok_or("PAX record does not end in newline")?;
+        let body = match body.strip_suffix(b"\n") {
+            Some(b) => b,
+            // As libarchive: a last record `N key=` (empty value) may lack its newline. Any
+            // other missing or replaced terminator is an error (as Go's archive/tar).
+            None if data.is_empty() && body.ends_with(b"=") => body,
+            None => return Err("PAX record does not end in newline".into()),
+        };
         let eq = body.iter().position(|b| *b == b'=').ok_or("PAX record without '='")?;
         let (key, value) = (&body[..eq], &body[eq + 1..]);
         if key.is_empty() || key.contains(&0) {
@@ -180,12 +186,15 @@ mod tests {
         assert_eq!(p.path.as_deref(), Some(&b"c"[..]));
         assert_eq!(p.size, Some(2048));
         assert_eq!(p.mtime, Some(-2146608000));
+        let mut p = Pax::default();
+        parse_into(&mut p, b"4 x=").unwrap();
     }
 
     #[test]
     fn malformed_records_are_errors() {
         let bad: Vec<Vec<u8>> = vec![
             b"99 path=a\n".to_vec(),
+            b"13 path=abc\0".to_vec(),
             b"10 patha\n\n".to_vec(),
             b"x path=a\n".to_vec(),
             rec("size", "-1"),

@@ -181,23 +181,18 @@ impl<R: Read> TarStream<R> {
         self.remaining = 0;
         self.pad = 0;
         let mut local = Pax::default();
-        let mut had_pax = false;
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
         let mut h = [0u8; BLOCK];
         loop {
             let n = self.read_full(&mut h)?;
-            if n == 0 && !had_pax && long_name.is_none() && long_link.is_none() {
+            // As Go's archive/tar: EOF or a zero block ends the archive, even right after an
+            // extended header (which then describes nothing and is dropped).
+            if n == 0 || (n == BLOCK && h.iter().all(|b| *b == 0)) {
                 return Ok(None);
             }
             if n < BLOCK {
                 return Err(fmt_err(&self.last_name, "archive ends inside a header"));
-            }
-            if h.iter().all(|b| *b == 0) {
-                if had_pax || long_name.is_some() || long_link.is_some() {
-                    return Err(fmt_err(&self.last_name, "extended header without a following entry"));
-                }
-                return Ok(None);
             }
             self.last_name = String::from_utf8_lossy(nul_trunc(&h[..100])).into_owned();
             let e = |r: String| fmt_err(&String::from_utf8_lossy(nul_trunc(&h[..100])), r);
@@ -211,7 +206,6 @@ impl<R: Read> TarStream<R> {
                     let mut target = Pax::default();
                     let dst = if h[156] == b'x' { &mut local } else { &mut target };
                     pax::parse_into(dst, &data).map_err(e)?;
-                    had_pax |= h[156] == b'x';
                 }
                 b'L' => long_name = Some(nul_trunc(&self.read_special(size, "GNU long name")?).to_vec()),
                 b'K' => long_link = Some(nul_trunc(&self.read_special(size, "GNU long link")?).to_vec()),
@@ -247,8 +241,11 @@ impl<R: Read> TarStream<R> {
             Some(t) => t,
             None => numeric(&h[136..148]).map_err(|r| e(format!("mtime: {r}")))?,
         };
-        let stored = pax.size.unwrap_or(hdr_size);
         let flag = h[156];
+        // As Go's archive/tar: links, dirs, devices and FIFOs carry no data whatever their size
+        // field says (old tars record the target's size on hardlinks).
+        let header_only = matches!(flag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6');
+        let stored = if header_only { 0 } else { pax.size.unwrap_or(hdr_size) };
         let kind = match flag {
             b'\0' if path.ends_with(b"/") => Kind::Dir,
             b'0' | b'\0' | b'7' | b'S' => Kind::File,
@@ -353,7 +350,11 @@ impl<R: Read> TarStream<R> {
                 if want.is_some_and(|w| nums.len() == w) {
                     break;
                 }
-                if b == b'\n' {
+                if b == b'\n' && want.is_none() && cur.first() == Some(&b'#') {
+                    // Comment lines before the count (`#!gnu-sparse-format`, `#format:1.0`),
+                    // as written by some GNU tar versions and accepted by libarchive.
+                    cur.clear();
+                } else if b == b'\n' {
                     let n = pax::parse_decimal(&cur).ok_or_else(|| fmt_err("", "sparse map number is malformed"))?;
                     cur.clear();
                     if want.is_none() {
@@ -362,7 +363,7 @@ impl<R: Read> TarStream<R> {
                     } else {
                         nums.push(n);
                     }
-                } else if cur.len() > 20 {
+                } else if cur.len() > 64 {
                     return Err(fmt_err("", "sparse map number is too long"));
                 } else {
                     cur.push(b);
