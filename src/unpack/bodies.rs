@@ -25,7 +25,10 @@ pub(crate) const SHARDS: u64 = 16;
 
 /// Where body `n` of a layer lives.
 pub(crate) fn body_path(layer_dir: &Path, n: u64) -> PathBuf {
-    layer_dir.join("files").join(format!("{:x}", n % SHARDS)).join(n.to_string())
+    layer_dir
+        .join("files")
+        .join(format!("{:x}", n % SHARDS))
+        .join(n.to_string())
 }
 
 /// Creates `files/` and its shards.
@@ -73,7 +76,8 @@ pub(crate) fn finish(f: &File, path: &Path, mode: u32, mtime: i64) -> Result<(),
 
 fn write_job(job: Job) -> Result<(), UnpackError> {
     let mut f = create(&job.path)?;
-    f.write_all(&job.data).map_err(|e| UnpackError::io("write file", &job.path, e))?;
+    f.write_all(&job.data)
+        .map_err(|e| UnpackError::io("write file", &job.path, e))?;
     finish(&f, &job.path, job.mode, job.mtime)
 }
 
@@ -101,7 +105,13 @@ pub(crate) fn writer_loop(rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<
 /// Sends a job, or reports that the writers are gone (which only happens after an error).
 pub(crate) fn submit(tx: &SyncSender<Job>, job: Job) -> Result<(), UnpackError> {
     let path = job.path.clone();
-    tx.send(job).map_err(|_| UnpackError::io("write file", &path, std::io::Error::other("writer pool stopped")))
+    tx.send(job).map_err(|_| {
+        UnpackError::io(
+            "write file",
+            &path,
+            std::io::Error::other("writer pool stopped"),
+        )
+    })
 }
 
 /// Streams a sparse body: data chunks at their offsets, holes left unallocated, then the full size.
@@ -121,7 +131,9 @@ pub(crate) fn write_sparse(
             let want = buf.len().min(left as usize);
             let n = read(&mut buf[..want])?;
             if n == 0 {
-                return Err(werr(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)));
+                return Err(werr(std::io::Error::from(
+                    std::io::ErrorKind::UnexpectedEof,
+                )));
             }
             f.write_all(&buf[..n]).map_err(werr)?;
             left -= n as u64;

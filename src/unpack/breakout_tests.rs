@@ -38,7 +38,9 @@ impl Host {
 
     /// Where an absolute host path lands once re-rooted inside the rootfs.
     fn in_root(&self, rel: &str) -> PathBuf {
-        self.root().join(self.host.strip_prefix("/").unwrap()).join(rel)
+        self.root()
+            .join(self.host.strip_prefix("/").unwrap())
+            .join(rel)
     }
 
     fn root(&self) -> PathBuf {
@@ -51,7 +53,11 @@ impl Host {
             .map(|p| {
                 let full = self.host.join(&p);
                 let m = fs::symlink_metadata(&full).unwrap();
-                let data = if m.is_file() { fs::read(&full).unwrap_or_default() } else { Vec::new() };
+                let data = if m.is_file() {
+                    fs::read(&full).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 (p, data, m.permissions().mode(), m.nlink())
             })
             .collect()
@@ -62,8 +68,16 @@ impl Host {
         let before = self.snapshot();
         let r = build(self.tmp.path(), layers);
         assert_eq!(before, self.snapshot(), "host tree changed");
-        let names: Vec<String> = fs::read_dir(self.tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert!(names.iter().all(|n| n == "host" || n == "rootfs" || n.starts_with("layer")), "stray {names:?}");
+        let names: Vec<String> = fs::read_dir(self.tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "host" || n == "rootfs" || n.starts_with("layer")),
+            "stray {names:?}"
+        );
         r
     }
 }
@@ -75,10 +89,16 @@ fn read(p: &Path) -> String {
 #[test]
 fn symlink_absolute_then_write_through_lands_in_root() {
     let h = Host::new();
-    let l = TarBuf::new().symlink("localetc", &h.abs("etc")).file("localetc/unbroken", b"in root").finish();
+    let l = TarBuf::new()
+        .symlink("localetc", &h.abs("etc"))
+        .file("localetc/unbroken", b"in root")
+        .finish();
     h.run(&[l]).unwrap();
     assert_eq!(read(&h.in_root("etc/unbroken")), "in root");
-    assert!(fs::symlink_metadata(h.root().join("localetc")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(h.root().join("localetc"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -98,21 +118,32 @@ fn symlink_up_and_out_and_chains_are_clamped() {
     h.run(&[l]).unwrap();
     assert_eq!(read(&h.in_root("etc/up")), "1");
     assert_eq!(read(&h.in_root("etc/chained")), "2");
-    assert_eq!(read(&h.in_root("etc/passwd")), "in-root passwd, not the host's");
+    assert_eq!(
+        read(&h.in_root("etc/passwd")),
+        "in-root passwd, not the host's"
+    );
 }
 
 #[test]
 fn symlink_from_earlier_layer_is_resolved_in_root_in_later_layer() {
     let h = Host::new();
-    let l0 = TarBuf::new().symlink("localetc", &h.abs("etc")).symlink("loop", "loop").finish();
-    let l1 = TarBuf::new().file("localetc/unbroken", b"later layer").finish();
+    let l0 = TarBuf::new()
+        .symlink("localetc", &h.abs("etc"))
+        .symlink("loop", "loop")
+        .finish();
+    let l1 = TarBuf::new()
+        .file("localetc/unbroken", b"later layer")
+        .finish();
     h.run(&[l0.clone(), l1]).unwrap();
     assert_eq!(read(&h.in_root("etc/unbroken")), "later layer");
 
     // A symlink loop met as a component is refused, not followed forever.
     let h = Host::new();
     let l1 = TarBuf::new().file("loop/x", b"").finish();
-    assert!(matches!(h.run(&[l0, l1]), Err(UnpackError::UnsafePath { .. })));
+    assert!(matches!(
+        h.run(&[l0, l1]),
+        Err(UnpackError::UnsafePath { .. })
+    ));
 }
 
 #[test]
@@ -122,18 +153,34 @@ fn hardlinks_through_escaping_symlinks_link_in_root_or_fail() {
         let rel = format!("../..{}", h.abs("").trim_end_matches('/'));
         let l = TarBuf::new()
             .dir("breakouts", 0o755)
-            .symlink("breakouts/d1", &format!("{rel}/{}", target.trim_start_matches("../").trim_start_matches("../")))
-            .file(&format!("{}/etc/passwd", h.abs("").trim_start_matches('/')), b"rootfs passwd")
+            .symlink(
+                "breakouts/d1",
+                &format!(
+                    "{rel}/{}",
+                    target.trim_start_matches("../").trim_start_matches("../")
+                ),
+            )
+            .file(
+                &format!("{}/etc/passwd", h.abs("").trim_start_matches('/')),
+                b"rootfs passwd",
+            )
             .hardlink("breakouts/d1/passwd-link", "breakouts/d1/passwd")
             .finish();
         h.run(&[l]).unwrap();
         let inroot = h.in_root("etc/passwd");
         assert_eq!(read(&inroot), "rootfs passwd");
-        assert_eq!(fs::metadata(&inroot).unwrap().nlink(), 3, "layer body, passwd and the link share one inode");
+        assert_eq!(
+            fs::metadata(&inroot).unwrap().nlink(),
+            3,
+            "layer body, passwd and the link share one inode"
+        );
     }
     // Without an in-root target the hardlink fails; it never links the host file.
     let h = Host::new();
-    let l = TarBuf::new().symlink("d1", &h.abs("etc")).hardlink("stolen", "d1/passwd").finish();
+    let l = TarBuf::new()
+        .symlink("d1", &h.abs("etc"))
+        .hardlink("stolen", "d1/passwd")
+        .finish();
     assert!(h.run(&[l]).is_err());
     assert!(!h.root().exists());
 }
@@ -142,35 +189,69 @@ fn hardlinks_through_escaping_symlinks_link_in_root_or_fail() {
 fn direct_hardlink_targets_are_rerooted_or_rejected() {
     let h = Host::new();
     let l = TarBuf::new().hardlink("x", &h.abs("etc/passwd")).finish();
-    assert!(h.run(&[l]).is_err(), "absolute target is re-rooted, and missing in the root");
-    for target in ["../../../../../etc/passwd", "../etc/passwd", "a/../../etc/passwd"] {
+    assert!(
+        h.run(&[l]).is_err(),
+        "absolute target is re-rooted, and missing in the root"
+    );
+    for target in [
+        "../../../../../etc/passwd",
+        "../etc/passwd",
+        "a/../../etc/passwd",
+    ] {
         let h = Host::new();
-        let l = TarBuf::new().file("etc/passwd", b"p").hardlink("x", target).finish();
+        let l = TarBuf::new()
+            .file("etc/passwd", b"p")
+            .hardlink("x", target)
+            .finish();
         let e = h.run(&[l]).unwrap_err();
-        assert!(matches!(&e, UnpackError::UnsafePath { reason, .. } if reason.contains("hardlink target")), "{e}");
+        assert!(
+            matches!(&e, UnpackError::UnsafePath { reason, .. } if reason.contains("hardlink target")),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn traversal_names_are_rejected_and_absolute_names_rerooted() {
-    for name in ["../escape", "a/../../escape", "..", "/////////..", "./../x", "/../tmp/rel_evil.txt"] {
+    for name in [
+        "../escape",
+        "a/../../escape",
+        "..",
+        "/////////..",
+        "./../x",
+        "/../tmp/rel_evil.txt",
+    ] {
         let h = Host::new();
         let l = TarBuf::new().file("ok", b"").file(name, b"evil").finish();
         let e = h.run(&[l]).unwrap_err();
         assert!(e.to_string().contains("path"), "{name}: {e}");
-        assert!(!h.tmp.path().join("layer0").exists(), "partial layer removed");
+        assert!(
+            !h.tmp.path().join("layer0").exists(),
+            "partial layer removed"
+        );
     }
     let h = Host::new();
-    let l = TarBuf::new().file("/abs/path", b"a").file("//tmp/two", b"b").file("/./tmp/three", b"c").file("", b"").finish();
+    let l = TarBuf::new()
+        .file("/abs/path", b"a")
+        .file("//tmp/two", b"b")
+        .file("/./tmp/three", b"c")
+        .file("", b"")
+        .finish();
     h.run(&[l]).unwrap();
-    assert_eq!(tree(&h.root()), ["abs", "abs/path", "tmp", "tmp/three", "tmp/two"]);
+    assert_eq!(
+        tree(&h.root()),
+        ["abs", "abs/path", "tmp", "tmp/three", "tmp/two"]
+    );
 }
 
 #[test]
 fn odd_symlink_names() {
     let h = Host::new();
     let l = TarBuf::new().symlink("..", &h.abs("etc")).finish();
-    assert!(h.run(&[l]).is_err(), "a symlink named '..' would replace the root's parent");
+    assert!(
+        h.run(&[l]).is_err(),
+        "a symlink named '..' would replace the root's parent"
+    );
     let h = Host::new();
     let l = TarBuf::new()
         .symlink("", &h.abs("etc"))
@@ -180,23 +261,39 @@ fn odd_symlink_names() {
         .finish();
     h.run(&[l]).unwrap();
     assert_eq!(tree(&h.root()), ["localetc", "slash"]);
-    assert!(fs::symlink_metadata(h.root().join("localetc")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(h.root().join("localetc"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
 fn dirs_and_symlinks_override_each_other() {
     let h = Host::new();
-    let l0 = TarBuf::new().dir("etc", 0o755).file("etc/f", b"").symlink("localetc", &h.abs("etc")).file("orig", b"o").finish();
+    let l0 = TarBuf::new()
+        .dir("etc", 0o755)
+        .file("etc/f", b"")
+        .symlink("localetc", &h.abs("etc"))
+        .file("orig", b"o")
+        .finish();
     let l1 = TarBuf::new()
         .symlink("etc", &h.abs("etc"))
         .dir("localetc", 0o755)
         .file("localetc/x", b"x")
         .hardlink("localetc/orig", "orig")
         .finish();
-    let l2 = TarBuf::new().dir("localetc", 0o755).file("localetc/orig", b"replaced").finish();
+    let l2 = TarBuf::new()
+        .dir("localetc", 0o755)
+        .file("localetc/orig", b"replaced")
+        .finish();
     let files = h.run(&[l0, l1, l2]).unwrap();
-    assert!(fs::symlink_metadata(h.root().join("etc")).unwrap().file_type().is_symlink());
-    assert!(fs::symlink_metadata(h.root().join("localetc")).unwrap().is_dir());
+    assert!(fs::symlink_metadata(h.root().join("etc"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::symlink_metadata(h.root().join("localetc"))
+        .unwrap()
+        .is_dir());
     assert_eq!(read(&h.root().join("localetc/x")), "x");
     // The hardlink is not shared afterwards: replacing one name leaves the other alone.
     assert_eq!(read(&h.root().join("orig")), "o");
@@ -210,7 +307,10 @@ fn invalid_whiteout_names_are_rejected() {
         let h = Host::new();
         let l = TarBuf::new().file(name, b"").finish();
         let e = h.run(&[l]).unwrap_err();
-        assert!(matches!(&e, UnpackError::UnsafePath { reason, .. } if reason.contains("whiteout")), "{name}: {e}");
+        assert!(
+            matches!(&e, UnpackError::UnsafePath { reason, .. } if reason.contains("whiteout")),
+            "{name}: {e}"
+        );
     }
 }
 
@@ -219,7 +319,10 @@ fn whiteouts_through_symlinks_stay_in_root() {
     let h = Host::new();
     let l0 = TarBuf::new()
         .symlink("localetc", &h.abs("etc"))
-        .file(&format!("{}/etc/whitedout", h.abs("").trim_start_matches('/')), b"in root")
+        .file(
+            &format!("{}/etc/whitedout", h.abs("").trim_start_matches('/')),
+            b"in root",
+        )
         .symlink("other", &h.abs("etc"))
         .symlink("dead", "/nonexistent-dir")
         .dir("etc", 0o755)
@@ -232,10 +335,19 @@ fn whiteouts_through_symlinks_stay_in_root() {
         .file(".wh.etc/somefile", b"ordinary")
         .finish();
     let files = h.run(&[l0, l1]).unwrap();
-    assert!(!h.in_root("etc/whitedout").exists(), "whited out through the in-root symlink");
+    assert!(
+        !h.in_root("etc/whitedout").exists(),
+        "whited out through the in-root symlink"
+    );
     assert!(h.in_root("etc").is_dir());
-    assert!(fs::symlink_metadata(h.root().join("other")).is_err(), "the symlink itself is removed");
-    assert!(fs::symlink_metadata(h.root().join("dead")).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(h.root().join("other")).is_err(),
+        "the symlink itself is removed"
+    );
+    assert!(fs::symlink_metadata(h.root().join("dead"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert!(!h.root().join("etc").exists());
     assert_eq!(read(&h.root().join(".wh.etc/somefile")), "ordinary");
     assert!(files.iter().any(|f| f.path == ".wh.etc/somefile"));
@@ -252,10 +364,30 @@ fn hardlinking_a_symlink_links_the_symlink_and_chmods_nothing() {
         .file("target-made-later", b"t")
         .finish();
     let files = h.run(&[l]).unwrap();
-    assert!(fs::symlink_metadata(h.root().join("hardlink")).unwrap().file_type().is_symlink());
-    assert!(fs::symlink_metadata(h.root().join("h2")).unwrap().file_type().is_symlink());
-    assert_eq!(fs::metadata(h.host.join("etc/passwd")).unwrap().permissions().mode() & 0o777, 0o400);
-    assert_eq!(files.iter().find(|f| f.path == "hardlink").unwrap().file_type, FileType::Hardlink);
+    assert!(fs::symlink_metadata(h.root().join("hardlink"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::symlink_metadata(h.root().join("h2"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::metadata(h.host.join("etc/passwd"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o400
+    );
+    assert_eq!(
+        files
+            .iter()
+            .find(|f| f.path == "hardlink")
+            .unwrap()
+            .file_type,
+        FileType::Hardlink
+    );
 }
 
 #[test]
@@ -278,6 +410,10 @@ fn dropzone_devices_fifos_skipped_setuid_dropped() {
     let tmp = files.iter().find(|f| f.path == "tmp").unwrap();
     assert_eq!((tmp.mode, tmp.original_mode), (0o777, 0o1777));
     for p in ["bin/su", "bin/sg", "tmp"] {
-        assert_eq!(fs::metadata(h.root().join(p)).unwrap().permissions().mode() & 0o7000, 0, "{p}");
+        assert_eq!(
+            fs::metadata(h.root().join(p)).unwrap().permissions().mode() & 0o7000,
+            0,
+            "{p}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::bodies::mtime_of;
-use super::layer::{LayerEntry, UnpackedLayer};
+use super::record::{LayerEntry, UnpackedLayer};
 use super::UnpackError;
 use crate::facts::{FileEntry, FileType};
 
@@ -26,15 +26,28 @@ pub fn compose(layers: &[&UnpackedLayer], rootfs: &Path) -> Result<Vec<FileEntry
     match fs::create_dir(rootfs) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let mut rd = fs::read_dir(rootfs).map_err(|e| UnpackError::io("read dir", rootfs, e))?;
+            let mut rd =
+                fs::read_dir(rootfs).map_err(|e| UnpackError::io("read dir", rootfs, e))?;
             if rd.next().is_some() {
-                return Err(UnpackError::io("compose into", rootfs, std::io::Error::other("directory is not empty")));
+                return Err(UnpackError::io(
+                    "compose into",
+                    rootfs,
+                    std::io::Error::other("directory is not empty"),
+                ));
             }
         }
         Err(e) => return Err(UnpackError::io("create rootfs", rootfs, e)),
     }
-    let mut c = Composer { root: rootfs.to_path_buf(), files: BTreeMap::new(), dirs: BTreeMap::new(), cache: HashMap::new() };
-    let result = layers.iter().try_for_each(|l| c.apply(l)).and_then(|()| c.finish_dirs());
+    let mut c = Composer {
+        root: rootfs.to_path_buf(),
+        files: BTreeMap::new(),
+        dirs: BTreeMap::new(),
+        cache: HashMap::new(),
+    };
+    let result = layers
+        .iter()
+        .try_for_each(|l| c.apply(l))
+        .and_then(|()| c.finish_dirs());
     match result {
         Ok(()) => Ok(c.files.into_values().collect()),
         Err(e) => {
@@ -55,7 +68,11 @@ struct Composer {
 }
 
 fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() { name.to_string() } else { format!("{parent}/{name}") }
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
 }
 
 fn split(path: &str) -> (&str, &str) {
@@ -72,42 +89,92 @@ impl Composer {
         // Whiteouts and opaque markers only ever hide what lower layers made.
         for e in layer.entries() {
             match e {
-                LayerEntry::Whiteout { path } => self.whiteout(path).map_err(|r| unsafe_path(path, r))??,
-                LayerEntry::Opaque { dir } => self.opaque(dir).map_err(|r| unsafe_path(dir, r))??,
+                LayerEntry::Whiteout { path } => {
+                    self.whiteout(path).map_err(|r| unsafe_path(path, r))??
+                }
+                LayerEntry::Opaque { dir } => {
+                    self.opaque(dir).map_err(|r| unsafe_path(dir, r))??
+                }
                 _ => {}
             }
         }
         for e in layer.entries() {
             match e {
                 LayerEntry::Whiteout { .. } | LayerEntry::Opaque { .. } => {}
-                LayerEntry::Dir { path, mode, original_mode, mtime } => {
-                    let (rel, host, exists) = self.place(path, true).map_err(|r| unsafe_path(path, r))??;
+                LayerEntry::Dir {
+                    path,
+                    mode,
+                    original_mode,
+                    mtime,
+                } => {
+                    let (rel, host, exists) =
+                        self.place(path, true).map_err(|r| unsafe_path(path, r))??;
                     if !exists {
-                        fs::create_dir(&host).map_err(|e| UnpackError::io("create dir", &host, e))?;
+                        fs::create_dir(&host)
+                            .map_err(|e| UnpackError::io("create dir", &host, e))?;
                     }
                     self.dirs.insert(rel.clone(), (*mode, Some(*mtime)));
                     self.record(rel, FileType::Dir, *mode, *original_mode, 0, None);
                 }
-                LayerEntry::File { path, body, mode, original_mode, size, .. } => {
-                    let (rel, host, _) = self.place(path, false).map_err(|r| unsafe_path(path, r))??;
+                LayerEntry::File {
+                    path,
+                    body,
+                    mode,
+                    original_mode,
+                    size,
+                    ..
+                } => {
+                    let (rel, host, _) = self
+                        .place(path, false)
+                        .map_err(|r| unsafe_path(path, r))??;
                     link_or_copy(&layer.body_path(*body), &host)?;
                     self.record(rel, FileType::File, *mode, *original_mode, *size, None);
                 }
-                LayerEntry::Symlink { path, target, original_mode } => {
-                    let (rel, host, _) = self.place(path, false).map_err(|r| unsafe_path(path, r))??;
-                    std::os::unix::fs::symlink(target, &host).map_err(|e| UnpackError::io("create symlink", &host, e))?;
-                    self.record(rel, FileType::Symlink, 0o777, *original_mode, target.len() as u64, Some(target.clone()));
+                LayerEntry::Symlink {
+                    path,
+                    target,
+                    original_mode,
+                } => {
+                    let (rel, host, _) = self
+                        .place(path, false)
+                        .map_err(|r| unsafe_path(path, r))??;
+                    std::os::unix::fs::symlink(target, &host)
+                        .map_err(|e| UnpackError::io("create symlink", &host, e))?;
+                    self.record(
+                        rel,
+                        FileType::Symlink,
+                        0o777,
+                        *original_mode,
+                        target.len() as u64,
+                        Some(target.clone()),
+                    );
                 }
                 LayerEntry::Hardlink { path, target } => {
-                    self.hardlink(path, target).map_err(|r| unsafe_path(path, r))??;
+                    self.hardlink(path, target)
+                        .map_err(|r| unsafe_path(path, r))??;
                 }
             }
         }
         Ok(())
     }
 
-    fn record(&mut self, rel: String, t: FileType, mode: u32, original_mode: u32, size: u64, link: Option<String>) {
-        let e = FileEntry { path: rel.clone(), file_type: t, mode, original_mode, size, link_target: link };
+    fn record(
+        &mut self,
+        rel: String,
+        t: FileType,
+        mode: u32,
+        original_mode: u32,
+        size: u64,
+        link: Option<String>,
+    ) {
+        let e = FileEntry {
+            path: rel.clone(),
+            file_type: t,
+            mode,
+            original_mode,
+            size,
+            link_target: link,
+        };
         self.files.insert(rel, e);
     }
 
@@ -115,7 +182,11 @@ impl Composer {
     fn forget(&mut self, rel: &str, keep_self: bool) {
         let lo = format!("{rel}/");
         let hi = format!("{rel}0"); // '0' sorts right after '/'
-        let under: Vec<String> = self.files.range(lo.clone()..hi.clone()).map(|(k, _)| k.clone()).collect();
+        let under: Vec<String> = self
+            .files
+            .range(lo.clone()..hi.clone())
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in under {
             self.files.remove(&k);
         }
@@ -158,7 +229,8 @@ impl Composer {
                     if !create {
                         return Ok(None);
                     }
-                    fs::create_dir(&host).map_err(|e| format!("cannot create parent dir '{rel}': {e}"))?;
+                    fs::create_dir(&host)
+                        .map_err(|e| format!("cannot create parent dir '{rel}': {e}"))?;
                     self.dirs.insert(rel.clone(), (0o755, None));
                     self.record(rel, FileType::Dir, 0o755, 0o755, 0, None);
                     cur.push(c);
@@ -170,7 +242,8 @@ impl Composer {
                     if hops > MAX_HOPS {
                         return Err("too many levels of symbolic links".into());
                     }
-                    let target = fs::read_link(&host).map_err(|e| format!("cannot read symlink '{rel}': {e}"))?;
+                    let target = fs::read_link(&host)
+                        .map_err(|e| format!("cannot read symlink '{rel}': {e}"))?;
                     let target = target.to_string_lossy();
                     if target.starts_with('/') {
                         cur.clear();
@@ -192,12 +265,20 @@ impl Composer {
     /// (an existing dir is kept when a dir is being placed). Returns (resolved path, host path,
     /// whether a dir was kept).
     #[allow(clippy::type_complexity)]
-    fn place(&mut self, path: &str, is_dir: bool) -> Result<Result<(String, PathBuf, bool), UnpackError>, String> {
+    fn place(
+        &mut self,
+        path: &str,
+        is_dir: bool,
+    ) -> Result<Result<(String, PathBuf, bool), UnpackError>, String> {
         let (parent, name) = split(path);
-        let parent = self.resolve_dir(parent, true)?.ok_or("parent dir vanished")?;
+        let parent = self
+            .resolve_dir(parent, true)?
+            .ok_or("parent dir vanished")?;
         let rel = join(&parent, name);
         let host = self.root.join(&rel);
-        Ok(self.clear(&rel, &host, is_dir).map(|kept| (rel, host, kept)))
+        Ok(self
+            .clear(&rel, &host, is_dir)
+            .map(|kept| (rel, host, kept)))
     }
 
     /// Removes what is at `host` (never following a symlink there); keeps a dir if `keep_dir`.
@@ -257,16 +338,22 @@ impl Composer {
 
     fn hardlink(&mut self, path: &str, target: &str) -> Result<Result<(), UnpackError>, String> {
         let (tparent, tname) = split(target);
-        let tparent = self.resolve_dir(tparent, false)?.ok_or_else(|| format!("hardlink target '{target}' does not exist"))?;
+        let tparent = self
+            .resolve_dir(tparent, false)?
+            .ok_or_else(|| format!("hardlink target '{target}' does not exist"))?;
         let trel = join(&tparent, tname);
         let thost = self.root.join(&trel);
         match fs::symlink_metadata(&thost) {
-            Ok(m) if m.is_dir() => return Err(format!("hardlink target '{target}' is a directory")),
+            Ok(m) if m.is_dir() => {
+                return Err(format!("hardlink target '{target}' is a directory"))
+            }
             Ok(_) => {}
             Err(_) => return Err(format!("hardlink target '{target}' does not exist")),
         }
         let (parent, name) = split(path);
-        let parent = self.resolve_dir(parent, true)?.ok_or("parent dir vanished")?;
+        let parent = self
+            .resolve_dir(parent, true)?
+            .ok_or("parent dir vanished")?;
         let rel = join(&parent, name);
         if rel == trel {
             return Ok(Ok(())); // a link to itself: nothing to do
@@ -279,9 +366,18 @@ impl Composer {
         if let Err(e) = fs::hard_link(&thost, &host) {
             return Ok(Err(UnpackError::io("hardlink", &host, e)));
         }
-        let (mode, original_mode, size) =
-            self.files.get(&trel).map_or((0o644, 0o644, 0), |f| (f.mode, f.original_mode, f.size));
-        self.record(rel, FileType::Hardlink, mode, original_mode, size, Some(trel));
+        let (mode, original_mode, size) = self
+            .files
+            .get(&trel)
+            .map_or((0o644, 0o644, 0), |f| (f.mode, f.original_mode, f.size));
+        self.record(
+            rel,
+            FileType::Hardlink,
+            mode,
+            original_mode,
+            size,
+            Some(trel),
+        );
         Ok(Ok(()))
     }
 
@@ -310,7 +406,9 @@ impl Composer {
 fn link_or_copy(src: &Path, dst: &Path) -> Result<(), UnpackError> {
     match fs::hard_link(src, dst) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(UnpackError::io("layer body missing", src, e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Err(UnpackError::io("layer body missing", src, e))
+        }
         Err(_) => {
             fs::copy(src, dst).map_err(|e| UnpackError::io("copy", dst, e))?;
             if let Ok(m) = fs::metadata(src).and_then(|m| m.modified()) {
@@ -329,7 +427,10 @@ mod tests {
     use super::*;
 
     fn entry<'a>(files: &'a [FileEntry], p: &str) -> &'a FileEntry {
-        files.iter().find(|f| f.path == p).unwrap_or_else(|| panic!("{p} not in {files:?}"))
+        files
+            .iter()
+            .find(|f| f.path == p)
+            .unwrap_or_else(|| panic!("{p} not in {files:?}"))
     }
 
     #[test]
@@ -347,20 +448,54 @@ mod tests {
         let files = build(tmp.path(), &[l0]).unwrap();
         let root = tmp.path().join("rootfs");
         let tool = entry(&files, "bin/tool");
-        assert_eq!((tool.file_type, tool.mode, tool.original_mode, tool.size), (FileType::File, 0o755, 0o4755, 10));
-        assert_eq!(fs::metadata(root.join("bin/tool")).unwrap().permissions().mode() & 0o7777, 0o755);
+        assert_eq!(
+            (tool.file_type, tool.mode, tool.original_mode, tool.size),
+            (FileType::File, 0o755, 0o4755, 10)
+        );
+        assert_eq!(
+            fs::metadata(root.join("bin/tool"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o755
+        );
         assert_eq!(entry(&files, "deep/no").file_type, FileType::Dir);
-        assert_eq!(fs::read_to_string(root.join("deep/no/parents/f")).unwrap(), "x");
-        assert_eq!(fs::read_link(root.join("bin/alias")).unwrap(), Path::new("tool"));
-        assert_eq!(entry(&files, "bin/alias").link_target.as_deref(), Some("tool"));
+        assert_eq!(
+            fs::read_to_string(root.join("deep/no/parents/f")).unwrap(),
+            "x"
+        );
+        assert_eq!(
+            fs::read_link(root.join("bin/alias")).unwrap(),
+            Path::new("tool")
+        );
+        assert_eq!(
+            entry(&files, "bin/alias").link_target.as_deref(),
+            Some("tool")
+        );
         let h = entry(&files, "bin/tool2");
-        assert_eq!((h.file_type, h.link_target.as_deref(), h.original_mode), (FileType::Hardlink, Some("bin/tool"), 0o4755));
+        assert_eq!(
+            (h.file_type, h.link_target.as_deref(), h.original_mode),
+            (FileType::Hardlink, Some("bin/tool"), 0o4755)
+        );
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(fs::metadata(root.join("bin/tool2")).unwrap().ino(), fs::metadata(root.join("bin/tool")).unwrap().ino());
+        assert_eq!(
+            fs::metadata(root.join("bin/tool2")).unwrap().ino(),
+            fs::metadata(root.join("bin/tool")).unwrap().ino()
+        );
         // Read-only dirs get their mode only after their contents were written.
-        assert_eq!(fs::metadata(root.join("ro")).unwrap().permissions().mode() & 0o777, 0o555);
+        assert_eq!(
+            fs::metadata(root.join("ro")).unwrap().permissions().mode() & 0o777,
+            0o555
+        );
         assert_eq!(fs::read_to_string(root.join("ro/inside")).unwrap(), "y");
-        assert_eq!(fs::metadata(root.join("bin/tool")).unwrap().modified().unwrap(), mtime_of(1_600_000_000));
+        assert_eq!(
+            fs::metadata(root.join("bin/tool"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            mtime_of(1_600_000_000)
+        );
         fs::set_permissions(root.join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
     }
 
@@ -385,14 +520,23 @@ mod tests {
         assert_eq!(fs::read_to_string(root.join("dup")).unwrap(), "second");
         assert_eq!(fs::read_to_string(root.join("d")).unwrap(), "now a file");
         assert!(files.iter().all(|f| f.path != "d/child"));
-        assert_eq!(fs::read_to_string(root.join("f/inner")).unwrap(), "f is now a dir");
+        assert_eq!(
+            fs::read_to_string(root.join("f/inner")).unwrap(),
+            "f is now a dir"
+        );
         assert!(fs::symlink_metadata(root.join("s")).unwrap().is_dir());
         assert_eq!(entry(&files, "s").file_type, FileType::Dir);
         // A file met as a parent component (no dir entry replaced it) is an error, not a guess.
-        let l_bad = TarBuf::new().file("a", b"file").file("a/b", b"under a file").finish();
+        let l_bad = TarBuf::new()
+            .file("a", b"file")
+            .file("a/b", b"under a file")
+            .finish();
         let tmp2 = tempfile::tempdir().unwrap();
         assert!(build(tmp2.path(), &[l_bad]).is_err());
-        assert!(!tmp2.path().join("rootfs").exists(), "partial rootfs removed");
+        assert!(
+            !tmp2.path().join("rootfs").exists(),
+            "partial rootfs removed"
+        );
     }
 
     #[test]
@@ -416,7 +560,10 @@ mod tests {
         let root = tmp.path().join("rootfs");
         assert_eq!(tree(&root), ["dir", "keep", "opq", "opq/mine"]);
         assert!(files.iter().all(|f| !f.path.contains(".wh.")));
-        assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["dir", "keep", "opq", "opq/mine"]);
+        assert_eq!(
+            files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["dir", "keep", "opq", "opq/mine"]
+        );
     }
 
     #[test]
@@ -425,6 +572,9 @@ mod tests {
         fs::create_dir(tmp.path().join("rootfs")).unwrap();
         fs::write(tmp.path().join("rootfs/old"), b"").unwrap();
         assert!(build(tmp.path(), &[TarBuf::new().file("a", b"").finish()]).is_err());
-        assert!(tmp.path().join("rootfs/old").exists(), "an existing tree is never removed");
+        assert!(
+            tmp.path().join("rootfs/old").exists(),
+            "an existing tree is never removed"
+        );
     }
 }

@@ -14,9 +14,11 @@
 
 mod bodies;
 mod compose;
+mod decode;
 mod layer;
 mod paths;
 mod pax;
+mod record;
 mod tarstream;
 mod verify;
 
@@ -25,13 +27,16 @@ mod breakout_tests;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod testutil;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use compose::compose;
-pub use layer::{unpack_layer, LayerEntry, UnpackedLayer};
+pub use layer::unpack_layer;
+pub use record::{LayerEntry, UnpackedLayer};
 
 /// Caps against decompression bombs; defaults are sane, overridable from config.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -47,7 +52,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_total_bytes: 8 << 30, max_entries: 1_000_000, max_file_bytes: 4 << 30 }
+        Limits {
+            max_total_bytes: 8 << 30,
+            max_entries: 1_000_000,
+            max_file_bytes: 4 << 30,
+        }
     }
 }
 
@@ -86,7 +95,10 @@ impl Budget {
 
     /// Charges one tar entry; fails once the image total passes the cap.
     pub fn charge_entry(&self) -> Result<(), UnpackError> {
-        let total = self.entries.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let total = self
+            .entries
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         if total > self.max_entries {
             return Err(UnpackError::Limit(format!(
                 "image has more than {} entries (max_entries)",
@@ -131,7 +143,9 @@ impl Compression {
             | "application/vnd.docker.image.rootfs.diff.tar.gzip"
             | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
             "application/vnd.oci.image.layer.v1.tar+zstd"
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Ok(Compression::Zstd),
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+                Ok(Compression::Zstd)
+            }
             other => Err(UnpackError::MediaType(other.to_string())),
         }
     }
@@ -147,11 +161,17 @@ pub enum UnpackError {
     #[error("unsupported or malformed layer digest '{0}' (expected sha256:<64 hex digits>)")]
     BadDigest(String),
     /// The blob's bytes do not hash to the expected digest.
-    #[error("layer {expected}: content hashes to {actual}; the blob is corrupt or was tampered with")]
+    #[error(
+        "layer {expected}: content hashes to {actual}; the blob is corrupt or was tampered with"
+    )]
     DigestMismatch { expected: String, actual: String },
     /// The blob is shorter or longer than its descriptor says.
     #[error("layer {digest}: blob is {actual} bytes, descriptor says {expected}")]
-    SizeMismatch { digest: String, expected: u64, actual: String },
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: String,
+    },
     /// The gzip or zstd stream is corrupt.
     #[error("layer {digest}: cannot decompress: {source}")]
     Decompress {
@@ -161,7 +181,11 @@ pub enum UnpackError {
     },
     /// The tar stream is malformed, truncated or hostile.
     #[error("layer {digest}: invalid tar at entry '{entry}': {reason}")]
-    Tar { digest: String, entry: String, reason: String },
+    Tar {
+        digest: String,
+        entry: String,
+        reason: String,
+    },
     /// A cap in [`Limits`] was exceeded.
     #[error("layer over limits: {0}")]
     Limit(String),
@@ -175,7 +199,11 @@ pub enum UnpackError {
     },
     /// A path in a layer cannot be placed safely inside the root.
     #[error("layer {digest}: unsafe path '{path}': {reason}")]
-    UnsafePath { digest: String, path: String, reason: String },
+    UnsafePath {
+        digest: String,
+        path: String,
+        reason: String,
+    },
     /// A cached layer dir is missing or has a metadata file we did not write.
     #[error("unpacked layer at '{path}' is unusable: {reason}")]
     BadLayerDir { path: PathBuf, reason: String },
@@ -183,7 +211,11 @@ pub enum UnpackError {
 
 impl UnpackError {
     pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> UnpackError {
-        UnpackError::Io { what, path: path.to_path_buf(), source }
+        UnpackError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -220,14 +252,28 @@ mod tests {
         for (mt, c) in ok {
             assert_eq!(Compression::from_media_type(mt).unwrap(), c, "{mt}");
         }
-        for bad in ["application/vnd.oci.image.layer.v1.tar+bzip2", "", "application/json"] {
-            assert!(matches!(Compression::from_media_type(bad), Err(UnpackError::MediaType(_))), "{bad}");
+        for bad in [
+            "application/vnd.oci.image.layer.v1.tar+bzip2",
+            "",
+            "application/json",
+        ] {
+            assert!(
+                matches!(
+                    Compression::from_media_type(bad),
+                    Err(UnpackError::MediaType(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn budget_is_shared_and_caps_totals() {
-        let b = Budget::new(&Limits { max_total_bytes: 100, max_entries: 2, max_file_bytes: 10 });
+        let b = Budget::new(&Limits {
+            max_total_bytes: 100,
+            max_entries: 2,
+            max_file_bytes: 10,
+        });
         std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| b.charge_bytes(50).unwrap());

@@ -36,7 +36,9 @@ pub(crate) fn clean(raw: &[u8]) -> Result<Option<String>, String> {
 
 /// True for a path as `clean` produces it (used to re-check metadata read back from disk).
 pub(crate) fn is_clean(p: &str) -> bool {
-    !p.is_empty() && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..") && !p.contains('\0')
+    !p.is_empty()
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && !p.contains('\0')
 }
 
 /// Classifies a cleaned path by its last component.
@@ -55,7 +57,11 @@ pub(crate) fn classify(path: String) -> Result<Named, String> {
         if name.is_empty() || name == "." || name == ".." {
             return Err(format!("invalid whiteout name '{base}'"));
         }
-        let target = if parent.is_empty() { name.to_string() } else { format!("{parent}/{name}") };
+        let target = if parent.is_empty() {
+            name.to_string()
+        } else {
+            format!("{parent}/{name}")
+        };
         return Ok(Named::Whiteout(target));
     }
     Ok(Named::Plain(path))
@@ -67,26 +73,54 @@ mod tests {
 
     #[test]
     fn clean_reroots_absolute_and_rejects_escapes() {
-        assert_eq!(clean(b"/tmp/abs_evil.txt").unwrap().as_deref(), Some("tmp/abs_evil.txt"));
+        assert_eq!(
+            clean(b"/tmp/abs_evil.txt").unwrap().as_deref(),
+            Some("tmp/abs_evil.txt")
+        );
         assert_eq!(clean(b"///tmp/x").unwrap().as_deref(), Some("tmp/x"));
         assert_eq!(clean(b"/./tmp/x").unwrap().as_deref(), Some("tmp/x"));
         assert_eq!(clean(b"./a//b/./c/").unwrap().as_deref(), Some("a/b/c"));
-        assert_eq!(clean(b"dne/../.wh.etc").unwrap().as_deref(), Some(".wh.etc"));
+        assert_eq!(
+            clean(b"dne/../.wh.etc").unwrap().as_deref(),
+            Some(".wh.etc")
+        );
         assert_eq!(clean(b"").unwrap(), None);
         assert_eq!(clean(b"./").unwrap(), None);
-        for bad in [&b"../x"[..], b"/../tmp/x", b"./../x", b"some/../../x", b"..", b"/////////.."] {
+        for bad in [
+            &b"../x"[..],
+            b"/../tmp/x",
+            b"./../x",
+            b"some/../../x",
+            b"..",
+            b"/////////..",
+        ] {
             assert!(clean(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn whiteouts_classified_and_invalid_names_rejected() {
-        assert_eq!(classify("a/.wh.b".into()).unwrap(), Named::Whiteout("a/b".into()));
-        assert_eq!(classify(".wh.etc".into()).unwrap(), Named::Whiteout("etc".into()));
-        assert_eq!(classify("d/.wh..wh..opq".into()).unwrap(), Named::Opaque("d".into()));
-        assert_eq!(classify(".wh..wh..opq".into()).unwrap(), Named::Opaque("".into()));
+        assert_eq!(
+            classify("a/.wh.b".into()).unwrap(),
+            Named::Whiteout("a/b".into())
+        );
+        assert_eq!(
+            classify(".wh.etc".into()).unwrap(),
+            Named::Whiteout("etc".into())
+        );
+        assert_eq!(
+            classify("d/.wh..wh..opq".into()).unwrap(),
+            Named::Opaque("d".into())
+        );
+        assert_eq!(
+            classify(".wh..wh..opq".into()).unwrap(),
+            Named::Opaque("".into())
+        );
         assert_eq!(classify(".wh..wh.plnk".into()).unwrap(), Named::Meta);
-        assert_eq!(classify(".wh.etc/somefile".into()).unwrap(), Named::Plain(".wh.etc/somefile".into()));
+        assert_eq!(
+            classify(".wh.etc/somefile".into()).unwrap(),
+            Named::Plain(".wh.etc/somefile".into())
+        );
         for bad in [".wh.", ".wh..", ".wh...", "etc/.wh..", "etc/.wh..."] {
             assert!(classify(bad.into()).is_err(), "{bad}");
         }

@@ -56,7 +56,10 @@ fn pax_time(v: &[u8]) -> Result<i64, String> {
         None => (false, s),
     };
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(bad());
     }
     let n: i64 = secs.parse().map_err(|_| bad())?;
@@ -67,7 +70,10 @@ fn sparse_map(v: &[u8]) -> Result<Vec<(u64, u64)>, String> {
     if v.is_empty() {
         return Ok(Vec::new());
     }
-    let nums = v.split(|b| *b == b',').map(|n| num_u64(n, "GNU.sparse.map")).collect::<Result<Vec<_>, _>>()?;
+    let nums = v
+        .split(|b| *b == b',')
+        .map(|n| num_u64(n, "GNU.sparse.map"))
+        .collect::<Result<Vec<_>, _>>()?;
     if nums.len() % 2 != 0 || nums.len() / 2 > MAX_SPARSE_CHUNKS {
         return Err("GNU.sparse.map has an odd or excessive number of values".into());
     }
@@ -81,7 +87,10 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
         if data[0] == 0 {
             break;
         }
-        let sp = data.iter().position(|b| *b == b' ').ok_or("PAX record without length")?;
+        let sp = data
+            .iter()
+            .position(|b| *b == b' ')
+            .ok_or("PAX record without length")?;
         let len: usize = std::str::from_utf8(&data[..sp])
             .ok()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -100,7 +109,10 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
             None if data.is_empty() && body.ends_with(b"=") => body,
             None => return Err("PAX record does not end in newline".into()),
         };
-        let eq = body.iter().position(|b| *b == b'=').ok_or("PAX record without '='")?;
+        let eq = body
+            .iter()
+            .position(|b| *b == b'=')
+            .ok_or("PAX record without '='")?;
         let (key, value) = (&body[..eq], &body[eq + 1..]);
         if key.is_empty() || key.contains(&0) {
             return Err("PAX record key is empty or contains NUL".into());
@@ -113,8 +125,20 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
             }
             "path" => pax.path = Some(value.to_vec()),
             "linkpath" => pax.linkpath = Some(value.to_vec()),
-            "size" => pax.size = if value.is_empty() { None } else { Some(num_u64(value, key)?) },
-            "mtime" => pax.mtime = if value.is_empty() { None } else { Some(pax_time(value)?) },
+            "size" => {
+                pax.size = if value.is_empty() {
+                    None
+                } else {
+                    Some(num_u64(value, key)?)
+                }
+            }
+            "mtime" => {
+                pax.mtime = if value.is_empty() {
+                    None
+                } else {
+                    Some(pax_time(value)?)
+                }
+            }
             "uid" | "gid" if !value.is_empty() => {
                 num_u64(value, key)?;
             }
@@ -124,7 +148,9 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
             "GNU.sparse.major" => pax.sparse_major = Some(num_u64(value, key)?),
             "GNU.sparse.minor" => pax.sparse_minor = Some(num_u64(value, key)?),
             "GNU.sparse.name" => pax.sparse_name = Some(value.to_vec()),
-            "GNU.sparse.realsize" | "GNU.sparse.size" => pax.sparse_realsize = Some(num_u64(value, key)?),
+            "GNU.sparse.realsize" | "GNU.sparse.size" => {
+                pax.sparse_realsize = Some(num_u64(value, key)?)
+            }
             "GNU.sparse.map" => pax.sparse_map = Some(sparse_map(value)?),
             "GNU.sparse.offset" | "GNU.sparse.numbytes" => {
                 if pax.sparse_pairs.len() >= 2 * MAX_SPARSE_CHUNKS {
@@ -140,7 +166,11 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
 
 /// Checks a sparse map against the logical size and the stored data size: chunks in order, not
 /// overlapping, inside the file, and their lengths summing to exactly the stored bytes.
-pub(crate) fn validate_sparse(map: &[(u64, u64)], realsize: u64, stored: u64) -> Result<(), String> {
+pub(crate) fn validate_sparse(
+    map: &[(u64, u64)],
+    realsize: u64,
+    stored: u64,
+) -> Result<(), String> {
     if map.len() > MAX_SPARSE_CHUNKS {
         return Err("too many sparse chunks".into());
     }
@@ -157,7 +187,9 @@ pub(crate) fn validate_sparse(map: &[(u64, u64)], realsize: u64, stored: u64) ->
         sum = sum.checked_add(len).ok_or("sparse chunks overflow")?;
     }
     if sum != stored {
-        return Err(format!("sparse map covers {sum} bytes but the entry stores {stored}"));
+        return Err(format!(
+            "sparse map covers {sum} bytes but the entry stores {stored}"
+        ));
     }
     Ok(())
 }
@@ -205,7 +237,11 @@ mod tests {
             b"9 path=a ".to_vec(),
         ];
         for b in bad {
-            assert!(parse_into(&mut Pax::default(), &b).is_err(), "{:?}", String::from_utf8_lossy(&b));
+            assert!(
+                parse_into(&mut Pax::default(), &b).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(&b)
+            );
         }
     }
 

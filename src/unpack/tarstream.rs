@@ -54,7 +54,10 @@ pub(crate) struct TarStream<R> {
 }
 
 fn fmt_err(entry: &str, reason: impl Into<String>) -> TarError {
-    TarError::Format { entry: entry.to_string(), reason: reason.into() }
+    TarError::Format {
+        entry: entry.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn nul_trunc(b: &[u8]) -> &[u8] {
@@ -68,7 +71,15 @@ fn numeric(f: &[u8]) -> Result<i64, String> {
         let neg = f[0] & 0x40 != 0;
         let mut v: i128 = if neg { -1 } else { 0 };
         for (i, &b) in f.iter().enumerate() {
-            let b = if i == 0 { if neg { b | 0x80 } else { b & 0x7f } } else { b };
+            let b = if i == 0 {
+                if neg {
+                    b | 0x80
+                } else {
+                    b & 0x7f
+                }
+            } else {
+                b
+            };
             v = (v << 8) | b as i128;
             if v > i64::MAX as i128 || v < i64::MIN as i128 {
                 return Err("base-256 number overflows".into());
@@ -84,7 +95,10 @@ fn numeric(f: &[u8]) -> Result<i64, String> {
         return Ok(0);
     }
     if !t.iter().all(|b| (b'0'..=b'7').contains(b)) {
-        return Err(format!("numeric field is not octal: {:?}", String::from_utf8_lossy(t)));
+        return Err(format!(
+            "numeric field is not octal: {:?}",
+            String::from_utf8_lossy(t)
+        ));
     }
     let s = std::str::from_utf8(t).map_err(|e| e.to_string())?;
     i64::from_str_radix(s, 8).map_err(|_| "octal number overflows".to_string())
@@ -108,7 +122,12 @@ fn checksum_ok(h: &[u8; BLOCK]) -> Result<bool, String> {
 
 impl<R: Read> TarStream<R> {
     pub(crate) fn new(r: R) -> Self {
-        TarStream { r, remaining: 0, pad: 0, last_name: String::new() }
+        TarStream {
+            r,
+            remaining: 0,
+            pad: 0,
+            last_name: String::new(),
+        }
     }
 
     /// Gives back the underlying reader (to drain it after the end-of-archive marker).
@@ -135,7 +154,10 @@ impl<R: Read> TarStream<R> {
             let want = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
             let got = self.read_full(&mut buf[..want])?;
             if got == 0 {
-                return Err(fmt_err(&self.last_name, "unexpected end of archive inside entry data"));
+                return Err(fmt_err(
+                    &self.last_name,
+                    "unexpected end of archive inside entry data",
+                ));
             }
             n -= got as u64;
         }
@@ -147,7 +169,9 @@ impl<R: Read> TarStream<R> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let got = loop {
             match self.r.read(&mut buf[..want]) {
                 Ok(k) => break k,
@@ -156,7 +180,10 @@ impl<R: Read> TarStream<R> {
             }
         };
         if got == 0 {
-            return Err(fmt_err(&self.last_name, "unexpected end of archive inside entry data"));
+            return Err(fmt_err(
+                &self.last_name,
+                "unexpected end of archive inside entry data",
+            ));
         }
         self.remaining -= got as u64;
         Ok(got)
@@ -165,7 +192,10 @@ impl<R: Read> TarStream<R> {
     /// Reads a whole special payload (PAX, long name, sparse map) of a size already capped.
     fn read_special(&mut self, size: u64, what: &str) -> Result<Vec<u8>, TarError> {
         if size > pax::MAX_SPECIAL_FILE {
-            return Err(fmt_err(&self.last_name, format!("{what} of {size} bytes is too long")));
+            return Err(fmt_err(
+                &self.last_name,
+                format!("{what} of {size} bytes is too long"),
+            ));
         }
         let mut v = vec![0u8; size as usize];
         if self.read_full(&mut v)? != v.len() {
@@ -204,11 +234,19 @@ impl<R: Read> TarStream<R> {
                 b'x' | b'g' => {
                     let data = self.read_special(size, "PAX header")?;
                     let mut target = Pax::default();
-                    let dst = if h[156] == b'x' { &mut local } else { &mut target };
+                    let dst = if h[156] == b'x' {
+                        &mut local
+                    } else {
+                        &mut target
+                    };
                     pax::parse_into(dst, &data).map_err(e)?;
                 }
-                b'L' => long_name = Some(nul_trunc(&self.read_special(size, "GNU long name")?).to_vec()),
-                b'K' => long_link = Some(nul_trunc(&self.read_special(size, "GNU long link")?).to_vec()),
+                b'L' => {
+                    long_name = Some(nul_trunc(&self.read_special(size, "GNU long name")?).to_vec())
+                }
+                b'K' => {
+                    long_link = Some(nul_trunc(&self.read_special(size, "GNU long link")?).to_vec())
+                }
                 _ => return self.member(&h, size, local, long_name, long_link).map(Some),
             }
         }
@@ -232,7 +270,11 @@ impl<R: Read> TarStream<R> {
             }
         }
         let path = pax.path.clone().or(long_name).unwrap_or(path);
-        let link = pax.linkpath.clone().or(long_link).unwrap_or_else(|| nul_trunc(&h[157..257]).to_vec());
+        let link = pax
+            .linkpath
+            .clone()
+            .or(long_link)
+            .unwrap_or_else(|| nul_trunc(&h[157..257]).to_vec());
         self.last_name = String::from_utf8_lossy(&path).into_owned();
         let shown = self.last_name.clone();
         let e = |r: String| fmt_err(&shown, r);
@@ -245,7 +287,11 @@ impl<R: Read> TarStream<R> {
         // As Go's archive/tar: links, dirs, devices and FIFOs carry no data whatever their size
         // field says (old tars record the target's size on hardlinks).
         let header_only = matches!(flag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6');
-        let stored = if header_only { 0 } else { pax.size.unwrap_or(hdr_size) };
+        let stored = if header_only {
+            0
+        } else {
+            pax.size.unwrap_or(hdr_size)
+        };
         let kind = match flag {
             b'\0' if path.ends_with(b"/") => Kind::Dir,
             b'0' | b'\0' | b'7' | b'S' => Kind::File,
@@ -254,7 +300,15 @@ impl<R: Read> TarStream<R> {
             b'5' | b'D' => Kind::Dir,
             other => Kind::Skip(other),
         };
-        let mut entry = Entry { kind, path, link, mode, mtime, size: stored, sparse: None };
+        let mut entry = Entry {
+            kind,
+            path,
+            link,
+            mode,
+            mtime,
+            size: stored,
+            sparse: None,
+        };
         let pad = padding(stored);
         if flag == b'S' {
             let (map, real) = self.gnu_sparse_map(h).map_err(e)?;
@@ -296,7 +350,11 @@ impl<R: Read> TarStream<R> {
         let mut extended = h[482] != 0;
         let mut ext = [0u8; BLOCK];
         while extended {
-            if self.read_full(&mut ext).map_err(|_| "sparse extension header unreadable".to_string())? != BLOCK {
+            if self
+                .read_full(&mut ext)
+                .map_err(|_| "sparse extension header unreadable".to_string())?
+                != BLOCK
+            {
                 return Err("archive ends inside a sparse extension header".into());
             }
             for i in 0..21 {
@@ -311,7 +369,9 @@ impl<R: Read> TarStream<R> {
     fn pax_sparse(&mut self, entry: &mut Entry, pax: &Pax) -> Result<(), TarError> {
         let name = entry.path.clone();
         let e = |r: String| fmt_err(&String::from_utf8_lossy(&name), r);
-        let real = pax.sparse_realsize.ok_or_else(|| e("sparse file without a real size".into()))?;
+        let real = pax
+            .sparse_realsize
+            .ok_or_else(|| e("sparse file without a real size".into()))?;
         let map = if pax.sparse_major == Some(1) && pax.sparse_minor == Some(0) {
             self.sparse_map_1_0().map_err(|r| match r {
                 TarError::Format { reason, .. } => e(reason),
@@ -355,11 +415,15 @@ impl<R: Read> TarStream<R> {
                     // as written by some GNU tar versions and accepted by libarchive.
                     cur.clear();
                 } else if b == b'\n' {
-                    let n = pax::parse_decimal(&cur).ok_or_else(|| fmt_err("", "sparse map number is malformed"))?;
+                    let n = pax::parse_decimal(&cur)
+                        .ok_or_else(|| fmt_err("", "sparse map number is malformed"))?;
                     cur.clear();
                     if want.is_none() {
-                        let count = usize::try_from(n).ok().filter(|c| *c <= pax::MAX_SPARSE_CHUNKS);
-                        want = Some(count.ok_or_else(|| fmt_err("", "too many sparse chunks"))? * 2);
+                        let count = usize::try_from(n)
+                            .ok()
+                            .filter(|c| *c <= pax::MAX_SPARSE_CHUNKS);
+                        want =
+                            Some(count.ok_or_else(|| fmt_err("", "too many sparse chunks"))? * 2);
                     } else {
                         nums.push(n);
                     }
@@ -390,9 +454,15 @@ mod tests {
         assert_eq!(numeric(b"   644 \0").unwrap(), 0o644);
         assert_eq!(numeric(b"\0\0\0\0").unwrap(), 0);
         assert!(numeric(b"0008\0").is_err());
-        assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap(), 256);
+        assert_eq!(
+            numeric(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap(),
+            256
+        );
         assert_eq!(numeric(&[0xff; 12]).unwrap(), -1);
-        assert!(numeric(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(
+            numeric(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+                .is_err()
+        );
         assert!(unsigned(&[0xff; 12], "size").is_err());
         assert!(numeric(b"777777777777777777777777").is_err());
     }

@@ -46,7 +46,13 @@ impl TarBuf {
     }
 
     pub fn file_mode(&mut self, name: &str, data: &[u8], mode: u32) -> &mut Self {
-        let h = Self::header(name.as_bytes(), tar::EntryType::Regular, mode, data.len() as u64, b"");
+        let h = Self::header(
+            name.as_bytes(),
+            tar::EntryType::Regular,
+            mode,
+            data.len() as u64,
+            b"",
+        );
         self.raw(&h, data)
     }
 
@@ -56,12 +62,24 @@ impl TarBuf {
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        let h = Self::header(name.as_bytes(), tar::EntryType::Symlink, 0o777, 0, target.as_bytes());
+        let h = Self::header(
+            name.as_bytes(),
+            tar::EntryType::Symlink,
+            0o777,
+            0,
+            target.as_bytes(),
+        );
         self.raw(&h, b"")
     }
 
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
-        let h = Self::header(name.as_bytes(), tar::EntryType::Link, 0o644, 0, target.as_bytes());
+        let h = Self::header(
+            name.as_bytes(),
+            tar::EntryType::Link,
+            0o644,
+            0,
+            target.as_bytes(),
+        );
         self.raw(&h, b"")
     }
 
@@ -83,7 +101,13 @@ impl TarBuf {
             data.extend_from_slice(v);
             data.push(b'\n');
         }
-        let h = Self::header(b"././@PaxHeader", tar::EntryType::XHeader, 0o644, data.len() as u64, b"");
+        let h = Self::header(
+            b"././@PaxHeader",
+            tar::EntryType::XHeader,
+            0o644,
+            data.len() as u64,
+            b"",
+        );
         self.raw(&h, &data)
     }
 
@@ -106,15 +130,33 @@ pub(crate) fn gzip(b: &[u8]) -> Vec<u8> {
 }
 
 /// Unpacks a blob whose digest and size are right.
-pub(crate) fn unpack_blob(blob: &[u8], c: Compression, dest: &Path, limits: &Limits) -> Result<UnpackedLayer, UnpackError> {
-    unpack_layer(blob, &sha256(blob), blob.len() as u64, c, dest, limits, &Budget::new(limits))
+pub(crate) fn unpack_blob(
+    blob: &[u8],
+    c: Compression,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<UnpackedLayer, UnpackError> {
+    unpack_layer(
+        blob,
+        &sha256(blob),
+        blob.len() as u64,
+        c,
+        dest,
+        limits,
+        &Budget::new(limits),
+    )
 }
 
 /// Unpacks plain tars as layers 0..n under `tmp` and composes them into `tmp/rootfs`.
 pub(crate) fn build(tmp: &Path, tars: &[Vec<u8>]) -> Result<Vec<FileEntry>, UnpackError> {
     let mut layers = Vec::new();
     for (i, t) in tars.iter().enumerate() {
-        layers.push(unpack_blob(t, Compression::None, &tmp.join(format!("layer{i}")), &Limits::default())?);
+        layers.push(unpack_blob(
+            t,
+            Compression::None,
+            &tmp.join(format!("layer{i}")),
+            &Limits::default(),
+        )?);
     }
     let refs: Vec<&UnpackedLayer> = layers.iter().collect();
     compose(&refs, &tmp.join("rootfs"))

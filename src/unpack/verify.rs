@@ -30,7 +30,12 @@ pub(crate) struct VerifyingReader<R> {
 
 impl<R: Read> VerifyingReader<R> {
     pub(crate) fn new(inner: R, expected_size: u64) -> Self {
-        VerifyingReader { inner, hasher: Sha256::new(), count: 0, expected_size }
+        VerifyingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            expected_size,
+        }
     }
 
     /// Reads the rest of the blob (the digest covers all of it), then checks size and digest.
@@ -41,7 +46,13 @@ impl<R: Read> VerifyingReader<R> {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.size_error(digest).unwrap_or(UnpackError::io("read blob", std::path::Path::new(digest), e))),
+                Err(e) => {
+                    return Err(self.size_error(digest).unwrap_or(UnpackError::io(
+                        "read blob",
+                        std::path::Path::new(digest),
+                        e,
+                    )))
+                }
             }
         }
         if self.count != self.expected_size {
@@ -102,7 +113,12 @@ mod tests {
     fn digest_parsing_is_strict() {
         let good = digest_of(b"x");
         assert!(parse_digest(&good).is_ok());
-        for bad in ["sha512:00", "sha256:abc", &good.to_uppercase(), &good.replace("sha256:", "sha256:zz")[..73]] {
+        for bad in [
+            "sha512:00",
+            "sha256:abc",
+            &good.to_uppercase(),
+            &good.replace("sha256:", "sha256:zz")[..73],
+        ] {
             assert!(parse_digest(bad).is_err(), "{bad}");
         }
     }
@@ -112,19 +128,27 @@ mod tests {
         let data = b"hello layer".to_vec();
         let d = digest_of(&data);
         let exp = parse_digest(&d).unwrap();
-        VerifyingReader::new(&data[..], data.len() as u64).finish(&d, &exp).unwrap();
+        VerifyingReader::new(&data[..], data.len() as u64)
+            .finish(&d, &exp)
+            .unwrap();
 
         let mut tampered = data.clone();
         tampered[0] ^= 1;
-        let e = VerifyingReader::new(&tampered[..], data.len() as u64).finish(&d, &exp).unwrap_err();
+        let e = VerifyingReader::new(&tampered[..], data.len() as u64)
+            .finish(&d, &exp)
+            .unwrap_err();
         assert!(matches!(e, UnpackError::DigestMismatch { .. }), "{e}");
 
-        let e = VerifyingReader::new(&data[..5], data.len() as u64).finish(&d, &exp).unwrap_err();
+        let e = VerifyingReader::new(&data[..5], data.len() as u64)
+            .finish(&d, &exp)
+            .unwrap_err();
         assert!(matches!(e, UnpackError::SizeMismatch { .. }), "{e}");
 
         let mut longer = data.clone();
         longer.push(0);
-        let e = VerifyingReader::new(&longer[..], data.len() as u64).finish(&d, &exp).unwrap_err();
+        let e = VerifyingReader::new(&longer[..], data.len() as u64)
+            .finish(&d, &exp)
+            .unwrap_err();
         assert!(matches!(e, UnpackError::SizeMismatch { .. }), "{e}");
     }
 
