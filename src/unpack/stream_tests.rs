@@ -300,9 +300,7 @@ fn pax_size_smuggled_symlink_is_never_seen() {
     )
     .unwrap();
     assert_eq!(l.entries().len(), 1);
-    assert!(
-        matches!(&l.entries()[0], LayerEntry::File { path, size: 2048, .. } if path == "file")
-    );
+    assert!(matches!(&l.entries()[0], LayerEntry::File { path, size: 2048, .. } if path == "file"));
 }
 
 #[test]
