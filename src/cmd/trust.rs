@@ -1,0 +1,44 @@
+//! `gantry trust refresh`: update the cached Sigstore public-good trusted root through TUF, so
+//! later keyless verification works offline. It reports what it cached; on failure the cache is
+//! left as it was.
+
+use crate::exit::{ExitKind, Failure};
+use crate::trust::TrustRoot;
+use std::path::{Path, PathBuf};
+
+/// `gantry trust …` subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub command: TrustCommand,
+}
+
+/// What to do with the trust root.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TrustCommand {
+    /// Fetch the public-good trusted root through TUF and cache it under $GANTRY_HOME.
+    Refresh,
+}
+
+/// Where the public-good root is cached under `home`.
+pub fn cache_dir(home: &Path) -> PathBuf {
+    home.join("trust")
+}
+
+/// Runs the command.
+pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
+    match cmd.command {
+        TrustCommand::Refresh => {
+            let root = TrustRoot::public_good(&cache_dir(home), true).map_err(|e| Failure::new(ExitKind::Registry, e))?;
+            println!(
+                "cached the Sigstore public-good trusted root ({} Fulcio CAs, {} Rekor logs, {} CT logs, {} TSAs) at {}",
+                root.fulcio.len(),
+                root.rekor.len(),
+                root.ct.len(),
+                root.tsas.len(),
+                TrustRoot::public_good_path(&cache_dir(home)).display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Sigstore bundle verification (v0.1, v0.2, v0.3, both media-type spellings): message
+//! signatures and DSSE envelopes, keyless (Fulcio) and key-signed, with Rekor v1/v2 entries and
+//! RFC 3161 timestamps. Every check is done here with this module's siblings, because the
+//! sigstore crate's verifier was shown to accept tampered SETs, proofs, times and log ids. A
+//! bundle is valid only if every piece of evidence it carries verifies, at least one trusted
+//! time exists, and the signer is the one the policy names; anything else is an error.
+
+use super::cert::verify_leaf_at;
+use super::der_util::b64;
+use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
+use super::keys::PublicKey;
+use super::rekor::{find_log, verify_inclusion, verify_set, InclusionProof};
+use super::root::TrustRoot;
+use super::tsa::verify_timestamp;
+use super::TrustError;
+use crate::facts::{Identity, TlogEntry};
+use serde_json::Value;
+use sha2::Digest;
+use x509_cert::der::Decode;
+
+/// What was signed: the artifact's bytes, or only its SHA-256 digest.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    Bytes(Vec<u8>),
+    Sha256([u8; 32]),
+}
+
+/// Who must have signed.
+#[derive(Debug, Clone)]
+pub enum BundlePolicy {
+    /// A keyless signer: exact OIDC issuer and exact certificate SAN.
+    Identity { issuer: String, san: String },
+    /// A key-signed bundle, verified with this key.
+    Key(PublicKey),
+}
+
+/// The facts a verified bundle establishes.
+#[derive(Debug, Clone)]
+pub struct VerifiedBundle {
+    pub identity: Identity,
+    /// Fingerprint of the verifying key (`sha256:` of its SPKI), for key-signed bundles.
+    pub key_fingerprint: Option<String>,
+    pub tlog: Option<TlogEntry>,
+    /// For DSSE bundles: payload type and payload bytes (already bound to the artifact).
+    pub dsse_payload: Option<(String, Vec<u8>)>,
+}
+
+fn bad(m: impl std::fmt::Display) -> TrustError {
+    TrustError::Bundle(m.to_string())
+}
+
+fn get_str<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+fn dec(v: &Value, ptr: &str) -> Result<Vec<u8>, TrustError> {
+    let s = get_str(v, ptr).ok_or_else(|| bad(format!("missing {ptr}")))?;
+    b64(s).map_err(|e| bad(format!("{ptr}: {e}")))
+}
+
+/// Bundle version from its media type; unknown versions are refused.
+fn version(media_type: &str) -> Result<u8, TrustError> {
+    match media_type {
+        "application/vnd.dev.sigstore.bundle+json;version=0.1" | "application/vnd.dev.sigstore.bundle.v0.1+json" => Ok(1),
+        "application/vnd.dev.sigstore.bundle+json;version=0.2" | "application/vnd.dev.sigstore.bundle.v0.2+json" => Ok(2),
+        "application/vnd.dev.sigstore.bundle+json;version=0.3" | "application/vnd.dev.sigstore.bundle.v0.3+json" => Ok(3),
+        other => Err(bad(format!("unsupported bundle media type {other:?}"))),
+    }
+}
+
+fn int(v: &Value, ptr: &str) -> Result<Option<i64>, TrustError> {
+    match v.pointer(ptr) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| bad(format!("{ptr} is not an integer"))),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad(format!("{ptr} is not an integer"))),
+        Some(_) => Err(bad(format!("{ptr} is not an integer"))),
+    }
+}
+
+/// Checks the in-toto statement's subjects name the artifact.
+fn subject_matches(payload: &[u8], artifact: &Artifact) -> Result<(), TrustError> {
+    let st: Value = serde_json::from_slice(payload).map_err(|e| bad(format!("DSSE payload is not an in-toto statement: {e}")))?;
+    let subjects = st.get("subject").and_then(Value::as_array).ok_or_else(|| bad("in-toto statement has no subject"))?;
+    let (sha256, sha512) = match artifact {
+        Artifact::Bytes(b) => (hex::encode(sha2::Sha256::digest(b)), Some(hex::encode(sha2::Sha512::digest(b)))),
+        Artifact::Sha256(d) => (hex::encode(d), None),
+    };
+    let hit = subjects.iter().any(|s| {
+        let d = s.get("digest");
+        d.and_then(|d| d.get("sha256")).and_then(Value::as_str).is_some_and(|h| h.eq_ignore_ascii_case(&sha256))
+            || sha512.as_ref().is_some_and(|w| {
+                d.and_then(|d| d.get("sha512")).and_then(Value::as_str).is_some_and(|h| h.eq_ignore_ascii_case(w))
+            })
+    });
+    if hit {
+        Ok(())
+    } else {
+        Err(TrustError::Artifact("the artifact digest is not a subject of the in-toto statement".into()))
+    }
+}
+
+/// Verifies a Sigstore bundle for `artifact` under `policy` and `root`.
+pub fn verify_bundle(bundle_json: &[u8], artifact: Artifact, policy: &BundlePolicy, root: &TrustRoot) -> Result<VerifiedBundle, TrustError> {
+    let b: Value = serde_json::from_slice(bundle_json).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let ver = version(get_str(&b, "/mediaType").ok_or_else(|| bad("no mediaType"))?)?;
+    let vm = b.get("verificationMaterial").ok_or_else(|| bad("no verificationMaterial"))?;
+
+    // The signer: a leaf certificate (with any shipped chain) or a public key.
+    let (leaf, chain) = if let Some(c) = vm.pointer("/certificate") {
+        if ver < 3 {
+            return Err(bad("a single certificate needs bundle v0.3"));
+        }
+        (Some(dec(c, "/rawBytes")?), vec![])
+    } else if let Some(c) = vm.pointer("/x509CertificateChain/certificates") {
+        let certs = c.as_array().ok_or_else(|| bad("certificate chain is not a list"))?;
+        let mut ders = certs.iter().map(|c| dec(c, "/rawBytes")).collect::<Result<Vec<_>, _>>()?;
+        if ders.is_empty() {
+            return Err(bad("empty certificate chain"));
+        }
+        let leaf = ders.remove(0);
+        (Some(leaf), ders)
+    } else if vm.get("publicKey").is_some() {
+        (None, vec![])
+    } else {
+        return Err(bad("no certificate or public key in verificationMaterial"));
+    };
+    let key = match (&leaf, policy) {
+        (Some(_), BundlePolicy::Key(_)) => return Err(TrustError::Identity("bundle is signed by a certificate, but a key was required".into())),
+        (None, BundlePolicy::Identity { .. }) => return Err(TrustError::Identity("bundle is signed by a key, but a certificate identity was required".into())),
+        (None, BundlePolicy::Key(k)) => k.clone(),
+        (Some(l), BundlePolicy::Identity { .. }) => {
+            let c = x509_cert::Certificate::from_der(l).map_err(|e| TrustError::Certificate(format!("leaf: {e}")))?;
+            PublicKey::from_spki(c.tbs_certificate().subject_public_key_info())?
+        }
+    };
+    let verifier = match &leaf {
+        Some(l) => Verifier::Certificate(l.clone()),
+        None => Verifier::PublicKey(key.spki_der().to_vec()),
+    };
+
+    // The signature over the content, and what the log entries must be about.
+    let (signature, expect_digest, dsse) = if let Some(ms) = b.get("messageSignature") {
+        let sig = dec(ms, "/signature")?;
+        let digest: [u8; 32] = match &artifact {
+            Artifact::Bytes(bytes) => super::sha256(bytes),
+            Artifact::Sha256(d) => *d,
+        };
+        if let Some(md) = ms.get("messageDigest") {
+            let alg = get_str(md, "/algorithm").unwrap_or("");
+            let d = dec(md, "/digest")?;
+            if alg != "SHA2_256" || d != digest {
+                return Err(TrustError::Artifact("the bundle's message digest is not the artifact's".into()));
+            }
+        }
+        match &artifact {
+            Artifact::Bytes(bytes) => key.verify(bytes, &sig)?,
+            Artifact::Sha256(d) => key.verify_prehashed_sha256(d, &sig)?,
+        }
+        (sig, Some(digest), None)
+    } else if let Some(env) = b.get("dsseEnvelope") {
+        let payload = dec(env, "/payload")?;
+        let ptype = get_str(env, "/payloadType").ok_or_else(|| bad("DSSE envelope has no payloadType"))?.to_string();
+        let sigs = env.get("signatures").and_then(Value::as_array).ok_or_else(|| bad("DSSE envelope has no signatures"))?;
+        if sigs.len() != 1 {
+            return Err(bad(format!("DSSE envelope must have exactly one signature, has {}", sigs.len())));
+        }
+        let sig = dec(&sigs[0], "/sig")?;
+        key.verify(&pae(&ptype, &payload), &sig)?;
+        if ptype == "application/vnd.in-toto+json" {
+            subject_matches(&payload, &artifact)?;
+        } else {
+            return Err(bad(format!("unsupported DSSE payload type {ptype:?}")));
+        }
+        (sig, None, Some((ptype, payload)))
+    } else {
+        return Err(bad("no messageSignature or dsseEnvelope"));
+    };
+
+    // Timestamps first: Rekor v2 entries have no integrated time of their own.
+    let mut times: Vec<i64> = Vec::new();
+    if let Some(ts) = vm.pointer("/timestampVerificationData/rfc3161Timestamps").and_then(Value::as_array) {
+        for t in ts {
+            times.push(verify_timestamp(root, &dec(t, "/signedTimestamp")?, &signature)?);
+        }
+    }
+    let tsa_time = times.first().copied();
+
+    let entries = vm.get("tlogEntries").and_then(Value::as_array).cloned().unwrap_or_default();
+    if entries.is_empty() {
+        return Err(TrustError::Tlog("bundle has no transparency log entry".into()));
+    }
+    let want = EntryExpectation { signature: signature.clone(), verifier, artifact_sha256: expect_digest, dsse: dsse.clone() };
+    let mut first_tlog = None;
+    for e in &entries {
+        let body_b64 = get_str(e, "/canonicalizedBody").ok_or_else(|| bad("tlog entry has no canonicalizedBody"))?;
+        let body = b64(body_b64).map_err(|m| bad(format!("canonicalizedBody: {m}")))?;
+        let log_id_hex = hex::encode(dec(e, "/logId/keyId")?);
+        let log_index = int(e, "/logIndex")?.ok_or_else(|| bad("tlog entry has no logIndex"))?;
+        if log_index < 0 {
+            return Err(TrustError::Tlog(format!("negative log index {log_index}")));
+        }
+        let integrated = int(e, "/integratedTime")?.unwrap_or(0);
+        let kind = (get_str(e, "/kindVersion/kind"), get_str(e, "/kindVersion/version"));
+        verify_entry_matches(&body, &want)?;
+        let body_json: Value = serde_json::from_slice(&body).map_err(|m| bad(format!("entry body: {m}")))?;
+        if (body_json.get("kind").and_then(Value::as_str), body_json.get("apiVersion").and_then(Value::as_str)) != kind {
+            return Err(TrustError::Tlog("entry kindVersion does not match its body".into()));
+        }
+        let mut evidence = false;
+        let mut entry = TlogEntry { log_index, integrated_time: integrated, log_id: Some(log_id_hex.clone()) };
+        if e.pointer("/inclusionPromise/signedEntryTimestamp").is_some() {
+            let set = dec(e, "/inclusionPromise/signedEntryTimestamp")?;
+            entry = verify_set(root, body_b64, integrated, log_index, &log_id_hex, &set)?;
+            times.push(integrated);
+            evidence = true;
+        }
+        let log_time = if evidence { Some(integrated) } else { tsa_time };
+        let log = find_log(root, &log_id_hex, log_time)?;
+        match e.get("inclusionProof") {
+            Some(p) => {
+                let proof = InclusionProof {
+                    log_index: int(p, "/logIndex")?.ok_or_else(|| bad("inclusion proof has no logIndex"))?,
+                    tree_size: int(p, "/treeSize")?.ok_or_else(|| bad("inclusion proof has no treeSize"))?,
+                    root_hash: dec(p, "/rootHash")?,
+                    hashes: p
+                        .get("hashes")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| bad("inclusion proof has no hashes"))?
+                        .iter()
+                        .map(|h| h.as_str().ok_or_else(|| bad("proof hash is not a string")).and_then(|h| b64(h).map_err(bad)))
+                        .collect::<Result<_, _>>()?,
+                    checkpoint: get_str(p, "/checkpoint/envelope").ok_or_else(|| bad("inclusion proof has no checkpoint"))?.to_string(),
+                };
+                verify_inclusion(log, &body, &proof)?;
+                evidence = true;
+            }
+            // Bundles from v0.2 on must prove inclusion; a promise alone is only v0.1.
+            None if ver >= 2 => return Err(TrustError::Tlog("tlog entry has no inclusion proof".into())),
+            None => {}
+        }
+        if !evidence {
+            return Err(TrustError::Tlog("tlog entry has neither a SET nor an inclusion proof".into()));
+        }
+        first_tlog.get_or_insert(entry);
+    }
+    if times.is_empty() {
+        return Err(TrustError::Timestamp("no verified signing time (no SET integrated time and no RFC 3161 timestamp)".into()));
+    }
+
+    let (identity, key_fingerprint) = match (&leaf, policy) {
+        (Some(l), BundlePolicy::Identity { issuer, san }) => {
+            let mut facts = None;
+            for t in &times {
+                facts = Some(verify_leaf_at(root, l, &chain, *t)?);
+            }
+            let id = facts.map(|f| f.identity).unwrap_or_default();
+            if id.issuer.as_deref() != Some(issuer.as_str()) {
+                return Err(TrustError::Identity(format!("certificate issuer {:?} is not {issuer:?}", id.issuer)));
+            }
+            if id.subject.as_deref() != Some(san.as_str()) {
+                return Err(TrustError::Identity(format!("certificate identity {:?} is not {san:?}", id.subject)));
+            }
+            (id, None)
+        }
+        _ => (Identity::default(), Some(key.fingerprint())),
+    };
+    Ok(VerifiedBundle { identity, key_fingerprint, tlog: first_tlog, dsse_payload: dsse })
+}

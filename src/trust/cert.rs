@@ -1,0 +1,328 @@
+//! X.509 certificates for keyless signing: chain a Fulcio leaf to a trusted CA *at the signed
+//! time* (never at "now": Fulcio leaves live ten minutes), verify its embedded SCT against the
+//! root's CT logs, and read the signer identity (issuer, SAN, GitHub workflow extensions). Also
+//! a bring-your-own-PKI variant for custom CA roots. It never trusts a certificate that came
+//! with the signature unless it chains to a root from the trusted root or the caller.
+
+use super::der_util::{encode, pem_blocks, tlv, tlvs, x509_time};
+use super::keys::PublicKey;
+use super::root::{TransparencyLog, TrustRoot};
+use super::TrustError;
+use crate::facts::{GithubWorkflow, Identity};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::Certificate;
+
+const OID_SCT_LIST: &str = "1.3.6.1.4.1.11129.2.4.2";
+const OID_SAN: &str = "2.5.29.17";
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const FULCIO: &str = "1.3.6.1.4.1.57264.1";
+
+/// What a verified leaf certificate establishes.
+#[derive(Debug, Clone)]
+pub struct CertFacts {
+    pub identity: Identity,
+    pub public_key: PublicKey,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A parsed certificate with its original encoding (signatures cover the original TBS bytes).
+struct Parsed {
+    der: Vec<u8>,
+    cert: Certificate,
+}
+
+impl Parsed {
+    fn new(der: &[u8], what: &str) -> Result<Self, TrustError> {
+        let cert = Certificate::from_der(der).map_err(|e| TrustError::Certificate(format!("{what}: not a DER certificate: {e}")))?;
+        Ok(Parsed { der: der.to_vec(), cert })
+    }
+    fn tbs_raw(&self) -> Result<&[u8], TrustError> {
+        let (outer, _) = tlv(&self.der).map_err(TrustError::Certificate)?;
+        let (tbs, _) = tlv(outer.content).map_err(TrustError::Certificate)?;
+        Ok(tbs.whole)
+    }
+    fn subject(&self) -> Vec<u8> {
+        self.cert.tbs_certificate().subject().to_der().unwrap_or_default()
+    }
+    fn issuer(&self) -> Vec<u8> {
+        self.cert.tbs_certificate().issuer().to_der().unwrap_or_default()
+    }
+    fn key(&self) -> Result<PublicKey, TrustError> {
+        PublicKey::from_spki(self.cert.tbs_certificate().subject_public_key_info())
+    }
+    fn spki_der(&self) -> Vec<u8> {
+        self.cert.tbs_certificate().subject_public_key_info().to_der().unwrap_or_default()
+    }
+    fn window(&self) -> (i64, i64) {
+        let v = self.cert.tbs_certificate().validity();
+        (x509_time(&v.not_before), x509_time(&v.not_after))
+    }
+    fn valid_at(&self, t: i64) -> bool {
+        let (nb, na) = self.window();
+        nb <= t && t <= na
+    }
+    fn is_ca(&self) -> bool {
+        self.ext(OID_BASIC_CONSTRAINTS)
+            .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
+            .is_some_and(|bc| bc.ca)
+    }
+    fn self_signed(&self) -> bool {
+        self.subject() == self.issuer() && self.is_signed_by(self).is_ok()
+    }
+    fn ext(&self, oid: &str) -> Option<&[u8]> {
+        self.cert
+            .tbs_certificate()
+            .extensions()?
+            .iter()
+            .find(|e| e.extn_id.to_string() == oid)
+            .map(|e| e.extn_value.as_bytes())
+    }
+    /// Checks that `issuer` signed this certificate (names and signature).
+    fn is_signed_by(&self, issuer: &Parsed) -> Result<(), TrustError> {
+        if self.issuer() != issuer.subject() {
+            return Err(TrustError::Certificate("issuer name does not match".into()));
+        }
+        let alg = self.cert.signature_algorithm().oid.to_string();
+        let sig = self.cert.signature().raw_bytes();
+        issuer.key()?.verify_with_oid(&alg, self.tbs_raw()?, sig)
+    }
+}
+
+/// Verifies a Fulcio leaf at `at_unix` (the Rekor integrated time or RFC 3161 time): the leaf
+/// is valid then, chains through a trusted CA whose root validity covers that time, and carries
+/// an SCT from a trusted CT log. `chain_der` is what the bundle shipped after the leaf: only
+/// trust-root certificates are used to build the path, and a shipped self-signed root is
+/// rejected (a bundle must not carry its own trust anchor).
+pub fn verify_leaf_at(root: &TrustRoot, leaf_der: &[u8], chain_der: &[Vec<u8>], at_unix: i64) -> Result<CertFacts, TrustError> {
+    let leaf = Parsed::new(leaf_der, "leaf certificate")?;
+    for (i, c) in chain_der.iter().enumerate() {
+        let p = Parsed::new(c, &format!("bundle chain certificate {i}"))?;
+        if p.self_signed() {
+            return Err(TrustError::Certificate("the bundle's certificate chain includes a root certificate".into()));
+        }
+    }
+    if leaf.is_ca() {
+        return Err(TrustError::Certificate("the signing certificate is a CA certificate".into()));
+    }
+    let (nb, na) = leaf.window();
+    if !leaf.valid_at(at_unix) {
+        return Err(TrustError::Certificate(format!(
+            "signing time {at_unix} is outside the leaf certificate's validity ({nb}..{na})"
+        )));
+    }
+    let mut last_err = TrustError::Certificate("no certificate authority in the trusted root issued this certificate".into());
+    for ca in &root.fulcio {
+        if !ca.valid.contains(at_unix) {
+            continue;
+        }
+        let chain = match ca.chain.iter().enumerate().map(|(i, d)| Parsed::new(d, &format!("{} certificate {i}", ca.uri))).collect::<Result<Vec<_>, _>>() {
+            Ok(c) => c,
+            Err(e) => {
+                last_err = e;
+                continue;
+            }
+        };
+        match check_path(&leaf, &chain, at_unix) {
+            Ok(()) => {
+                verify_sct(root, &leaf, &chain[0])?;
+                return facts(&leaf);
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// Checks leaf → chain[0] → … → chain[last], every certificate valid at `t`, issuers CAs.
+fn check_path(leaf: &Parsed, chain: &[Parsed], t: i64) -> Result<(), TrustError> {
+    let mut child = leaf;
+    for (i, issuer) in chain.iter().enumerate() {
+        if !issuer.is_ca() {
+            return Err(TrustError::Certificate(format!("chain certificate {i} is not a CA")));
+        }
+        if !issuer.valid_at(t) {
+            return Err(TrustError::Certificate(format!("chain certificate {i} is not valid at {t}")));
+        }
+        child.is_signed_by(issuer)?;
+        child = issuer;
+    }
+    Ok(())
+}
+
+/// Bring-your-own PKI: chain `leaf` through `chain_der` and `intermediates_pem` to one of
+/// `roots_pem`, at `at_unix`. No SCT and no Fulcio CA involved.
+pub fn verify_leaf_with_roots(
+    leaf_der: &[u8],
+    chain_der: &[Vec<u8>],
+    roots_pem: &[u8],
+    intermediates_pem: &[u8],
+    at_unix: i64,
+) -> Result<CertFacts, TrustError> {
+    let leaf = Parsed::new(leaf_der, "leaf certificate")?;
+    let certs = |pem: &[u8], what: &str| -> Result<Vec<Parsed>, TrustError> {
+        pem_blocks(pem)?
+            .into_iter()
+            .filter(|b| b.label == "CERTIFICATE")
+            .map(|b| Parsed::new(&b.der, what))
+            .collect()
+    };
+    let roots = certs(roots_pem, "root certificate")?;
+    if roots.is_empty() {
+        return Err(TrustError::Certificate("no root certificates given".into()));
+    }
+    let mut inter = certs(intermediates_pem, "intermediate certificate")?;
+    for c in chain_der {
+        inter.push(Parsed::new(c, "chain certificate")?);
+    }
+    if !leaf.valid_at(at_unix) {
+        return Err(TrustError::Certificate(format!("leaf certificate is not valid at {at_unix}")));
+    }
+    let mut cur = &leaf;
+    for _ in 0..8 {
+        for r in &roots {
+            if r.valid_at(at_unix) && cur.is_signed_by(r).is_ok() {
+                return facts(&leaf);
+            }
+        }
+        let next = inter
+            .iter()
+            .find(|i| i.is_ca() && i.valid_at(at_unix) && !std::ptr::eq(*i, cur) && cur.is_signed_by(i).is_ok());
+        match next {
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    Err(TrustError::Certificate("certificate does not chain to a given root".into()))
+}
+
+/// Verifies that at least one embedded SCT is signed by a trusted CT log valid at its time.
+fn verify_sct(root: &TrustRoot, leaf: &Parsed, issuer: &Parsed) -> Result<(), TrustError> {
+    let ext = leaf
+        .ext(OID_SCT_LIST)
+        .ok_or_else(|| TrustError::Certificate("leaf certificate has no embedded SCT".into()))?;
+    let (inner, _) = tlv(ext).map_err(|e| TrustError::Certificate(format!("SCT list: {e}")))?;
+    let list = inner.content;
+    let bad = || TrustError::Certificate("malformed SCT list".into());
+    let total = u16::from_be_bytes([*list.first().ok_or_else(bad)?, *list.get(1).ok_or_else(bad)?]) as usize;
+    let mut rest = list.get(2..2 + total).ok_or_else(bad)?;
+    let tbs = precert_tbs(leaf)?;
+    let issuer_key_hash = super::sha256(&issuer.spki_der());
+    let mut last = TrustError::Certificate("no SCT from a trusted CT log".into());
+    while !rest.is_empty() {
+        let n = u16::from_be_bytes([rest[0], *rest.get(1).ok_or_else(bad)?]) as usize;
+        let sct = rest.get(2..2 + n).ok_or_else(bad)?;
+        rest = &rest[2 + n..];
+        match check_one_sct(&root.ct, sct, &tbs, &issuer_key_hash) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn check_one_sct(logs: &[TransparencyLog], sct: &[u8], tbs: &[u8], issuer_key_hash: &[u8; 32]) -> Result<(), TrustError> {
+    let bad = || TrustError::Certificate("malformed SCT".into());
+    if sct.len() < 1 + 32 + 8 + 2 || sct[0] != 0 {
+        return Err(bad());
+    }
+    let log_id = &sct[1..33];
+    let ts = u64::from_be_bytes(sct[33..41].try_into().map_err(|_| bad())?);
+    let ext_len = u16::from_be_bytes([sct[41], sct[42]]) as usize;
+    let exts = sct.get(43..43 + ext_len).ok_or_else(bad)?;
+    let after = &sct[43 + ext_len..];
+    if after.len() < 4 {
+        return Err(bad());
+    }
+    let sig_len = u16::from_be_bytes([after[2], after[3]]) as usize;
+    let sig = after.get(4..4 + sig_len).ok_or_else(bad)?;
+    let log = logs
+        .iter()
+        .find(|l| l.log_id == log_id)
+        .ok_or_else(|| TrustError::Certificate(format!("SCT from unknown CT log {}", hex::encode(log_id))))?;
+    if !log.valid.contains((ts / 1000) as i64) {
+        return Err(TrustError::Certificate(format!("SCT time is outside CT log {} validity", log.base_url)));
+    }
+    // RFC 6962 §3.2 digitally-signed struct for a precertificate entry.
+    let mut msg = vec![0u8, 0u8];
+    msg.extend_from_slice(&ts.to_be_bytes());
+    msg.extend_from_slice(&[0, 1]);
+    msg.extend_from_slice(issuer_key_hash);
+    let tl = tbs.len();
+    msg.extend_from_slice(&[(tl >> 16) as u8, (tl >> 8) as u8, tl as u8]);
+    msg.extend_from_slice(tbs);
+    msg.extend_from_slice(&(ext_len as u16).to_be_bytes());
+    msg.extend_from_slice(exts);
+    log.key
+        .verify(&msg, sig)
+        .map_err(|_| TrustError::Certificate(format!("SCT signature from CT log {} does not verify", log.base_url)))
+}
+
+/// The leaf's TBS certificate with the SCT-list extension removed, as the CT log signed it.
+fn precert_tbs(leaf: &Parsed) -> Result<Vec<u8>, TrustError> {
+    let e = |m: String| TrustError::Certificate(format!("rebuilding precertificate: {m}"));
+    let (tbs, _) = tlv(leaf.tbs_raw()?).map_err(e)?;
+    let mut out = Vec::new();
+    for field in tlvs(tbs.content).map_err(e)? {
+        if field.tag != 0xa3 {
+            out.extend_from_slice(field.whole);
+            continue;
+        }
+        let (seq, _) = tlv(field.content).map_err(e)?;
+        let mut kept = Vec::new();
+        for ext in tlvs(seq.content).map_err(e)? {
+            let (oid, _) = tlv(ext.content).map_err(e)?;
+            let is_sct = super::der_util::oid_string(oid.whole).is_ok_and(|o| o == OID_SCT_LIST);
+            if !is_sct {
+                kept.extend_from_slice(ext.whole);
+            }
+        }
+        out.extend(encode(0xa3, &encode(0x30, &kept)));
+    }
+    Ok(encode(0x30, &out))
+}
+
+/// Reads a Fulcio extension value: `.1.1`–`.1.6` hold raw UTF-8, `.1.8` and later a DER
+/// UTF8String.
+fn fulcio_ext(p: &Parsed, arc: u32) -> Option<String> {
+    let raw = p.ext(&format!("{FULCIO}.{arc}"))?;
+    if arc <= 7 {
+        return String::from_utf8(raw.to_vec()).ok();
+    }
+    x509_cert::der::asn1::Utf8StringRef::from_der(raw).ok().map(|s| s.as_str().to_string())
+}
+
+fn facts(leaf: &Parsed) -> Result<CertFacts, TrustError> {
+    let (not_before, not_after) = leaf.window();
+    Ok(CertFacts { identity: identity_of(leaf), public_key: leaf.key()?, not_before, not_after })
+}
+
+fn identity_of(leaf: &Parsed) -> Identity {
+    let issuer = fulcio_ext(leaf, 8).or_else(|| fulcio_ext(leaf, 1));
+    let subject = leaf.ext(OID_SAN).and_then(san);
+    let gh = GithubWorkflow {
+        workflow_trigger: fulcio_ext(leaf, 2).or_else(|| fulcio_ext(leaf, 20)),
+        workflow_sha: fulcio_ext(leaf, 3).or_else(|| fulcio_ext(leaf, 13)),
+        workflow_name: fulcio_ext(leaf, 4),
+        workflow_repository: fulcio_ext(leaf, 5)
+            .or_else(|| fulcio_ext(leaf, 12).map(|u| u.trim_start_matches("https://github.com/").to_string())),
+        workflow_ref: fulcio_ext(leaf, 6).or_else(|| fulcio_ext(leaf, 14)),
+    };
+    let github = (gh != GithubWorkflow::default()).then_some(gh);
+    Identity { issuer, subject, github }
+}
+
+/// The first email, URI or otherName SAN.
+fn san(value: &[u8]) -> Option<String> {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let names = x509_cert::ext::pkix::SubjectAltName::from_der(value).ok()?;
+    names.0.iter().find_map(|n| match n {
+        GeneralName::Rfc822Name(s) | GeneralName::UniformResourceIdentifier(s) => Some(s.to_string()),
+        GeneralName::OtherName(o) => o
+            .value
+            .decode_as::<x509_cert::der::asn1::Utf8StringRef>()
+            .ok()
+            .map(|s| s.as_str().to_string()),
+        _ => None,
+    })
+}

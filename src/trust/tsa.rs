@@ -1,0 +1,177 @@
+//! RFC 3161 signed timestamps: parse the time-stamp response or token (CMS SignedData over a
+//! TSTInfo), check that its message imprint is the hash of the signature being timestamped,
+//! that it is signed by a timestamp authority of the trusted root, and that the time lies in
+//! that authority's validity and its certificates' validity. Certificates embedded in the token
+//! are never trusted; only the root's chains are.
+
+use super::der_util::{encode, tlv, tlvs, Tlv};
+use super::keys::PublicKey;
+use super::root::TrustRoot;
+use super::TrustError;
+use sha2::Digest;
+use x509_cert::der::Decode;
+
+const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
+const OID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
+const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
+
+fn err(m: impl std::fmt::Display) -> TrustError {
+    TrustError::Timestamp(m.to_string())
+}
+
+fn oid(t: &Tlv<'_>) -> Result<String, TrustError> {
+    if t.tag != 0x06 {
+        return Err(err("expected an OID"));
+    }
+    super::der_util::oid_string(t.whole).map_err(err)
+}
+
+fn seq<'a>(bytes: &'a [u8], what: &str) -> Result<Vec<Tlv<'a>>, TrustError> {
+    let (t, _) = tlv(bytes).map_err(|e| err(format!("{what}: {e}")))?;
+    tlvs(t.content).map_err(|e| err(format!("{what}: {e}")))
+}
+
+fn hash(alg_oid: &str, data: &[u8]) -> Result<Vec<u8>, TrustError> {
+    Ok(match alg_oid {
+        "2.16.840.1.101.3.4.2.1" => sha2::Sha256::digest(data).to_vec(),
+        "2.16.840.1.101.3.4.2.2" => sha2::Sha384::digest(data).to_vec(),
+        "2.16.840.1.101.3.4.2.3" => sha2::Sha512::digest(data).to_vec(),
+        other => return Err(err(format!("unsupported hash algorithm {other}"))),
+    })
+}
+
+/// The signature algorithm to verify with, from the SignerInfo's algorithms (some TSAs put the
+/// bare key algorithm there and leave the hash to the digest algorithm).
+fn sig_alg(sig_oid: &str, digest_oid: &str) -> String {
+    match (sig_oid, digest_oid) {
+        ("1.2.840.10045.2.1", "2.16.840.1.101.3.4.2.1") => "1.2.840.10045.4.3.2".into(),
+        ("1.2.840.10045.2.1", "2.16.840.1.101.3.4.2.2") => "1.2.840.10045.4.3.3".into(),
+        ("1.2.840.113549.1.1.1", "2.16.840.1.101.3.4.2.1") => "1.2.840.113549.1.1.11".into(),
+        ("1.2.840.113549.1.1.1", "2.16.840.1.101.3.4.2.2") => "1.2.840.113549.1.1.12".into(),
+        (s, _) => s.into(),
+    }
+}
+
+/// GeneralizedTime `YYYYMMDDHHMMSS[.f*]Z` to Unix seconds (fractions truncated).
+fn gen_time(t: &Tlv<'_>) -> Result<i64, TrustError> {
+    let s = std::str::from_utf8(t.content).map_err(|_| err("genTime is not ASCII"))?;
+    if t.tag != 0x18 || s.len() < 15 || !s.ends_with('Z') {
+        return Err(err(format!("malformed genTime {s:?}")));
+    }
+    chrono::NaiveDateTime::parse_from_str(&s[..14], "%Y%m%d%H%M%S")
+        .map(|d| d.and_utc().timestamp())
+        .map_err(|e| err(format!("malformed genTime {s:?}: {e}")))
+}
+
+/// Verifies an RFC 3161 timestamp (a DER TimeStampResp or a bare token) over `signature` against
+/// the root's timestamp authorities; returns the attested time in Unix seconds.
+pub fn verify_timestamp(root: &TrustRoot, token: &[u8], signature: &[u8]) -> Result<i64, TrustError> {
+    let top = seq(token, "timestamp")?;
+    // TimeStampResp = SEQ { PKIStatusInfo SEQ, token }; a ContentInfo starts with an OID.
+    let content_info = match top.first() {
+        Some(t) if t.tag == 0x30 => {
+            let status = tlvs(t.content).map_err(err)?;
+            if status.first().map(|s| s.content) != Some(&[0u8][..]) && status.first().map(|s| s.content) != Some(&[1u8][..]) {
+                return Err(err("timestamp response status is not granted"));
+            }
+            let ci = top.get(1).ok_or_else(|| err("timestamp response has no token"))?;
+            tlvs(ci.content).map_err(err)?
+        }
+        _ => top,
+    };
+    if content_info.len() != 2 || oid(&content_info[0])? != OID_SIGNED_DATA || content_info[1].tag != 0xa0 {
+        return Err(err("token is not CMS SignedData"));
+    }
+    let sd = seq(content_info[1].content, "SignedData")?;
+    // version, digestAlgorithms, encapContentInfo, [certificates], [crls], signerInfos
+    let encap = sd.get(2).ok_or_else(|| err("SignedData has no content"))?;
+    let encap = tlvs(encap.content).map_err(err)?;
+    if encap.len() != 2 || oid(&encap[0])? != OID_TST_INFO || encap[1].tag != 0xa0 {
+        return Err(err("SignedData does not hold a TSTInfo"));
+    }
+    let (octets, _) = tlv(encap[1].content).map_err(err)?;
+    let tst_bytes = octets.content;
+    let signer_infos = sd.last().filter(|t| t.tag == 0x31).ok_or_else(|| err("no signerInfos"))?;
+    let signers = tlvs(signer_infos.content).map_err(err)?;
+    if signers.len() != 1 {
+        return Err(err(format!("expected one signer, found {}", signers.len())));
+    }
+    let si = tlvs(signers[0].content).map_err(err)?;
+    // version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature
+    let digest_alg = oid(&tlvs(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?.content).map_err(err)?[0])?;
+    let (signed_attrs, rest) = match si.get(3) {
+        Some(t) if t.tag == 0xa0 => (Some(t), &si[4..]),
+        _ => (None, si.get(3..).unwrap_or(&[])),
+    };
+    let sig_alg_oid = oid(&tlvs(rest.first().ok_or_else(|| err("no signatureAlgorithm"))?.content).map_err(err)?[0])?;
+    let sig = rest.get(1).filter(|t| t.tag == 0x04).ok_or_else(|| err("no signature"))?.content;
+    let signed_bytes = match signed_attrs {
+        Some(attrs) => {
+            let want = hash(&digest_alg, tst_bytes)?;
+            let mut ok = false;
+            for a in tlvs(attrs.content).map_err(err)? {
+                let parts = tlvs(a.content).map_err(err)?;
+                if parts.len() == 2 && oid(&parts[0])? == OID_MESSAGE_DIGEST {
+                    let vals = tlvs(parts[1].content).map_err(err)?;
+                    ok = vals.len() == 1 && vals[0].content == want.as_slice();
+                }
+            }
+            if !ok {
+                return Err(err("signed attributes do not carry the TSTInfo digest"));
+            }
+            // Signed attributes are signed as a SET, not with their [0] IMPLICIT tag.
+            encode(0x31, attrs.content)
+        }
+        None => tst_bytes.to_vec(),
+    };
+    // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
+    let tst = seq(tst_bytes, "TSTInfo")?;
+    let imprint = tlvs(tst.get(2).ok_or_else(|| err("no messageImprint"))?.content).map_err(err)?;
+    let imprint_alg = oid(&tlvs(imprint.first().ok_or_else(|| err("bad imprint"))?.content).map_err(err)?[0])?;
+    let hashed = imprint.get(1).filter(|t| t.tag == 0x04).ok_or_else(|| err("bad imprint"))?.content;
+    if hash(&imprint_alg, signature)? != hashed {
+        return Err(err("timestamp is not over this signature (message imprint differs)"));
+    }
+    let time = gen_time(tst.get(4).ok_or_else(|| err("no genTime"))?)?;
+    let alg = sig_alg(&sig_alg_oid, &digest_alg);
+    let mut last = err("no timestamp authority in the trusted root signed this timestamp");
+    for tsa in &root.tsas {
+        let Ok(leaf) = x509_cert::Certificate::from_der(&tsa.chain[0]) else { continue };
+        let Ok(key) = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info()) else { continue };
+        if key.verify_with_oid(&alg, &signed_bytes, sig).is_err() {
+            continue;
+        }
+        if !tsa.valid.contains(time) {
+            last = err(format!("timestamp {time} is outside the validity of timestamp authority {}", tsa.uri));
+            continue;
+        }
+        match chain_valid_at(&tsa.chain, time) {
+            Ok(()) => return Ok(time),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Every certificate of a TSA chain is valid at `t` and signed by the next one.
+fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
+    let certs = chain
+        .iter()
+        .map(|d| x509_cert::Certificate::from_der(d).map_err(|e| err(format!("TSA certificate: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, c) in certs.iter().enumerate() {
+        let v = c.tbs_certificate().validity();
+        let (nb, na) = (super::der_util::x509_time(&v.not_before), super::der_util::x509_time(&v.not_after));
+        if t < nb || t > na {
+            return Err(err(format!("timestamp {t} is outside TSA certificate {i}'s validity")));
+        }
+        if let Some(issuer) = certs.get(i + 1) {
+            let key = PublicKey::from_spki(issuer.tbs_certificate().subject_public_key_info())?;
+            let (outer, _) = tlv(&chain[i]).map_err(err)?;
+            let (tbs, _) = tlv(outer.content).map_err(err)?;
+            key.verify_with_oid(&c.signature_algorithm().oid.to_string(), tbs.whole, c.signature().raw_bytes())
+                .map_err(|_| err(format!("TSA certificate {i} is not signed by the next one")))?;
+        }
+    }
+    Ok(())
+}
