@@ -35,7 +35,7 @@ deny contains msg if {
 	some f in files
 	some m in [mode_of(f), object.get(f, "mode", 0)]
 	bits.and(m, special_bits) != 0
-	msg := sprintf("%s contains %s with the setuid/setgid bit (mode %o); images must not ask for elevated privileges", [image, f.path, m])
+	msg := sprintf("%s contains %s with the setuid/setgid bit (mode 0%s); images must not ask for elevated privileges", [image, f.path, format_int(m, 8)])
 }
 
 deny contains msg if {

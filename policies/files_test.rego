@@ -17,7 +17,7 @@ test_setuid_denied_on_original_mode if {
 	f := {"path": "usr/bin/su", "type": "file", "mode": 493, "original_mode": 2541, "size": 1}
 	msgs := files.deny with input as doc([f])
 	some msg in msgs
-	contains(msg, "usr/bin/su with the setuid/setgid bit")
+	contains(msg, "usr/bin/su with the setuid/setgid bit (mode 04755)")
 }
 
 test_setgid_denied_and_allow_setuid if {

@@ -35,7 +35,7 @@ test_wrong_identity_denied_with_expected_pattern if {
 	msgs := sig.deny with input as doc([keyless("https://github.com/evil/tool/.github/workflows/r.yml@refs/tags/v1", gh)]) with data.config as corp
 	some msg in msgs
 	contains(msg, "signature by https://github.com/evil/tool/")
-	contains(msg, "does not match the policy of registry 'corp' (expected identity ^(?:^(?:https://github.com/corp/.*)$)$")
+	contains(msg, "does not match the policy of registry 'corp' (expected identity ^(?:https://github.com/corp/.*)$ from issuer https://token.actions.githubusercontent.com)")
 }
 
 test_unanchored_regex_cannot_match_a_substring if {

@@ -162,3 +162,65 @@ pub fn render_verdict(hook: HookPoint, verdict: &Verdict) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+
+    fn eval(dir: &Path, input: &str, policies: Vec<PathBuf>) -> Result<(), Failure> {
+        let input_path = dir.join("input.json");
+        std::fs::write(&input_path, input).unwrap();
+        run(PolicyCommand {
+            command: PolicySubcommand::Eval {
+                hook: HookPoint::Resolve,
+                input: input_path,
+                policies,
+                plugins: Vec::new(),
+                config: "{}".into(),
+                signature_policy: "{}".into(),
+                json: false,
+            },
+        })
+    }
+
+    #[test]
+    fn test_subcommand_passes_the_shipped_policies_and_fails_a_broken_test() {
+        run(PolicyCommand { command: PolicySubcommand::Test { dir: POLICIES.into(), verbose: false } }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a_test.rego"), "package a_test\nimport rego.v1\ntest_fails if { 1 == 2 }\n").unwrap();
+        let err = run(PolicyCommand { command: PolicySubcommand::Test { dir: dir.path().into(), verbose: true } }).unwrap_err();
+        assert_eq!(err.kind, ExitKind::Internal);
+        let report = testing::run_dir(dir.path()).unwrap();
+        let text = render_tests(&report, true);
+        assert!(text.contains("FAIL a_test.test_fails"), "{text}");
+        assert_eq!(text.lines().last(), Some("0 passed, 1 failed"));
+    }
+
+    #[test]
+    fn eval_exits_denied_on_deny_and_usage_on_a_parse_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = PathBuf::from(POLICIES).join("tags.rego");
+        let latest = r#"{"image": {"reference": "ghcr.io/corp/tool:latest", "tag": "latest"}}"#;
+        assert_eq!(eval(dir.path(), latest, vec![tags.clone()]).unwrap_err().kind, ExitKind::Denied);
+        let fixed = r#"{"image": {"reference": "ghcr.io/corp/tool:1.0", "tag": "1.0"}}"#;
+        eval(dir.path(), fixed, vec![tags]).unwrap();
+        let bad = dir.path().join("bad.rego");
+        std::fs::write(&bad, "package bad\nimport rego.v1\ndeny contains if {\n").unwrap();
+        let err = eval(dir.path(), fixed, vec![bad]).unwrap_err();
+        assert_eq!(err.kind, ExitKind::Usage);
+        assert!(err.to_string().contains("bad.rego line 3"), "{err}");
+    }
+
+    #[test]
+    fn verdict_text_names_every_source() {
+        let mut v = Verdict::default();
+        v.deny("policy t.rego (package t) deny", "no");
+        v.warn("plugin p export resolve", "hmm");
+        let text = render_verdict(HookPoint::Resolve, &v);
+        assert!(text.contains("deny: no\n      by policy t.rego (package t) deny"), "{text}");
+        assert!(text.contains("warn: hmm\n      by plugin p export resolve"), "{text}");
+        assert!(text.ends_with("resolve: denied (1 deny, 1 warn)\n"));
+    }
+}

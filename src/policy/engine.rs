@@ -33,7 +33,9 @@ pub enum Layer {
 /// A configured Rego policy file.
 #[derive(Debug, Clone)]
 pub struct PolicySpec {
+    /// The layer that configured it.
     pub layer: Layer,
+    /// The `.rego` file.
     pub path: PathBuf,
     /// This policy's `data.config` (an object; `null` is treated as `{}`).
     pub config: serde_json::Value,
@@ -42,9 +44,13 @@ pub struct PolicySpec {
 /// A configured Wasm component plugin.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
+    /// The layer that configured it.
     pub layer: Layer,
+    /// The component file (`.wasm`, or `.wat` text).
     pub path: PathBuf,
+    /// The name messages are reported under (`plugin NAME export HOOK`).
     pub name: String,
+    /// The plugin's own config, handed to it at load.
     pub config: serde_json::Value,
     /// WASI capabilities granted by name.
     pub grants: Vec<String>,

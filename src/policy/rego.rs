@@ -43,7 +43,9 @@ pub enum RegoError {
 /// `policies/NAME.rego` for the embedded built-ins).
 #[derive(Debug, Clone)]
 pub struct RegoModule {
+    /// The name used in messages and errors.
     pub label: String,
+    /// The Rego source.
     pub text: String,
 }
 
@@ -286,6 +288,12 @@ mod tests {
 
     fn input(doc: serde_json::Value) -> regorus::Value {
         regorus::Value::from(doc)
+    }
+
+    #[test]
+    fn a_rego_set_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RegoSet>();
     }
 
     #[test]
