@@ -18,6 +18,11 @@ use super::tarstream::{Kind, TarError, TarStream};
 use super::verify::{parse_digest, VerifyingReader};
 use super::{Budget, Compression, Limits, UnpackError};
 
+/// Longest entry name or link target accepted (Linux PATH_MAX).
+const MAX_NAME: usize = 4096;
+/// Total name bytes one layer may hold in memory before its metadata is written.
+const MAX_NAME_BYTES: u64 = 256 << 20;
+
 /// Stream one layer blob: sha256 + size check of the raw (compressed) bytes, decompress, read tar,
 /// write into `dest` (a fresh dir, created here, on the same filesystem as the final store).
 /// Reads the stream to EOF (the digest covers all bytes; a longer blob is an error). On any error
@@ -179,6 +184,7 @@ fn entry_loop<R: Read>(
     let mut entries = Vec::new();
     let mut skipped = 0u64;
     let mut next_body = 0u64;
+    let mut name_bytes = 0u64;
     let unsafe_path = |path: &[u8], reason: String| UnpackError::UnsafePath {
         digest: digest.into(),
         path: String::from_utf8_lossy(path).into_owned(),
@@ -186,6 +192,19 @@ fn entry_loop<R: Read>(
     };
     while let Some(e) = tar.next_entry().map_err(|e| tar_error(digest, e))? {
         budget.charge_entry()?;
+        // Names stay in memory until layer.json is written: cap them, whatever the layer holds.
+        if e.path.len() > MAX_NAME || e.link.len() > MAX_NAME {
+            return Err(unsafe_path(
+                &e.path[..e.path.len().min(200)],
+                format!("name or link target longer than {MAX_NAME} bytes"),
+            ));
+        }
+        name_bytes += (e.path.len() + e.link.len()) as u64;
+        if name_bytes > MAX_NAME_BYTES {
+            return Err(UnpackError::Limit(format!(
+                "layer {digest}: entry names exceed {MAX_NAME_BYTES} bytes"
+            )));
+        }
         if pool_error.lock().map(|g| g.is_some()).unwrap_or(true) {
             break; // the pool's error is reported by the caller
         }

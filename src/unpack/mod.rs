@@ -287,6 +287,16 @@ mod tests {
     }
 
     #[test]
+    fn sync_tree_walks_files_dirs_and_skips_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::fs::write(tmp.path().join("a/b/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("/nonexistent", tmp.path().join("a/dangling")).unwrap();
+        sync_tree(tmp.path()).unwrap();
+        assert!(sync_tree(&tmp.path().join("missing")).is_err());
+    }
+
+    #[test]
     fn limits_default_and_partial_config() {
         let l: Limits = serde_json::from_str(r#"{"max_entries": 5}"#).unwrap();
         assert_eq!(l.max_entries, 5);

@@ -440,3 +440,35 @@ fn multi_member_gzip_and_multi_frame_zstd_decode_fully() {
     };
     assert_eq!(std::fs::read(l.body_path(*body)).unwrap(), b"3");
 }
+
+#[test]
+fn overlong_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long = "d/".repeat(2100) + "f";
+    let mut t = TarBuf::new();
+    t.pax(&[("path", long.as_bytes())]);
+    t.file("short", b"");
+    let e = unpack_blob(
+        &t.finish(),
+        Compression::None,
+        &tmp.path().join("a"),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, UnpackError::UnsafePath { reason, .. } if reason.contains("longer than")),
+        "{e}"
+    );
+    let ok = "d/".repeat(1000) + "f";
+    let mut t = TarBuf::new();
+    t.pax(&[("path", ok.as_bytes())]);
+    t.file("short", b"");
+    let l = unpack_blob(
+        &t.finish(),
+        Compression::None,
+        &tmp.path().join("b"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(matches!(&l.entries()[0], LayerEntry::File { path, .. } if *path == ok));
+}
