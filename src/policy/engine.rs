@@ -300,4 +300,56 @@ mod tests {
         }
         assert_eq!(engine.policies[0].set.prepared_count(), 1);
     }
+
+    #[test]
+    fn measure_one_install_at_all_six_hooks() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let conf = json!({"registries": ["corp"], "allowed_prefixes": ["usr/"], "max_critical": 0});
+        let specs: Vec<PolicySpec> = ["tags.rego", "registries.rego", "files.rego"]
+            .iter()
+            .map(|f| spec(Layer::User, dir.join(f), conf.clone()))
+            .collect();
+        let start = std::time::Instant::now();
+        let engine = Engine::load(&specs, &[], None).unwrap();
+        let load = start.elapsed();
+        let mut doc = signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1"));
+        doc["registry"] = json!({"name": "corp", "url": "ghcr.io/corp"});
+        doc["image"] = json!({"reference": "ghcr.io/corp/tool:1", "repository": "corp/tool", "tag": "1", "digest": "sha256:aa"});
+        doc["attestations"] = json!([]);
+        doc["files"] = json!((0..20)
+            .map(|i| json!({"path": format!("usr/bin/t{i}"), "type": "file", "mode": 493, "original_mode": 493, "size": 10}))
+            .collect::<Vec<_>>());
+        let run = || {
+            for hook in HookPoint::ALL {
+                let v = engine.evaluate(hook, &doc, &corp_policy());
+                assert!(v.allowed(), "{hook}: {v:?}");
+            }
+        };
+        let first = std::time::Instant::now();
+        run();
+        let first = first.elapsed();
+        // The machine may be shared: report the median and the best of n, not the mean.
+        let n = 50;
+        let mut installs: Vec<std::time::Duration> = (0..n)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                run();
+                t.elapsed()
+            })
+            .collect();
+        installs.sort();
+        let warm = format!("median {:?}, best {:?}", installs[n / 2], installs[0]);
+        for hook in HookPoint::ALL {
+            let mut calls: Vec<std::time::Duration> = (0..n)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    engine.evaluate(hook, &doc, &corp_policy());
+                    t.elapsed()
+                })
+                .collect();
+            calls.sort();
+            println!("engine: warm {hook}: median {:?}, best {:?}", calls[n / 2], calls[0]);
+        }
+        println!("engine: load (3 policies + built-in) {load:?}; first install, 6 hooks {first:?}; warm install, 6 hooks {warm}");
+    }
 }
