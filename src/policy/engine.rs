@@ -5,7 +5,8 @@
 //!
 //! `data.config` per source:
 //! - built-in policies (`policies/signatures.rego`): the `config` passed to [`Engine::evaluate`],
-//!   i.e. the registry's signature policy (its shape is documented at the top of that file);
+//!   i.e. the registry's signature policy, built with [`SignatureConfig`] (its shape is documented
+//!   at the top of that file);
 //! - configured Rego policies: the `config` of their [`PolicySpec`], fixed at load;
 //! - plugins: the `config` of their [`PluginSpec`], handed to the plugin at load.
 //!
@@ -54,6 +55,44 @@ pub struct PluginSpec {
     pub config: serde_json::Value,
     /// WASI capabilities granted by name.
     pub grants: Vec<String>,
+}
+
+/// `data.config` of the built-in signature policy: the registry's signature policy and the
+/// user's flags, in the shape `policies/signatures.rego` documents. Pass
+/// [`SignatureConfig::to_value`] as the `config` of [`Engine::evaluate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SignatureConfig {
+    /// The registry's name, for messages.
+    pub registry: String,
+    /// The registry entry names an identity or keys.
+    pub has_signature_policy: bool,
+    /// Expected OIDC issuer of keyless signers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Expected certificate SAN, exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Expected SAN as a regex, already anchored (see [`SignatureConfig::anchor`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_regex: Option<String>,
+    /// `sha256:HEX` of the DER SubjectPublicKeyInfo of each accepted key.
+    pub key_fingerprints: Vec<String>,
+    /// `--allow-unsigned` was given (and the system layer allows it).
+    pub allow_unsigned: bool,
+    /// The registry entry sets `always_allow_unsigned` (and the system layer allows it).
+    pub always_allow_unsigned: bool,
+}
+
+impl SignatureConfig {
+    /// Anchors a configured identity regex as `^(?:RE)$`, so it can only match a whole SAN.
+    pub fn anchor(regex: &str) -> String {
+        format!("^(?:{regex})$")
+    }
+
+    /// The JSON document the policy reads as `data.config`.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({}))
+    }
 }
 
 /// Why the engine could not be built. All of these happen at load, before anything is pulled.
@@ -233,6 +272,37 @@ mod tests {
         let none = engine.evaluate(HookPoint::Signatures, &json!({"signatures": []}), &json!({"registry": "adhoc"}));
         assert!(!none.allowed());
         assert!(engine.evaluate(HookPoint::Resolve, &json!({}), &json!({})).allowed());
+    }
+
+    #[test]
+    fn typed_signature_config_drives_the_builtin_policy() {
+        let engine = Engine::load(&[], &[], None).unwrap();
+        let cfg = SignatureConfig {
+            registry: "corp".into(),
+            has_signature_policy: true,
+            issuer: Some("https://token.actions.githubusercontent.com".into()),
+            identity_regex: Some(SignatureConfig::anchor(&format!("{CORP}.*"))),
+            ..Default::default()
+        };
+        let good = signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1"));
+        assert!(engine.evaluate(HookPoint::Signatures, &good, &cfg.to_value()).allowed());
+        // Hostile: the pattern appears inside a longer SAN.
+        let sneaky = signed_by(&format!("https://evil.example/{CORP}tool"));
+        assert!(!engine.evaluate(HookPoint::Signatures, &sneaky, &cfg.to_value()).allowed());
+        // Keys: only a listed fingerprint of a verified signature counts.
+        let keyed = SignatureConfig {
+            registry: "k".into(),
+            has_signature_policy: true,
+            key_fingerprints: vec!["sha256:aa".into()],
+            allow_unsigned: true,
+            ..Default::default()
+        };
+        let key_sig = |fpr: &str, verified: bool| {
+            json!({"signatures": [{"verified": verified, "kind": "key", "source": "cosign_tag", "key_fingerprint": fpr, "identity": {}}]})
+        };
+        assert!(engine.evaluate(HookPoint::Signatures, &key_sig("sha256:aa", true), &keyed.to_value()).allowed());
+        assert!(!engine.evaluate(HookPoint::Signatures, &key_sig("sha256:aa", false), &keyed.to_value()).allowed());
+        assert!(!engine.evaluate(HookPoint::Signatures, &key_sig("sha256:bb", true), &keyed.to_value()).allowed());
     }
 
     #[test]

@@ -10,5 +10,5 @@ pub mod plugin;
 pub mod rego;
 pub mod testing;
 
-pub use engine::{Engine, Layer, PluginSpec, PolicyError, PolicySpec};
+pub use engine::{Engine, Layer, PluginSpec, PolicyError, PolicySpec, SignatureConfig};
 pub use hook::{HookPoint, Message, Verdict};
