@@ -21,7 +21,8 @@ pub struct ExplainArgs {
 /// (verification) when the chain is broken, after showing what could be read.
 pub fn run(args: ExplainArgs, home: &Path) -> Result<(), Failure> {
     let path = home.join("decisions.jsonl");
-    let (records, broken) = decisions::read_lenient(&path).map_err(|e| Failure::new(ExitKind::Io, e))?;
+    let (records, broken) =
+        decisions::read_lenient(&path).map_err(|e| Failure::new(ExitKind::Io, e))?;
     let mine: Vec<&DecisionRecord> = records.iter().filter(|r| r.package == args.name).collect();
     if mine.is_empty() && broken.is_none() {
         return Err(Failure::msg(
@@ -31,25 +32,42 @@ pub fn run(args: ExplainArgs, home: &Path) -> Result<(), Failure> {
     }
     if args.json {
         for r in &mine {
-            println!("{}", serde_json::to_string(r).map_err(|e| Failure::new(ExitKind::Internal, e))?);
+            println!(
+                "{}",
+                serde_json::to_string(r).map_err(|e| Failure::new(ExitKind::Internal, e))?
+            );
         }
     } else {
-        print!("{}", render(&args.name, &mine, records.len(), broken.as_ref()));
+        print!(
+            "{}",
+            render(&args.name, &mine, records.len(), broken.as_ref())
+        );
     }
     match broken {
         Some(link) => Err(Failure::msg(
             ExitKind::Verification,
-            format!("the decision log is broken at line {}: {}", link.line, link.reason),
+            format!(
+                "the decision log is broken at line {}: {}",
+                link.line, link.reason
+            ),
         )),
         None => Ok(()),
     }
 }
 
 /// The prose form of a package's decisions.
-pub fn render(name: &str, mine: &[&DecisionRecord], total: usize, broken: Option<&BrokenLink>) -> String {
+pub fn render(
+    name: &str,
+    mine: &[&DecisionRecord],
+    total: usize,
+    broken: Option<&BrokenLink>,
+) -> String {
     let mut out = String::new();
     let plural = if mine.len() == 1 { "" } else { "s" };
-    out.push_str(&format!("{name}: {} decision{plural} in the log\n", mine.len()));
+    out.push_str(&format!(
+        "{name}: {} decision{plural} in the log\n",
+        mine.len()
+    ));
     for r in mine {
         let digest = r.digest.as_deref().unwrap_or("no digest resolved");
         let how = match r.outcome {
@@ -102,32 +120,70 @@ mod tests {
     fn explains_each_hook_and_flags_a_broken_chain() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("decisions.jsonl");
-        let mut denied = DecisionRecord::new("jq", "localhost/jq:latest", Some("sha256:aa"), DecisionOutcome::Denied);
+        let mut denied = DecisionRecord::new(
+            "jq",
+            "localhost/jq:latest",
+            Some("sha256:aa"),
+            DecisionOutcome::Denied,
+        );
         let mut v = Verdict::default();
-        v.deny("policy tags.rego (package gantry.tags) deny", "tag 'latest' is mutable");
-        denied.hooks.push(HookDecision { hook: HookPoint::Resolve, verdict: v });
+        v.deny(
+            "policy tags.rego (package gantry.tags) deny",
+            "tag 'latest' is mutable",
+        );
+        denied.hooks.push(HookDecision {
+            hook: HookPoint::Resolve,
+            verdict: v,
+        });
         append(&log, denied).unwrap();
-        let mut ok = DecisionRecord::new("jq", "localhost/jq:1.7", Some("sha256:bb"), DecisionOutcome::Installed);
-        ok.hooks.push(HookDecision { hook: HookPoint::Resolve, verdict: Verdict::default() });
+        let mut ok = DecisionRecord::new(
+            "jq",
+            "localhost/jq:1.7",
+            Some("sha256:bb"),
+            DecisionOutcome::Installed,
+        );
+        ok.hooks.push(HookDecision {
+            hook: HookPoint::Resolve,
+            verdict: Verdict::default(),
+        });
         append(&log, ok).unwrap();
 
         let (records, broken) = decisions::read_lenient(&log).unwrap();
         let mine: Vec<&DecisionRecord> = records.iter().collect();
         let text = render("jq", &mine, records.len(), broken.as_ref());
         assert!(text.contains("localhost/jq:latest was denied"), "{text}");
-        assert!(text.contains("by policy tags.rego (package gantry.tags) deny"), "{text}");
+        assert!(
+            text.contains("by policy tags.rego (package gantry.tags) deny"),
+            "{text}"
+        );
         assert!(text.contains("localhost/jq:1.7 installed"), "{text}");
         assert!(text.contains("intact (2 records checked)"), "{text}");
 
-        let tampered = std::fs::read_to_string(&log).unwrap().replacen("latest", "1.6", 1);
+        let tampered = std::fs::read_to_string(&log)
+            .unwrap()
+            .replacen("latest", "1.6", 1);
         std::fs::write(&log, tampered).unwrap();
         let (records, broken) = decisions::read_lenient(&log).unwrap();
         let mine: Vec<&DecisionRecord> = records.iter().collect();
         let text = render("jq", &mine, records.len(), broken.as_ref());
         assert!(text.contains("BROKEN at line 2"), "{text}");
-        let err = run(ExplainArgs { name: "jq".into(), json: true }, dir.path()).unwrap_err();
+        let err = run(
+            ExplainArgs {
+                name: "jq".into(),
+                json: true,
+            },
+            dir.path(),
+        )
+        .unwrap_err();
         assert_eq!(err.kind, ExitKind::Verification);
-        let err = run(ExplainArgs { name: "nope".into(), json: false }, &dir.path().join("empty")).unwrap_err();
+        let err = run(
+            ExplainArgs {
+                name: "nope".into(),
+                json: false,
+            },
+            &dir.path().join("empty"),
+        )
+        .unwrap_err();
         assert_eq!(err.kind, ExitKind::Usage);
     }
 }

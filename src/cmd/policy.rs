@@ -69,22 +69,40 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
             print!("{}", render_tests(&report, verbose));
             match report.failed() {
                 0 => Ok(()),
-                n => Err(Failure::msg(ExitKind::Internal, format!("{n} policy test(s) failed"))),
+                n => Err(Failure::msg(
+                    ExitKind::Internal,
+                    format!("{n} policy test(s) failed"),
+                )),
             }
         }
-        PolicySubcommand::Eval { hook, input, policies, plugins, config, signature_policy, json } => {
+        PolicySubcommand::Eval {
+            hook,
+            input,
+            policies,
+            plugins,
+            config,
+            signature_policy,
+            json,
+        } => {
             let input_doc = read_json_file(&input)?;
             let config = parse_json("--config", &config)?;
             let signature_policy = parse_json("--signature-policy", &signature_policy)?;
             let policy_specs: Vec<PolicySpec> = policies
                 .into_iter()
-                .map(|path| PolicySpec { layer: Layer::User, path, config: config.clone() })
+                .map(|path| PolicySpec {
+                    layer: Layer::User,
+                    path,
+                    config: config.clone(),
+                })
                 .collect();
             let plugin_specs: Vec<PluginSpec> = plugins
                 .into_iter()
                 .map(|path| PluginSpec {
                     layer: Layer::User,
-                    name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                    name: path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     path,
                     config: config.clone(),
                     grants: Vec::new(),
@@ -94,14 +112,24 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
             let verdict = engine.evaluate(hook, &input_doc, &signature_policy);
             if json {
                 let doc = serde_json::json!({ "hook": hook, "allowed": verdict.allowed(), "deny": verdict.deny, "warn": verdict.warn });
-                println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| Failure::new(ExitKind::Internal, e))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc)
+                        .map_err(|e| Failure::new(ExitKind::Internal, e))?
+                );
             } else {
                 print!("{}", render_verdict(hook, &verdict));
             }
             if verdict.allowed() {
                 Ok(())
             } else {
-                Err(Failure::msg(ExitKind::Denied, format!("denied at the {hook} hook ({} message(s))", verdict.deny.len())))
+                Err(Failure::msg(
+                    ExitKind::Denied,
+                    format!(
+                        "denied at the {hook} hook ({} message(s))",
+                        verdict.deny.len()
+                    ),
+                ))
             }
         }
     }
@@ -116,17 +144,28 @@ fn classify(e: PolicyError) -> Failure {
 }
 
 fn read_json_file(path: &Path) -> Result<serde_json::Value, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::msg(ExitKind::Io, format!("cannot read input {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::msg(ExitKind::Usage, format!("input {} is not JSON: {e}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::msg(
+            ExitKind::Io,
+            format!("cannot read input {}: {e}", path.display()),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::msg(
+            ExitKind::Usage,
+            format!("input {} is not JSON: {e}", path.display()),
+        )
+    })
 }
 
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Failure::msg(ExitKind::Usage, format!("{flag} is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Failure::msg(ExitKind::Usage, format!("{flag} is not JSON: {e}")))?;
     if !value.is_object() {
-        return Err(Failure::msg(ExitKind::Usage, format!("{flag} must be a JSON object")));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!("{flag} must be a JSON object"),
+        ));
     }
     Ok(value)
 }
@@ -141,7 +180,11 @@ pub fn render_tests(report: &TestReport, verbose: bool) -> String {
             (None, false) => {}
         }
     }
-    out.push_str(&format!("{} passed, {} failed\n", report.passed(), report.failed()));
+    out.push_str(&format!(
+        "{} passed, {} failed\n",
+        report.passed(),
+        report.failed()
+    ));
     out
 }
 
@@ -154,7 +197,11 @@ pub fn render_verdict(hook: HookPoint, verdict: &Verdict) -> String {
     for m in &verdict.warn {
         out.push_str(&format!("warn: {}\n      by {}\n", m.text, m.source));
     }
-    let outcome = if verdict.allowed() { "allowed" } else { "denied" };
+    let outcome = if verdict.allowed() {
+        "allowed"
+    } else {
+        "denied"
+    };
     out.push_str(&format!(
         "{hook}: {outcome} ({} deny, {} warn)\n",
         verdict.deny.len(),
@@ -187,10 +234,26 @@ mod tests {
 
     #[test]
     fn test_subcommand_passes_the_shipped_policies_and_fails_a_broken_test() {
-        run(PolicyCommand { command: PolicySubcommand::Test { dir: POLICIES.into(), verbose: false } }).unwrap();
+        run(PolicyCommand {
+            command: PolicySubcommand::Test {
+                dir: POLICIES.into(),
+                verbose: false,
+            },
+        })
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a_test.rego"), "package a_test\nimport rego.v1\ntest_fails if { 1 == 2 }\n").unwrap();
-        let err = run(PolicyCommand { command: PolicySubcommand::Test { dir: dir.path().into(), verbose: true } }).unwrap_err();
+        std::fs::write(
+            dir.path().join("a_test.rego"),
+            "package a_test\nimport rego.v1\ntest_fails if { 1 == 2 }\n",
+        )
+        .unwrap();
+        let err = run(PolicyCommand {
+            command: PolicySubcommand::Test {
+                dir: dir.path().into(),
+                verbose: true,
+            },
+        })
+        .unwrap_err();
         assert_eq!(err.kind, ExitKind::Internal);
         let report = testing::run_dir(dir.path()).unwrap();
         let text = render_tests(&report, true);
@@ -203,7 +266,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tags = PathBuf::from(POLICIES).join("tags.rego");
         let latest = r#"{"image": {"reference": "ghcr.io/corp/tool:latest", "tag": "latest"}}"#;
-        assert_eq!(eval(dir.path(), latest, vec![tags.clone()]).unwrap_err().kind, ExitKind::Denied);
+        assert_eq!(
+            eval(dir.path(), latest, vec![tags.clone()])
+                .unwrap_err()
+                .kind,
+            ExitKind::Denied
+        );
         let fixed = r#"{"image": {"reference": "ghcr.io/corp/tool:1.0", "tag": "1.0"}}"#;
         eval(dir.path(), fixed, vec![tags]).unwrap();
         let bad = dir.path().join("bad.rego");
@@ -219,8 +287,14 @@ mod tests {
         v.deny("policy t.rego (package t) deny", "no");
         v.warn("plugin p export resolve", "hmm");
         let text = render_verdict(HookPoint::Resolve, &v);
-        assert!(text.contains("deny: no\n      by policy t.rego (package t) deny"), "{text}");
-        assert!(text.contains("warn: hmm\n      by plugin p export resolve"), "{text}");
+        assert!(
+            text.contains("deny: no\n      by policy t.rego (package t) deny"),
+            "{text}"
+        );
+        assert!(
+            text.contains("warn: hmm\n      by plugin p export resolve"),
+            "{text}"
+        );
         assert!(text.ends_with("resolve: denied (1 deny, 1 warn)\n"));
     }
 }

@@ -63,7 +63,12 @@ pub struct DecisionRecord {
 
 impl DecisionRecord {
     /// A record stamped with the current time; `prev` is filled in by [`append`].
-    pub fn new(package: &str, reference: &str, digest: Option<&str>, outcome: DecisionOutcome) -> Self {
+    pub fn new(
+        package: &str,
+        reference: &str,
+        digest: Option<&str>,
+        outcome: DecisionOutcome,
+    ) -> Self {
         DecisionRecord {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             package: package.to_string(),
@@ -108,7 +113,11 @@ pub fn line_hash(line: &[u8]) -> String {
 /// lock on the file while it reads the last line and writes, so two processes cannot both chain
 /// to the same predecessor; opens with O_APPEND and fsyncs before returning.
 pub fn append(path: &Path, mut record: DecisionRecord) -> Result<(), io::Error> {
-    let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
     let _lock = FileLock::exclusive(&file)?;
     record.prev = match last_line(&mut file)? {
         Some(line) => line_hash(&line),
@@ -124,18 +133,28 @@ pub fn append(path: &Path, mut record: DecisionRecord) -> Result<(), io::Error> 
 pub fn read_chain(path: &Path) -> Result<Vec<DecisionRecord>, DecisionError> {
     let (records, broken) = read_lenient(path)?;
     match broken {
-        Some(link) => Err(DecisionError::Broken { path: path.to_path_buf(), link }),
+        Some(link) => Err(DecisionError::Broken {
+            path: path.to_path_buf(),
+            link,
+        }),
         None => Ok(records),
     }
 }
 
 /// Reads every record that parses and reports the first broken link, if any (for `explain`,
 /// which shows what it can and says where the chain breaks). A missing file is an empty log.
-pub fn read_lenient(path: &Path) -> Result<(Vec<DecisionRecord>, Option<BrokenLink>), DecisionError> {
+pub fn read_lenient(
+    path: &Path,
+) -> Result<(Vec<DecisionRecord>, Option<BrokenLink>), DecisionError> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
-        Err(source) => return Err(DecisionError::Io { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DecisionError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut records = Vec::new();
     let mut broken = None;
@@ -145,7 +164,10 @@ pub fn read_lenient(path: &Path) -> Result<(Vec<DecisionRecord>, Option<BrokenLi
         return Ok((records, None));
     }
     if !text.ends_with(b"\n") {
-        broken = Some(BrokenLink { line: body.split(|b| *b == b'\n').count(), reason: "last record is cut short (no newline)".into() });
+        broken = Some(BrokenLink {
+            line: body.split(|b| *b == b'\n').count(),
+            reason: "last record is cut short (no newline)".into(),
+        });
     }
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let n = i + 1;
@@ -154,14 +176,20 @@ pub fn read_lenient(path: &Path) -> Result<(Vec<DecisionRecord>, Option<BrokenLi
                 if record.prev != expected && broken.is_none() {
                     broken = Some(BrokenLink {
                         line: n,
-                        reason: format!("prev is {} but the previous line hashes to {expected}", record.prev),
+                        reason: format!(
+                            "prev is {} but the previous line hashes to {expected}",
+                            record.prev
+                        ),
                     });
                 }
                 records.push(record);
             }
             Err(e) => {
                 if broken.is_none() {
-                    broken = Some(BrokenLink { line: n, reason: format!("not a decision record: {e}") });
+                    broken = Some(BrokenLink {
+                        line: n,
+                        reason: format!("not a decision record: {e}"),
+                    });
                 }
             }
         }
@@ -219,10 +247,18 @@ mod tests {
     use super::*;
 
     fn record(name: &str, outcome: DecisionOutcome) -> DecisionRecord {
-        let mut r = DecisionRecord::new(name, &format!("localhost/{name}:1"), Some("sha256:ab"), outcome);
+        let mut r = DecisionRecord::new(
+            name,
+            &format!("localhost/{name}:1"),
+            Some("sha256:ab"),
+            outcome,
+        );
         let mut v = Verdict::default();
         v.warn("policy p.rego (package p) warn", "careful");
-        r.hooks.push(HookDecision { hook: HookPoint::Resolve, verdict: v });
+        r.hooks.push(HookDecision {
+            hook: HookPoint::Resolve,
+            verdict: v,
+        });
         r
     }
 
@@ -240,7 +276,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(records[1].prev, line_hash(lines[0].as_bytes()));
         assert_eq!(records[2].prev, line_hash(lines[1].as_bytes()));
-        assert_eq!(records[0].hooks[0].verdict.warn[0].source, "policy p.rego (package p) warn");
+        assert_eq!(
+            records[0].hooks[0].verdict.warn[0].source,
+            "policy p.rego (package p) warn"
+        );
     }
 
     #[test]
@@ -274,9 +313,21 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let second = text.lines().nth(1).unwrap();
         std::fs::write(&path, format!("{second}\n")).unwrap();
-        assert!(matches!(read_chain(&path), Err(DecisionError::Broken { link: BrokenLink { line: 1, .. }, .. })));
+        assert!(matches!(
+            read_chain(&path),
+            Err(DecisionError::Broken {
+                link: BrokenLink { line: 1, .. },
+                ..
+            })
+        ));
         std::fs::write(&path, format!("{text}not json\n")).unwrap();
-        assert!(matches!(read_chain(&path), Err(DecisionError::Broken { link: BrokenLink { line: 3, .. }, .. })));
+        assert!(matches!(
+            read_chain(&path),
+            Err(DecisionError::Broken {
+                link: BrokenLink { line: 3, .. },
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -288,6 +339,8 @@ mod tests {
         append(&path, big).unwrap();
         append(&path, record("small", DecisionOutcome::Installed)).unwrap();
         assert_eq!(read_chain(&path).unwrap().len(), 2);
-        assert!(read_chain(&dir.path().join("missing.jsonl")).unwrap().is_empty());
+        assert!(read_chain(&dir.path().join("missing.jsonl"))
+            .unwrap()
+            .is_empty());
     }
 }

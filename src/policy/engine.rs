@@ -20,11 +20,15 @@ use crate::policy::rego::{RegoError, RegoModule, RegoSet};
 use std::path::{Path, PathBuf};
 
 /// The built-in policies, embedded in the binary: (label, text).
-pub const BUILTIN_POLICIES: &[(&str, &str)] =
-    &[("policies/signatures.rego", include_str!("../../policies/signatures.rego"))];
+pub const BUILTIN_POLICIES: &[(&str, &str)] = &[(
+    "policies/signatures.rego",
+    include_str!("../../policies/signatures.rego"),
+)];
 
 /// Which configuration layer a source comes from. System sources run first and always.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     System,
@@ -144,10 +148,15 @@ impl Engine {
     ) -> Result<Engine, PolicyError> {
         let builtin_modules: Vec<RegoModule> = BUILTIN_POLICIES
             .iter()
-            .map(|(label, text)| RegoModule { label: label.to_string(), text: text.to_string() })
+            .map(|(label, text)| RegoModule {
+                label: label.to_string(),
+                text: text.to_string(),
+            })
             .collect();
         let builtins = RegoSet::new("builtin", &builtin_modules).map_err(PolicyError::Builtin)?;
-        builtins.prepare(&serde_json::json!({})).map_err(PolicyError::Builtin)?;
+        builtins
+            .prepare(&serde_json::json!({}))
+            .map_err(PolicyError::Builtin)?;
 
         // System layer first, so its messages lead; order within a layer is as configured.
         let mut ordered: Vec<&PolicySpec> = policies.iter().collect();
@@ -160,7 +169,11 @@ impl Engine {
             // Prepare now, so the first hook pays no analysis cost and errors parsing cannot see
             // (an unknown function, recursion) surface at load.
             set.prepare(&config)?;
-            loaded.push(LoadedPolicy { layer: spec.layer, set, config });
+            loaded.push(LoadedPolicy {
+                layer: spec.layer,
+                set,
+                config,
+            });
         }
 
         let mut ordered: Vec<&PluginSpec> = plugins.iter().collect();
@@ -173,21 +186,43 @@ impl Engine {
             }
             let rt = runtime.as_ref().expect("runtime just created");
             let plugin = rt
-                .load(&spec.path, &spec.name, &normalise_config(&spec.config), &spec.grants)
-                .map_err(|source| PolicyError::Plugin { name: spec.name.clone(), path: spec.path.clone(), source })?;
+                .load(
+                    &spec.path,
+                    &spec.name,
+                    &normalise_config(&spec.config),
+                    &spec.grants,
+                )
+                .map_err(|source| PolicyError::Plugin {
+                    name: spec.name.clone(),
+                    path: spec.path.clone(),
+                    source,
+                })?;
             loaded_plugins.push((spec.layer, plugin));
         }
-        Ok(Engine { builtins, policies: loaded, plugins: loaded_plugins, _runtime: runtime })
+        Ok(Engine {
+            builtins,
+            policies: loaded,
+            plugins: loaded_plugins,
+            _runtime: runtime,
+        })
     }
 
     /// Evaluates every source at `hook` and unites their verdicts; all messages are kept.
     /// `config` is `data.config` for the built-in policies: the registry's signature policy
     /// (see `policies/signatures.rego`). Configured policies and plugins use their own config.
-    pub fn evaluate(&self, hook: HookPoint, input: &serde_json::Value, config: &serde_json::Value) -> Verdict {
+    pub fn evaluate(
+        &self,
+        hook: HookPoint,
+        input: &serde_json::Value,
+        config: &serde_json::Value,
+    ) -> Verdict {
         let mut verdict = Verdict::default();
         let doc = hook_document(hook, input);
         let rego_input = regorus::Value::from(doc.clone());
-        verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(config)));
+        verdict.merge(
+            self.builtins
+                .evaluate(&rego_input, &normalise_config(config)),
+        );
         for p in &self.policies {
             verdict.merge(p.set.evaluate(&rego_input, &p.config));
         }
@@ -204,7 +239,12 @@ impl Engine {
     pub fn source_counts(&self) -> (usize, usize, usize, usize) {
         let pol = |l| self.policies.iter().filter(|p| p.layer == l).count();
         let plu = |l| self.plugins.iter().filter(|(pl, _)| *pl == l).count();
-        (pol(Layer::System), pol(Layer::User), plu(Layer::System), plu(Layer::User))
+        (
+            pol(Layer::System),
+            pol(Layer::User),
+            plu(Layer::System),
+            plu(Layer::User),
+        )
     }
 }
 
@@ -240,7 +280,11 @@ mod tests {
     }
 
     fn spec(layer: Layer, path: PathBuf, config: serde_json::Value) -> PolicySpec {
-        PolicySpec { layer, path, config }
+        PolicySpec {
+            layer,
+            path,
+            config,
+        }
     }
 
     const CORP: &str = "https://github.com/corp/";
@@ -262,16 +306,38 @@ mod tests {
     #[test]
     fn builtin_signature_policy_runs_with_the_registry_config() {
         let engine = Engine::load(&[], &[], None).unwrap();
-        let ok = engine.evaluate(HookPoint::Signatures, &signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1")), &corp_policy());
+        let ok = engine.evaluate(
+            HookPoint::Signatures,
+            &signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1")),
+            &corp_policy(),
+        );
         assert!(ok.allowed(), "{ok:?}");
-        let bad = engine.evaluate(HookPoint::Signatures, &signed_by("https://github.com/evil/tool/x"), &corp_policy());
+        let bad = engine.evaluate(
+            HookPoint::Signatures,
+            &signed_by("https://github.com/evil/tool/x"),
+            &corp_policy(),
+        );
         assert_eq!(bad.deny.len(), 1, "{bad:?}");
-        assert!(bad.deny[0].text.contains("does not match the policy of registry 'corp'"), "{bad:?}");
-        assert_eq!(bad.deny[0].source, "builtin policies/signatures.rego (package gantry.builtin.signatures) deny");
+        assert!(
+            bad.deny[0]
+                .text
+                .contains("does not match the policy of registry 'corp'"),
+            "{bad:?}"
+        );
+        assert_eq!(
+            bad.deny[0].source,
+            "builtin policies/signatures.rego (package gantry.builtin.signatures) deny"
+        );
         // No signature policy and no --allow-unsigned: refused. Other hooks: silent.
-        let none = engine.evaluate(HookPoint::Signatures, &json!({"signatures": []}), &json!({"registry": "adhoc"}));
+        let none = engine.evaluate(
+            HookPoint::Signatures,
+            &json!({"signatures": []}),
+            &json!({"registry": "adhoc"}),
+        );
         assert!(!none.allowed());
-        assert!(engine.evaluate(HookPoint::Resolve, &json!({}), &json!({})).allowed());
+        assert!(engine
+            .evaluate(HookPoint::Resolve, &json!({}), &json!({}))
+            .allowed());
     }
 
     #[test]
@@ -285,10 +351,14 @@ mod tests {
             ..Default::default()
         };
         let good = signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1"));
-        assert!(engine.evaluate(HookPoint::Signatures, &good, &cfg.to_value()).allowed());
+        assert!(engine
+            .evaluate(HookPoint::Signatures, &good, &cfg.to_value())
+            .allowed());
         // Hostile: the pattern appears inside a longer SAN.
         let sneaky = signed_by(&format!("https://evil.example/{CORP}tool"));
-        assert!(!engine.evaluate(HookPoint::Signatures, &sneaky, &cfg.to_value()).allowed());
+        assert!(!engine
+            .evaluate(HookPoint::Signatures, &sneaky, &cfg.to_value())
+            .allowed());
         // Keys: only a listed fingerprint of a verified signature counts.
         let keyed = SignatureConfig {
             registry: "k".into(),
@@ -297,12 +367,28 @@ mod tests {
             allow_unsigned: true,
             ..Default::default()
         };
-        let key_sig = |fpr: &str, verified: bool| {
-            json!({"signatures": [{"verified": verified, "kind": "key", "source": "cosign_tag", "key_fingerprint": fpr, "identity": {}}]})
-        };
-        assert!(engine.evaluate(HookPoint::Signatures, &key_sig("sha256:aa", true), &keyed.to_value()).allowed());
-        assert!(!engine.evaluate(HookPoint::Signatures, &key_sig("sha256:aa", false), &keyed.to_value()).allowed());
-        assert!(!engine.evaluate(HookPoint::Signatures, &key_sig("sha256:bb", true), &keyed.to_value()).allowed());
+        let key_sig = |fpr: &str, verified: bool| json!({"signatures": [{"verified": verified, "kind": "key", "source": "cosign_tag", "key_fingerprint": fpr, "identity": {}}]});
+        assert!(engine
+            .evaluate(
+                HookPoint::Signatures,
+                &key_sig("sha256:aa", true),
+                &keyed.to_value()
+            )
+            .allowed());
+        assert!(!engine
+            .evaluate(
+                HookPoint::Signatures,
+                &key_sig("sha256:aa", false),
+                &keyed.to_value()
+            )
+            .allowed());
+        assert!(!engine
+            .evaluate(
+                HookPoint::Signatures,
+                &key_sig("sha256:bb", true),
+                &keyed.to_value()
+            )
+            .allowed());
     }
 
     #[test]
@@ -311,7 +397,9 @@ mod tests {
         let engine = Engine::load(&[], &[], None).unwrap();
         let mut doc = signed_by("https://github.com/evil/tool/x");
         doc["hook"] = json!("resolve");
-        assert!(!engine.evaluate(HookPoint::Signatures, &doc, &corp_policy()).allowed());
+        assert!(!engine
+            .evaluate(HookPoint::Signatures, &doc, &corp_policy())
+            .allowed());
     }
 
     #[test]
@@ -322,34 +410,72 @@ mod tests {
         let sys = write(dir.path(), "sys.rego", text);
         // The user layer declares the same package with a permissive config and an extra rule:
         // it must neither relax nor rewrite the system policy's verdict.
-        let user = write(dir.path(), "user.rego", &format!("{text}warn contains \"user was here\" if true\n"));
+        let user = write(
+            dir.path(),
+            "user.rego",
+            &format!("{text}warn contains \"user was here\" if true\n"),
+        );
         let engine = Engine::load(
-            &[spec(Layer::User, user.clone(), json!({"banned": []})), spec(Layer::System, sys.clone(), json!({"banned": ["latest"]}))],
+            &[
+                spec(Layer::User, user.clone(), json!({"banned": []})),
+                spec(Layer::System, sys.clone(), json!({"banned": ["latest"]})),
+            ],
             &[],
             None,
         )
         .unwrap();
-        let v = engine.evaluate(HookPoint::Resolve, &json!({"image": {"tag": "latest"}}), &json!({}));
+        let v = engine.evaluate(
+            HookPoint::Resolve,
+            &json!({"image": {"tag": "latest"}}),
+            &json!({}),
+        );
         assert_eq!(v.deny.len(), 1, "{v:?}");
-        assert_eq!(v.deny[0].source, format!("policy {} (package corp.tags) deny", sys.display()));
+        assert_eq!(
+            v.deny[0].source,
+            format!("policy {} (package corp.tags) deny", sys.display())
+        );
         assert_eq!(v.warn.len(), 1);
-        assert_eq!(v.warn[0].source, format!("policy {} (package corp.tags) warn", user.display()));
+        assert_eq!(
+            v.warn[0].source,
+            format!("policy {} (package corp.tags) warn", user.display())
+        );
         assert_eq!(engine.source_counts(), (1, 1, 0, 0));
     }
 
     #[test]
     fn load_errors_name_the_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = write(dir.path(), "bad.rego", "package bad\nimport rego.v1\n\ndeny contains \"x\" if {\n");
-        let err = Engine::load(&[spec(Layer::User, bad.clone(), json!({}))], &[], None).err().unwrap();
-        assert!(matches!(err, PolicyError::Rego(RegoError::Parse { .. })), "{err}");
-        assert!(err.to_string().contains(&format!("{} line", bad.display())), "{err}");
+        let bad = write(
+            dir.path(),
+            "bad.rego",
+            "package bad\nimport rego.v1\n\ndeny contains \"x\" if {\n",
+        );
+        let err = Engine::load(&[spec(Layer::User, bad.clone(), json!({}))], &[], None)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, PolicyError::Rego(RegoError::Parse { .. })),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&format!("{} line", bad.display())),
+            "{err}"
+        );
         let missing = dir.path().join("missing.rego");
-        let err = Engine::load(&[spec(Layer::User, missing, json!({}))], &[], None).err().unwrap();
-        assert!(matches!(err, PolicyError::Rego(RegoError::Read { .. })), "{err}");
+        let err = Engine::load(&[spec(Layer::User, missing, json!({}))], &[], None)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, PolicyError::Rego(RegoError::Read { .. })),
+            "{err}"
+        );
         // Parses, but calls a function that does not exist: regorus only finds out when it
         // evaluates, so the hook denies (fail closed) and says why.
-        let undefined = write(dir.path(), "undef.rego", "package u\nimport rego.v1\ndeny contains x if { x := nope(1) }\n");
+        let undefined = write(
+            dir.path(),
+            "undef.rego",
+            "package u\nimport rego.v1\ndeny contains x if { x := nope(1) }\n",
+        );
         let engine = Engine::load(&[spec(Layer::User, undefined, json!({}))], &[], None).unwrap();
         let v = engine.evaluate(HookPoint::Resolve, &json!({}), &json!({}));
         assert_eq!(v.deny.len(), 1, "{v:?}");
@@ -359,7 +485,11 @@ mod tests {
     #[test]
     fn policies_are_parsed_once_at_load() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "p.rego", "package p\nimport rego.v1\ndeny contains \"loaded\" if true\n");
+        let p = write(
+            dir.path(),
+            "p.rego",
+            "package p\nimport rego.v1\ndeny contains \"loaded\" if true\n",
+        );
         let engine = Engine::load(&[spec(Layer::User, p.clone(), json!({}))], &[], None).unwrap();
         // Replace the file with garbage: evaluation must keep using what was parsed at load.
         std::fs::write(&p, "this is not rego").unwrap();
@@ -418,7 +548,11 @@ mod tests {
                 })
                 .collect();
             calls.sort();
-            println!("engine: warm {hook}: median {:?}, best {:?}", calls[n / 2], calls[0]);
+            println!(
+                "engine: warm {hook}: median {:?}, best {:?}",
+                calls[n / 2],
+                calls[0]
+            );
         }
         println!("engine: load (3 policies + built-in) {load:?}; first install, 6 hooks {first:?}; warm install, 6 hooks {warm}");
     }

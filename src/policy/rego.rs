@@ -32,7 +32,11 @@ pub enum RegoError {
     },
     /// The module does not parse (or breaks a regorus limit); `line` is 0 when unknown.
     #[error("policy {file} line {line} does not parse: {message}")]
-    Parse { file: String, line: u32, message: String },
+    Parse {
+        file: String,
+        line: u32,
+        message: String,
+    },
     /// The modules parse but cannot be prepared (unknown function, recursion, conflicting
     /// imports, a config that cannot be merged into `data`).
     #[error("policy {files} is not valid: {message}")]
@@ -52,9 +56,14 @@ pub struct RegoModule {
 impl RegoModule {
     /// Reads a module from disk; the label is the path as given.
     pub fn from_file(path: &Path) -> Result<RegoModule, RegoError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| RegoError::Read { path: path.to_path_buf(), source })?;
-        Ok(RegoModule { label: path.display().to_string(), text })
+        let text = std::fs::read_to_string(path).map_err(|source| RegoError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(RegoModule {
+            label: path.display().to_string(),
+            text,
+        })
     }
 }
 
@@ -108,10 +117,20 @@ impl RegoSet {
                     p.deny |= deny;
                     p.warn |= warn;
                 }
-                None => packages.push(PackageRules { path: package, files: vec![module.label.clone()], deny, warn }),
+                None => packages.push(PackageRules {
+                    path: package,
+                    files: vec![module.label.clone()],
+                    deny,
+                    warn,
+                }),
             }
         }
-        Ok(RegoSet { kind, base, packages, prepared: Mutex::new(Vec::new()) })
+        Ok(RegoSet {
+            kind,
+            base,
+            packages,
+            prepared: Mutex::new(Vec::new()),
+        })
     }
 
     /// True when no module declares `deny` or `warn` (nothing to evaluate).
@@ -130,7 +149,10 @@ impl RegoSet {
             Ok(e) => e,
             Err(reason) => {
                 for p in &self.packages {
-                    verdict.deny(self.source(p, "deny"), format!("policy could not be evaluated: {reason}"));
+                    verdict.deny(
+                        self.source(p, "deny"),
+                        format!("policy could not be evaluated: {reason}"),
+                    );
                 }
                 return verdict;
             }
@@ -145,7 +167,10 @@ impl RegoSet {
                 match engine.eval_rule(format!("{}.{rule}", p.path)) {
                     Ok(value) => collect(&value, &source, rule, &mut verdict),
                     // Fail closed: a warn rule that errs is a deny too, the policy is broken.
-                    Err(e) => verdict.deny(source, format!("policy evaluation failed: {}", one_line(&e))),
+                    Err(e) => verdict.deny(
+                        source,
+                        format!("policy evaluation failed: {}", one_line(&e)),
+                    ),
                 }
             }
         }
@@ -155,7 +180,11 @@ impl RegoSet {
     /// Message source: `policy policies/x.rego (package gantry.tags) deny`.
     fn source(&self, p: &PackageRules, rule: &str) -> String {
         let package = p.path.strip_prefix("data.").unwrap_or(&p.path);
-        format!("{} {} (package {package}) {rule}", self.kind, p.files.join(", "))
+        format!(
+            "{} {} (package {package}) {rule}",
+            self.kind,
+            p.files.join(", ")
+        )
     }
 
     /// Prepares (analyses) the modules with this config ahead of the first evaluation, so errors
@@ -164,15 +193,25 @@ impl RegoSet {
         if self.packages.is_empty() {
             return Ok(());
         }
-        self.engine_for(config).map(|_| ()).map_err(|message| RegoError::Invalid {
-            files: self.packages.iter().flat_map(|p| p.files.iter().cloned()).collect::<Vec<_>>().join(", "),
-            message,
-        })
+        self.engine_for(config)
+            .map(|_| ())
+            .map_err(|message| RegoError::Invalid {
+                files: self
+                    .packages
+                    .iter()
+                    .flat_map(|p| p.files.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message,
+            })
     }
 
     /// How many prepared engines are cached (one per distinct config seen).
     pub fn prepared_count(&self) -> usize {
-        self.prepared.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// A clone of an engine prepared with this config: preparing (analysis, scheduling, data
@@ -185,9 +224,13 @@ impl RegoSet {
         }
         let mut engine = self.base.clone();
         let data = serde_json::json!({ "config": config });
-        engine.add_data(regorus::Value::from(data)).map_err(|e| one_line(&e))?;
+        engine
+            .add_data(regorus::Value::from(data))
+            .map_err(|e| one_line(&e))?;
         // Any eval prepares the engine; a query on a constant touches no policy rule.
-        engine.eval_query("true".to_string(), false).map_err(|e| one_line(&e))?;
+        engine
+            .eval_query("true".to_string(), false)
+            .map_err(|e| one_line(&e))?;
         if cache.len() >= PREPARED_CACHE {
             cache.remove(0);
         }
@@ -203,7 +246,9 @@ impl RegoSet {
 
 /// Whether the module at `label` declares a rule named `rule` (or below it).
 fn declares(engine: &regorus::Engine, label: &str, rule: &str) -> bool {
-    engine.has_declared_rule_rooted_at(label, rule).unwrap_or(false)
+    engine
+        .has_declared_rule_rooted_at(label, rule)
+        .unwrap_or(false)
 }
 
 /// Turns a `deny`/`warn` value into messages. Sets and arrays of strings are the contract;
@@ -211,7 +256,10 @@ fn declares(engine: &regorus::Engine, label: &str, rule: &str) -> bool {
 /// else in a deny rule is itself a deny, so a malformed policy can never allow by accident.
 fn collect(value: &regorus::Value, source: &str, rule: &str, verdict: &mut Verdict) {
     let push = |verdict: &mut Verdict, text: String| {
-        let m = Message { text, source: source.to_string() };
+        let m = Message {
+            text,
+            source: source.to_string(),
+        };
         if rule == "deny" {
             verdict.deny.push(m)
         } else {
@@ -232,7 +280,10 @@ fn collect(value: &regorus::Value, source: &str, rule: &str, verdict: &mut Verdi
         serde_json::Value::Bool(true) => push(verdict, format!("{rule} is true")),
         other => verdict.deny(
             source.to_string(),
-            format!("policy {rule} is not a set of messages: {}", message_text(&other)),
+            format!(
+                "policy {rule} is not a set of messages: {}",
+                message_text(&other)
+            ),
         ),
     }
 }
@@ -251,7 +302,11 @@ fn message_text(item: &serde_json::Value) -> String {
 /// regorus errors are multi-line source excerpts; messages in a verdict are one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
-    let parts: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.ends_with('|')).collect();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.ends_with('|'))
+        .collect();
     parts.join(" ")
 }
 
@@ -273,7 +328,11 @@ fn parse_error(label: &str, e: &anyhow::Error) -> RegoError {
         .find(|l| !l.trim().is_empty())
         .map(|l| l.trim().trim_start_matches("error: ").to_string())
         .unwrap_or_default();
-    RegoError::Parse { file: label.to_string(), line, message }
+    RegoError::Parse {
+        file: label.to_string(),
+        line,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -283,7 +342,10 @@ mod tests {
     use std::time::Instant;
 
     fn module(label: &str, text: &str) -> RegoModule {
-        RegoModule { label: label.to_string(), text: text.to_string() }
+        RegoModule {
+            label: label.to_string(),
+            text: text.to_string(),
+        }
     }
 
     fn input(doc: serde_json::Value) -> regorus::Value {
@@ -299,7 +361,9 @@ mod tests {
     #[test]
     fn parse_error_names_file_and_line() {
         let text = "package broken\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := \n}\n";
-        let err = RegoSet::new("policy", &[module("policies/broken.rego", text)]).err().expect("must not parse");
+        let err = RegoSet::new("policy", &[module("policies/broken.rego", text)])
+            .err()
+            .expect("must not parse");
         match &err {
             RegoError::Parse { file, line, .. } => {
                 assert_eq!(file, "policies/broken.rego");
@@ -307,7 +371,11 @@ mod tests {
             }
             other => panic!("expected a parse error, got {other}"),
         }
-        assert!(err.to_string().starts_with("policy policies/broken.rego line "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("policy policies/broken.rego line "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -315,12 +383,27 @@ mod tests {
         let a = "package a\nimport rego.v1\ndeny contains \"a says no\" if input.x == 1\nwarn contains \"a warns\" if true\n";
         let b = "package b.c\nimport rego.v1\ndeny contains msg if { msg := sprintf(\"b says no to %d\", [input.x]) }\n";
         let helper = "package lib\nimport rego.v1\nanswer := 42\n";
-        let set = RegoSet::new("policy", &[module("a.rego", a), module("b.rego", b), module("lib.rego", helper)]).unwrap();
+        let set = RegoSet::new(
+            "policy",
+            &[
+                module("a.rego", a),
+                module("b.rego", b),
+                module("lib.rego", helper),
+            ],
+        )
+        .unwrap();
         let v = set.evaluate(&input(json!({"x": 1})), &json!({}));
-        let deny: Vec<(&str, &str)> = v.deny.iter().map(|m| (m.text.as_str(), m.source.as_str())).collect();
+        let deny: Vec<(&str, &str)> = v
+            .deny
+            .iter()
+            .map(|m| (m.text.as_str(), m.source.as_str()))
+            .collect();
         assert_eq!(
             deny,
-            vec![("a says no", "policy a.rego (package a) deny"), ("b says no to 1", "policy b.rego (package b.c) deny")]
+            vec![
+                ("a says no", "policy a.rego (package a) deny"),
+                ("b says no to 1", "policy b.rego (package b.c) deny")
+            ]
         );
         assert_eq!(v.warn.len(), 1);
         assert_eq!(v.warn[0].source, "policy a.rego (package a) warn");
@@ -337,8 +420,14 @@ mod tests {
         let set = RegoSet::new("policy", &[module("conflict.rego", text)]).unwrap();
         let v = set.evaluate(&input(json!({})), &json!({}));
         assert_eq!(v.deny.len(), 1, "{v:?}");
-        assert!(v.deny[0].text.starts_with("policy evaluation failed"), "{v:?}");
-        assert_eq!(v.deny[0].source, "policy conflict.rego (package conflict) deny");
+        assert!(
+            v.deny[0].text.starts_with("policy evaluation failed"),
+            "{v:?}"
+        );
+        assert_eq!(
+            v.deny[0].source,
+            "policy conflict.rego (package conflict) deny"
+        );
     }
 
     #[test]
@@ -370,12 +459,27 @@ mod tests {
         let set = RegoSet::new("policy", &[module("cfg.rego", text)]).unwrap();
         let conf = json!({"bad": ["latest"]});
         for _ in 0..20 {
-            assert_eq!(set.evaluate(&input(json!({"tag": "latest"})), &conf).deny.len(), 1);
-            assert_eq!(set.evaluate(&input(json!({"tag": "1.0"})), &conf).deny.len(), 0);
+            assert_eq!(
+                set.evaluate(&input(json!({"tag": "latest"})), &conf)
+                    .deny
+                    .len(),
+                1
+            );
+            assert_eq!(
+                set.evaluate(&input(json!({"tag": "1.0"})), &conf)
+                    .deny
+                    .len(),
+                0
+            );
         }
         assert_eq!(set.prepared_count(), 1, "one config, one prepared engine");
         // A different config gets its own prepared engine and its own answer.
-        assert_eq!(set.evaluate(&input(json!({"tag": "latest"})), &json!({})).deny.len(), 0);
+        assert_eq!(
+            set.evaluate(&input(json!({"tag": "latest"})), &json!({}))
+                .deny
+                .len(),
+            0
+        );
         assert_eq!(set.prepared_count(), 2);
     }
 
@@ -387,7 +491,10 @@ mod tests {
             .map(|f| RegoModule::from_file(&Path::new(dir).join(f)).unwrap())
             .collect();
         let parse_start = Instant::now();
-        let sets: Vec<RegoSet> = mods.iter().map(|m| RegoSet::new("policy", std::slice::from_ref(m)).unwrap()).collect();
+        let sets: Vec<RegoSet> = mods
+            .iter()
+            .map(|m| RegoSet::new("policy", std::slice::from_ref(m)).unwrap())
+            .collect();
         let parse = parse_start.elapsed();
         let conf = json!({"registries": ["corp"], "allowed_prefixes": ["usr/"]});
         let doc = input(json!({

@@ -58,7 +58,10 @@ pub fn run_dir(dir: &Path) -> Result<TestReport, TestError> {
     let mut files = Vec::new();
     collect_rego(dir, &mut files)?;
     files.sort();
-    let modules = files.iter().map(|f| RegoModule::from_file(f)).collect::<Result<Vec<_>, _>>()?;
+    let modules = files
+        .iter()
+        .map(|f| RegoModule::from_file(f))
+        .collect::<Result<Vec<_>, _>>()?;
     run_modules(&modules)
 }
 
@@ -74,14 +77,19 @@ pub fn run_modules(modules: &[RegoModule]) -> Result<TestReport, TestError> {
         };
         for name in test_names(&module.text) {
             // Confirm with the parser that this is a rule head, not text in a comment or string.
-            if !engine.has_declared_rule_rooted_at(&module.label, &name).unwrap_or(false) {
+            if !engine
+                .has_declared_rule_rooted_at(&module.label, &name)
+                .unwrap_or(false)
+            {
                 continue;
             }
             let start = Instant::now();
             let outcome = engine.eval_rule(format!("data.{package}.{name}"));
             let failure = match outcome {
                 Ok(regorus::Value::Bool(true)) => None,
-                Ok(regorus::Value::Undefined) => Some("undefined (a condition in the test body failed)".to_string()),
+                Ok(regorus::Value::Undefined) => {
+                    Some("undefined (a condition in the test body failed)".to_string())
+                }
                 Ok(other) => Some(format!("evaluated to {other}, not true")),
                 Err(e) => Some(format!("error: {}", one_line(&e))),
             };
@@ -98,9 +106,15 @@ pub fn run_modules(modules: &[RegoModule]) -> Result<TestReport, TestError> {
 }
 
 fn collect_rego(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), TestError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| TestError::Dir { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| TestError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| TestError::Dir { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| TestError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.is_dir() {
             collect_rego(&path, out)?;
@@ -127,7 +141,10 @@ fn test_names(text: &str) -> Vec<String> {
         if !line.starts_with("test_") {
             continue;
         }
-        let name: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         if !names.contains(&name) {
             names.push(name);
         }
@@ -142,13 +159,35 @@ mod tests {
     #[test]
     fn shipped_policies_pass_their_tests() {
         let report = run_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))).unwrap();
-        let failures: Vec<String> =
-            report.results.iter().filter(|r| !r.passed).map(|r| format!("{}: {:?}", r.name, r.failure)).collect();
-        assert!(failures.is_empty(), "failing policy tests:\n{}", failures.join("\n"));
+        let failures: Vec<String> = report
+            .results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| format!("{}: {:?}", r.name, r.failure))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "failing policy tests:\n{}",
+            failures.join("\n")
+        );
         assert!(report.passed() > 20, "only {} tests ran", report.passed());
         // Every shipped policy has tests.
-        for policy in ["signatures", "registries", "tags", "slsa", "vulnerabilities", "licenses", "files"] {
-            assert!(report.results.iter().any(|r| r.file.ends_with(&format!("{policy}_test.rego"))), "{policy}");
+        for policy in [
+            "signatures",
+            "registries",
+            "tags",
+            "slsa",
+            "vulnerabilities",
+            "licenses",
+            "files",
+        ] {
+            assert!(
+                report
+                    .results
+                    .iter()
+                    .any(|r| r.file.ends_with(&format!("{policy}_test.rego"))),
+                "{policy}"
+            );
         }
     }
 
@@ -168,16 +207,35 @@ mod tests {
                 .into(),
         };
         let report = run_modules(&[policy, tests]).unwrap();
-        let names: Vec<(&str, bool)> = report.results.iter().map(|r| (r.name.as_str(), r.passed)).collect();
-        assert_eq!(names, vec![("p_test.test_denies_bad", true), ("p_test.test_wrong", false), ("p_test.test_errs", false)]);
-        assert!(report.results[1].failure.as_deref().unwrap().starts_with("undefined"));
+        let names: Vec<(&str, bool)> = report
+            .results
+            .iter()
+            .map(|r| (r.name.as_str(), r.passed))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("p_test.test_denies_bad", true),
+                ("p_test.test_wrong", false),
+                ("p_test.test_errs", false)
+            ]
+        );
+        assert!(report.results[1]
+            .failure
+            .as_deref()
+            .unwrap()
+            .starts_with("undefined"));
         assert_eq!((report.passed(), report.failed()), (1, 2));
     }
 
     #[test]
     fn a_directory_that_does_not_parse_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x_test.rego"), "package x\nimport rego.v1\ntest_a if {\n").unwrap();
+        std::fs::write(
+            dir.path().join("x_test.rego"),
+            "package x\nimport rego.v1\ntest_a if {\n",
+        )
+        .unwrap();
         let err = run_dir(dir.path()).unwrap_err();
         assert!(err.to_string().contains("x_test.rego line"), "{err}");
         assert!(run_dir(&dir.path().join("missing")).is_err());
