@@ -15,43 +15,12 @@ use serde_json::Value;
 use crate::facts::{AttestationFact, Identity, SignatureFact, SignatureKind, SignatureSource, SignerFacts, TlogEntry};
 use crate::source::ImageSource;
 
-use super::der_util::pem_blocks;
-use super::entry::{verify_entry_matches, EntryExpectation, Verifier};
+use super::entry::Verifier;
 use super::discover::{self, AttachmentKind, DiscoverError, FoundLayer};
 use super::dsse::{Envelope, Statement};
+use super::keyless::{verify_keyless, verify_tlog};
 use super::sign::{ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_SIGNATURE, SIMPLE_SIGNING_TYPE};
 use super::{PublicKey, TrustRoot};
-
-/// The cosign bundle annotation (`dev.sigstore.cosign/bundle`): a SET and the entry it signs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct RekorBundle {
-    /// Base64 signature of Rekor over the canonical entry.
-    #[serde(rename = "SignedEntryTimestamp")]
-    pub set: String,
-    #[serde(rename = "Payload")]
-    pub payload: RekorPayload,
-}
-
-/// The logged entry as cosign stores it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct RekorPayload {
-    /// Base64 canonical JSON entry body.
-    pub body: String,
-    #[serde(rename = "integratedTime")]
-    pub integrated_time: i64,
-    #[serde(rename = "logIndex")]
-    pub log_index: i64,
-    /// Hex SHA-256 of the log's public key.
-    #[serde(rename = "logID")]
-    pub log_id: String,
-}
-
-impl RekorBundle {
-    /// Parses the annotation text.
-    pub fn parse(annotation: &str) -> Result<Self, String> {
-        serde_json::from_str(annotation).map_err(|e| format!("Rekor bundle annotation is malformed: {e}"))
-    }
-}
 
 /// What was signed.
 #[derive(Clone, Copy)]
@@ -275,116 +244,8 @@ fn verify_keyed(
     Ok(Signer { kind: SignatureKind::Key, key_fingerprint: Some(key.fingerprint()), identity: Identity::default(), tlog })
 }
 
-fn verify_keyless(
-    signed: Signed<'_>,
-    msg: &[u8],
-    sigs: &[Vec<u8>],
-    cert_pem: &str,
-    chain_pem: Option<&String>,
-    bundle: Option<&String>,
-    cfg: &TrustConfig,
-) -> Result<Signer, String> {
-    let leaf = pem_blocks(cert_pem.as_bytes())
-        .map_err(|e| format!("certificate annotation: {e}"))?
-        .into_iter()
-        .find(|b| b.label == "CERTIFICATE")
-        .ok_or("certificate annotation holds no certificate")?
-        .der;
-    // cosign's chain annotation ends with the root; trust anchors come only from the trusted
-    // root (which refuses a shipped self-signed certificate), so pass the intermediates alone.
-    let chain: Vec<Vec<u8>> = match chain_pem {
-        Some(p) => pem_blocks(p.as_bytes())
-            .map_err(|e| format!("chain annotation: {e}"))?
-            .into_iter()
-            .filter(|b| b.label == "CERTIFICATE" && !is_self_signed(&b.der))
-            .map(|b| b.der)
-            .collect(),
-        None => Vec::new(),
-    };
-    if let Some(pki) = &cfg.pki {
-        let byo = verify_byo_pki(pki, signed, msg, sigs, &leaf, &chain, bundle, cfg);
-        if byo.is_ok() || cfg.trust_root.is_none() {
-            return byo;
-        }
-    }
-    let root = cfg
-        .trust_root
-        .as_ref()
-        .ok_or("signed keylessly, but no Sigstore trusted root is configured")?;
-    // Without a log entry there is no trusted time to check a 10-minute certificate at.
-    let bundle = bundle.ok_or("keyless signature has no Rekor entry (dev.sigstore.cosign/bundle)")?;
-    let rb = RekorBundle::parse(bundle)?;
-    let facts = super::cert::verify_leaf_at(root, &leaf, &chain, rb.payload.integrated_time)
-        .map_err(|e| e.to_string())?;
-    let sig = sigs
-        .iter()
-        .find(|s| facts.public_key.verify(msg, s).is_ok())
-        .ok_or("signature does not verify under the certificate's key")?;
-    let tlog = verify_tlog(root, bundle, signed, sig, Verifier::Certificate(leaf))?;
-    Ok(Signer { kind: SignatureKind::Keyless, key_fingerprint: None, identity: facts.identity, tlog: Some(tlog) })
-}
-
-/// A certificate from a private PKI: chain at the Rekor time when an entry is present and a
-/// trusted root can check it, else at now; the Rekor entry, if any, must verify and bind.
-#[allow(clippy::too_many_arguments)]
-fn verify_byo_pki(
-    pki: &Pki,
-    signed: Signed<'_>,
-    msg: &[u8],
-    sigs: &[Vec<u8>],
-    leaf: &[u8],
-    chain: &[Vec<u8>],
-    bundle: Option<&String>,
-    cfg: &TrustConfig,
-) -> Result<Signer, String> {
-    let at = match bundle {
-        Some(b) => RekorBundle::parse(b)?.payload.integrated_time,
-        None => chrono::Utc::now().timestamp(),
-    };
-    let facts = super::cert::verify_leaf_with_roots(leaf, chain, &pki.roots_pem, &pki.intermediates_pem, at)
-        .map_err(|e| e.to_string())?;
-    let sig = sigs
-        .iter()
-        .find(|s| facts.public_key.verify(msg, s).is_ok())
-        .ok_or("signature does not verify under the certificate's key")?;
-    let tlog = match (bundle, &cfg.trust_root) {
-        (Some(b), Some(root)) => Some(verify_tlog(root, b, signed, sig, Verifier::Certificate(leaf.to_vec()))?),
-        (_, _) if cfg.require_tlog => return Err("no verifiable Rekor entry, and one is required".into()),
-        _ => None,
-    };
-    Ok(Signer { kind: SignatureKind::Keyless, key_fingerprint: None, identity: facts.identity, tlog })
-}
-
-/// A certificate whose subject is its issuer (a root), which a signature must not bring along.
-fn is_self_signed(der: &[u8]) -> bool {
-    use x509_cert::der::Decode as _;
-    x509_cert::Certificate::from_der(der).is_ok_and(|c| c.tbs_certificate().subject() == c.tbs_certificate().issuer())
-}
-
-/// Checks the SET of a cosign bundle annotation and that its entry is this very signature (a
-/// SET copied from another signature verifies on its own; the binding is what stops a replay).
-fn verify_tlog(root: &TrustRoot, bundle: &str, signed: Signed<'_>, sig: &[u8], verifier: Verifier) -> Result<TlogEntry, String> {
-    let rb = RekorBundle::parse(bundle)?;
-    let p = &rb.payload;
-    let set = STANDARD.decode(rb.set.trim()).map_err(|_| "Rekor SET is not base64".to_string())?;
-    let entry = super::rekor::verify_set(root, &p.body, p.integrated_time, p.log_index, &p.log_id, &set)
-        .map_err(|e| e.to_string())?;
-    let body = STANDARD.decode(p.body.trim()).map_err(|_| "Rekor entry body is not base64".to_string())?;
-    let want = match signed {
-        Signed::Blob(b) => EntryExpectation { signature: sig.to_vec(), verifier, artifact_sha256: Some(super::sha256(b)), dsse: None },
-        Signed::Dsse { envelope, payload } => EntryExpectation {
-            signature: sig.to_vec(),
-            verifier,
-            artifact_sha256: None,
-            dsse: Some((envelope.payload_type.clone(), payload.to_vec())),
-        },
-    };
-    verify_entry_matches(&body, &want).map_err(|e| e.to_string())?;
-    Ok(entry)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::trust::discover::memsource::MemSource;
     use crate::trust::sign::{self, AttachmentLayer};
@@ -400,16 +261,16 @@ mod tests {
         };
     }
 
-    fn key(path: &str) -> PublicKey {
+    pub(crate) fn key(path: &str) -> PublicKey {
         PublicKey::from_pem(&std::fs::read(path).unwrap()).unwrap()
     }
 
-    fn keys(paths: &[&str]) -> TrustConfig {
+    pub(crate) fn keys(paths: &[&str]) -> TrustConfig {
         TrustConfig { keys: paths.iter().map(|p| key(p)).collect(), ..Default::default() }
     }
 
     /// Reads a containers/image `signature-N` file: `\0sigstore-json\n` + {mimeType, payload, annotations}.
-    fn sigstore_json(path: &str) -> AttachmentLayer {
+    pub(crate) fn sigstore_json(path: &str) -> AttachmentLayer {
         let raw = std::fs::read(path).unwrap();
         let json = raw.strip_prefix(b"\x00sigstore-json\n").expect("sigstore-json signature file");
         let v: Value = serde_json::from_slice(json).unwrap();
@@ -420,21 +281,21 @@ mod tests {
         }
     }
 
-    fn found(l: &AttachmentLayer) -> FoundLayer {
+    pub(crate) fn found(l: &AttachmentLayer) -> FoundLayer {
         FoundLayer { source: SignatureSource::CosignTag, origin: "test".into(), blob: l.payload.clone(), annotations: l.annotations.clone() }
     }
 
-    fn manifest_digest(dir: &str) -> String {
+    pub(crate) fn manifest_digest(dir: &str) -> String {
         sign::sha256_digest(&std::fs::read(format!("{dir}/manifest.json")).unwrap())
     }
 
-    fn run<F: std::future::Future>(f: F) -> F::Output {
+    pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     }
 
     /// Pushes the `signature-N` files of a containers/image `dir-img-*` fixture into a fake
     /// registry under the image's cosign tag and verifies the image.
-    fn verify_dir(dir: &str, sigs: &[&str], cfg: &TrustConfig) -> ImageTrust {
+    pub(crate) fn verify_dir(dir: &str, sigs: &[&str], cfg: &TrustConfig) -> ImageTrust {
         let digest = manifest_digest(dir);
         let mut src = MemSource::default();
         let layers: Vec<_> = sigs.iter().map(|s| sigstore_json(&format!("{dir}/{s}"))).collect();
@@ -442,7 +303,7 @@ mod tests {
         run(verify_image(&src, "192.168.64.2:5000/x", &digest, cfg)).unwrap()
     }
 
-    fn tampered(mut l: AttachmentLayer) -> AttachmentLayer {
+    pub(crate) fn tampered(mut l: AttachmentLayer) -> AttachmentLayer {
         let pos = l.payload.len() - 20;
         l.payload[pos] ^= 1;
         l
@@ -539,7 +400,7 @@ mod tests {
         assert!(!verify_signature_layer(&found(&tampered(valid)), d, &keys(&[ci!("cosign.pub")])).verified);
     }
 
-    fn check_digest_of(payload: &[u8]) -> String {
+    pub(crate) fn check_digest_of(payload: &[u8]) -> String {
         let v: Value = serde_json::from_slice(payload).unwrap();
         v["critical"]["image"]["docker-manifest-digest"].as_str().unwrap().to_string()
     }
@@ -641,192 +502,5 @@ mod tests {
             let e = verify_attestation_layer(&l, d, &keys(&[ci!("cosign.pub"), ci!("cosign2.pub")])).unwrap_err();
             assert!(e.contains("does not verify"), "{e}");
         }
-    }
-
-    fn public_good() -> TrustRoot {
-        TrustRoot::from_json(&std::fs::read(shared!("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
-    }
-
-    fn rooted(root: TrustRoot) -> TrustConfig {
-        TrustConfig { trust_root: Some(root), ..Default::default() }
-    }
-
-    /// A trusted root made of loose PEM files (as old cosign fixtures ship them).
-    fn root_from_pems(ca_pem: &str, rekor_pem: &str, ca_start: &str) -> TrustRoot {
-        let ca = crate::trust::der_util::pem_blocks(&std::fs::read(ca_pem).unwrap()).unwrap();
-        let rekor = key(rekor_pem);
-        let j = serde_json::json!({
-            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [{"baseUrl": "https://rekor.sigstore.dev", "hashAlgorithm": "SHA2_256",
-                "publicKey": {"rawBytes": STANDARD.encode(rekor.spki_der()), "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                    "validFor": {"start": "2021-01-12T11:53:27Z"}},
-                "logId": {"keyId": STANDARD.encode(crate::trust::sha256(rekor.spki_der()))}}],
-            "certificateAuthorities": [{"subject": {}, "uri": "https://fulcio.sigstore.dev",
-                "certChain": {"certificates": ca.iter().map(|b| serde_json::json!({"rawBytes": STANDARD.encode(&b.der)})).collect::<Vec<_>>()},
-                "validFor": {"start": ca_start}}],
-            "ctlogs": [], "timestampAuthorities": [],
-        });
-        TrustRoot::from_json(j.to_string().as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn keyless_public_good_2023_signature() {
-        let dir = ci!("dir-img-cosign-fulcio-rekor-valid");
-        let digest = manifest_digest(dir);
-        let l = sigstore_json(&format!("{dir}/signature-1"));
-        let cfg = rooted(public_good());
-        let f = verify_signature_layer(&found(&l), &digest, &cfg);
-        assert!(f.verified, "{f:?}");
-        assert_eq!(f.kind, SignatureKind::Keyless);
-        assert_eq!(f.identity.subject.as_deref(), Some("mitr@redhat.com"));
-        assert_eq!(f.identity.issuer.as_deref(), Some("https://github.com/login/oauth"));
-        assert_eq!(f.tlog.as_ref().unwrap().integrated_time, 1674247893);
-        assert!(!verify_signature_layer(&found(&tampered(l.clone())), &digest, &cfg).verified);
-        // Without the certificate it is a key signature nobody configured a key for.
-        let mut no_cert = l.clone();
-        no_cert.annotations.remove(ANN_CERTIFICATE);
-        assert!(!verify_signature_layer(&found(&no_cert), &digest, &cfg).verified);
-        let mut no_bundle = l.clone();
-        no_bundle.annotations.remove(ANN_BUNDLE);
-        assert!(!verify_signature_layer(&found(&no_bundle), &digest, &cfg).verified);
-        // An altered SET.
-        let mut bad_set = l.clone();
-        let mut b: Value = serde_json::from_str(&bad_set.annotations[ANN_BUNDLE]).unwrap();
-        b["Payload"]["integratedTime"] = serde_json::json!(1674247894);
-        bad_set.annotations.insert(ANN_BUNDLE.into(), b.to_string());
-        assert!(!verify_signature_layer(&found(&bad_set), &digest, &cfg).verified);
-        // The wrong Rekor key: cosign.pub in place of Rekor's.
-        let mut j: Value = serde_json::from_slice(&std::fs::read(shared!("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap();
-        for t in j["tlogs"].as_array_mut().unwrap() {
-            t["publicKey"]["rawBytes"] = serde_json::json!(STANDARD.encode(key(ci!("cosign.pub")).spki_der()));
-        }
-        let wrong = rooted(TrustRoot::from_json(j.to_string().as_bytes()).unwrap());
-        assert!(!verify_signature_layer(&found(&l), &digest, &wrong).verified);
-        // A trusted root without the Fulcio CA.
-        let no_ca = rooted(root_from_pems(ci!("pki_root_crts.pem"), ci!("rekor.pub"), "2021-01-01T00:00:00Z"));
-        assert!(!verify_signature_layer(&found(&l), &digest, &no_ca).verified);
-        // Trusted intermediates in the root make the chain annotation unnecessary.
-        let mut no_chain = l.clone();
-        no_chain.annotations.remove(ANN_CHAIN);
-        assert!(verify_signature_layer(&found(&no_chain), &digest, &cfg).verified);
-    }
-
-    #[test]
-    fn keyless_standalone_triple() {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap();
-        let payload = std::fs::read(ci!("rekor-payload")).unwrap();
-        let l = AttachmentLayer {
-            payload: payload.clone(),
-            media_type: sign::SIMPLE_SIGNING_MEDIA_TYPE.into(),
-            annotations: BTreeMap::from([
-                (ANN_SIGNATURE.to_string(), read(ci!("rekor-sig")).trim().to_string()),
-                (ANN_CERTIFICATE.to_string(), read(ci!("fulcio-cert"))),
-                (ANN_CHAIN.to_string(), read(ci!("fulcio-chain"))),
-                (ANN_BUNDLE.to_string(), read(ci!("rekor-set"))),
-            ]),
-        };
-        let digest = check_digest_of(&payload);
-        let cfg = rooted(public_good());
-        let f = verify_signature_layer(&found(&l), &digest, &cfg);
-        assert!(f.verified, "{f:?}");
-        assert_eq!(f.identity.subject.as_deref(), Some("mitr@redhat.com"));
-        assert!(!verify_signature_layer(&found(&tampered(l)), &digest, &cfg).verified);
-    }
-
-    #[test]
-    fn keyless_2021_kubewarden_chains_to_the_original_root_but_has_no_sct() {
-        let dir = shared!("sigstore-rs/extracted-from-src-cosign-signature_layers.rs");
-        let k = format!("{dir}/kubewarden-keyless-2021");
-        let read = |p: String| std::fs::read_to_string(p).unwrap();
-        let payload = std::fs::read(format!("{k}/payload.json")).unwrap();
-        let l = AttachmentLayer {
-            payload: payload.clone(),
-            media_type: sign::SIMPLE_SIGNING_MEDIA_TYPE.into(),
-            annotations: BTreeMap::from([
-                (ANN_SIGNATURE.to_string(), read(format!("{k}/signature.b64")).trim().to_string()),
-                (ANN_CERTIFICATE.to_string(), read(format!("{k}/certificate.pem"))),
-                (ANN_BUNDLE.to_string(), read(format!("{k}/rekor-bundle.json"))),
-            ]),
-        };
-        let digest = check_digest_of(&payload);
-        let crt1 = rooted(root_from_pems(&format!("{dir}/fulcio_crt_1.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
-        // Upstream accepts this 2021 signature; gantry refuses it because trustcore requires an
-        // embedded SCT and Fulcio only began embedding them after October 2021. The chain to the
-        // original root does verify: the SCT is the only thing missing.
-        let f = verify_signature_layer(&found(&l), &digest, &crt1);
-        assert!(!f.verified);
-        assert!(f.error.as_deref().unwrap().ends_with("leaf certificate has no embedded SCT"), "{f:?}");
-        // Under the later root the chain itself fails.
-        let v1 = rooted(root_from_pems(ci!("fulcio_v1.crt.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
-        let g = verify_signature_layer(&found(&l), &digest, &v1);
-        assert!(!g.verified && !g.error.as_deref().unwrap().contains("SCT"), "{g:?}");
-    }
-
-    #[test]
-    fn bring_your_own_pki_rsa() {
-        let dir = ci!("dir-img-cosign-pki-valid");
-        let digest = manifest_digest(dir);
-        let l = sigstore_json(&format!("{dir}/signature-1"));
-        let pki = Pki {
-            roots_pem: std::fs::read(ci!("pki_root_crts.pem")).unwrap(),
-            intermediates_pem: std::fs::read(ci!("pki_intermediate_crts.pem")).unwrap(),
-        };
-        let cfg = TrustConfig { pki: Some(pki), ..Default::default() };
-        let f = verify_signature_layer(&found(&l), &digest, &cfg);
-        assert!(f.verified, "{f:?}");
-        assert_eq!(f.identity.subject.as_deref(), Some("qiwan@redhat.com"));
-        assert!(!verify_signature_layer(&found(&tampered(l.clone())), &digest, &cfg).verified);
-        // Without those roots (public-good only) it does not verify.
-        assert!(!verify_signature_layer(&found(&l), &digest, &rooted(public_good())).verified);
-    }
-
-    fn bundle_source(path: &str) -> MemSource {
-        let bundle = std::fs::read(path).unwrap();
-        let mut src = MemSource::default();
-        let bd = src.add_blob(bundle.clone());
-        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sign::sha256_digest(b"{}"), "size": 2},
-            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": bd, "size": bundle.len()}]});
-        src.add_referrer(serde_json::to_vec(&m).unwrap());
-        src
-    }
-
-    #[test]
-    fn referrer_bundles_cosign_attestation_and_v3_signature() {
-        let att = shared!("cosign/pkg/cosign/testdata/oci-attestation.sigstore.json");
-        let d = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
-        let other = "sha256:832112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
-        let root = TrustRoot::from_json(&std::fs::read(shared!("cosign/pkg/cosign/testdata/trusted_root_pgi.json")).unwrap()).unwrap();
-        let cfg = rooted(root);
-        let t = run(verify_image(&bundle_source(att), "r", d, &cfg)).unwrap();
-        assert_eq!(t.attestations.len(), 1, "{t:?}");
-        assert_eq!(t.attestations[0].predicate_type, "https://cosign.sigstore.dev/attestation/v1");
-        assert_eq!(t.attestations[0].signer.identity.subject.as_deref(), Some("cody@soyland.com"));
-        let t = run(verify_image(&bundle_source(att), "r", other, &cfg)).unwrap();
-        assert!(t.attestations.is_empty() && t.rejected_attestations.len() == 1, "{t:?}");
-        // A tampered twin: one byte of the signature changed.
-        let mut v: Value = serde_json::from_slice(&std::fs::read(att).unwrap()).unwrap();
-        let sig = v["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap().to_string();
-        let mut raw = STANDARD.decode(sig).unwrap();
-        raw[10] ^= 1;
-        v["dsseEnvelope"]["signatures"][0]["sig"] = serde_json::json!(STANDARD.encode(raw));
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("b.json");
-        std::fs::write(&p, v.to_string()).unwrap();
-        let t = run(verify_image(&bundle_source(p.to_str().unwrap()), "r", d, &cfg)).unwrap();
-        assert!(t.attestations.is_empty() && t.rejected_attestations.len() == 1, "{t:?}");
-
-        // cosign v3 signature bundle (sign/v1 statement) of kubewarden-controller.
-        let v3 = shared!("sigstore-rs/tests-data/bundle_v03.json");
-        let kd = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
-        let pg = rooted(public_good());
-        let t = run(verify_image(&bundle_source(v3), "r", kd, &pg)).unwrap();
-        assert!(t.any_verified(), "{t:?}");
-        assert_eq!(t.signatures[0].source, SignatureSource::Bundle);
-        assert_eq!(t.signatures[0].identity.subject.as_deref(),
-            Some("https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"));
-        let t = run(verify_image(&bundle_source(v3), "r", other, &pg)).unwrap();
-        assert!(!t.any_verified() && t.signatures.len() == 1);
     }
 }

@@ -138,3 +138,72 @@ fn stated_identity(v: &Value, root: &super::TrustRoot) -> Result<BundlePolicy, S
         _ => Err("bundle certificate names no issuer or SAN".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::trust::cosign::tests::run;
+    use crate::trust::cosign::verify_image;
+    use crate::trust::discover::memsource::MemSource;
+    use crate::trust::keyless::tests::{public_good, rooted};
+    use crate::trust::sign;
+    use crate::trust::TrustRoot;
+
+    macro_rules! shared {
+        ($p:literal) => {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
+        };
+    }
+
+    fn bundle_source(path: &str) -> MemSource {
+        let bundle = std::fs::read(path).unwrap();
+        let mut src = MemSource::default();
+        let bd = src.add_blob(bundle.clone());
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sign::sha256_digest(b"{}"), "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": bd, "size": bundle.len()}]});
+        src.add_referrer(serde_json::to_vec(&m).unwrap());
+        src
+    }
+
+    #[test]
+    fn referrer_bundles_cosign_attestation_and_v3_signature() {
+        let att = shared!("cosign/pkg/cosign/testdata/oci-attestation.sigstore.json");
+        let d = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+        let other = "sha256:832112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+        let root = TrustRoot::from_json(&std::fs::read(shared!("cosign/pkg/cosign/testdata/trusted_root_pgi.json")).unwrap()).unwrap();
+        let cfg = rooted(root);
+        let t = run(verify_image(&bundle_source(att), "r", d, &cfg)).unwrap();
+        assert_eq!(t.attestations.len(), 1, "{t:?}");
+        assert_eq!(t.attestations[0].predicate_type, "https://cosign.sigstore.dev/attestation/v1");
+        assert_eq!(t.attestations[0].signer.identity.subject.as_deref(), Some("cody@soyland.com"));
+        let t = run(verify_image(&bundle_source(att), "r", other, &cfg)).unwrap();
+        assert!(t.attestations.is_empty() && t.rejected_attestations.len() == 1, "{t:?}");
+        // A tampered twin: one byte of the signature changed.
+        let mut v: Value = serde_json::from_slice(&std::fs::read(att).unwrap()).unwrap();
+        let sig = v["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap().to_string();
+        let mut raw = STANDARD.decode(sig).unwrap();
+        raw[10] ^= 1;
+        v["dsseEnvelope"]["signatures"][0]["sig"] = serde_json::json!(STANDARD.encode(raw));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        let t = run(verify_image(&bundle_source(p.to_str().unwrap()), "r", d, &cfg)).unwrap();
+        assert!(t.attestations.is_empty() && t.rejected_attestations.len() == 1, "{t:?}");
+
+        // cosign v3 signature bundle (sign/v1 statement) of kubewarden-controller.
+        let v3 = shared!("sigstore-rs/tests-data/bundle_v03.json");
+        let kd = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+        let pg = rooted(public_good());
+        let t = run(verify_image(&bundle_source(v3), "r", kd, &pg)).unwrap();
+        assert!(t.any_verified(), "{t:?}");
+        assert_eq!(t.signatures[0].source, SignatureSource::Bundle);
+        assert_eq!(t.signatures[0].identity.subject.as_deref(),
+            Some("https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"));
+        let t = run(verify_image(&bundle_source(v3), "r", other, &pg)).unwrap();
+        assert!(!t.any_verified() && t.signatures.len() == 1);
+    }
+}
