@@ -454,7 +454,7 @@ pub(crate) mod tests {
         let image = sign::sha256_digest(&std::fs::read(format!("{dump}/image-manifest.json")).unwrap());
         assert_eq!(image, "sha256:a40c9528ff63cd767d3c50677457b85f4c2868ab41400fb7f9b71148553f0c06");
         let mut src = MemSource::default();
-        src.attach(&image, "sig", &[l.clone()]);
+        src.attach(&image, "sig", std::slice::from_ref(&l));
         let ok = run(verify_image(&src, "interop/hello", &image, &keys(&[shared!("interop/keys/cosign-123.pub")]))).unwrap();
         assert!(ok.any_verified(), "{ok:?}");
         for wrong in [shared!("interop/keys/wrong.pub"), shared!("interop/keys/cosign-empty.pub")] {

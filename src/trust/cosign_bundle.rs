@@ -87,12 +87,15 @@ fn read_content(bundle: &[u8]) -> Result<Content, String> {
     Statement::parse(payload_type, &payload).map(Content::Statement).map_err(|e| e.to_string())
 }
 
+/// A verified DSSE payload: its type and bytes.
+type DssePayload = (String, Vec<u8>);
+
 /// Checks the bundle's cryptography (signature, certificate at the signed time, SET or
 /// inclusion proof, timestamps, entry binding) with the image digest as the artifact, through
 /// trustcore's verifier. That verifier wants the signer up front; gantry decides identities in
 /// policy afterwards, so a keyless bundle is checked against the identity its own certificate
 /// states, and a key-signed one against each configured key.
-fn verify_with_trustcore(bundle: &[u8], digest: &str, cfg: &TrustConfig) -> Result<(Signer, Option<(String, Vec<u8>)>), String> {
+fn verify_with_trustcore(bundle: &[u8], digest: &str, cfg: &TrustConfig) -> Result<(Signer, Option<DssePayload>), String> {
     let root = cfg.trust_root.as_ref().ok_or("sigstore bundle, but no Sigstore trusted root is configured")?;
     let hex = super::sign::digest_hex(digest).map_err(|e| e.to_string())?;
     let mut sha = [0u8; 32];

@@ -22,6 +22,8 @@ pub const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
 pub const MAX_ATTESTATION_BYTES: u64 = 64 << 20;
 /// Most layers looked at in one attachment manifest, and most referrers followed.
 pub const MAX_ATTACHMENTS: usize = 256;
+/// Most bytes of attachment blobs read for one image, all layers together.
+pub const MAX_TOTAL_BYTES: u64 = 256 << 20;
 
 /// Referrer artifact type of a cosign signature.
 pub const COSIGN_SIG_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
@@ -94,13 +96,14 @@ pub struct Unusable {
 pub async fn discover<S: ImageSource>(src: &S, digest: &str) -> Result<Discovered, DiscoverError> {
     let err = |source| DiscoverError::Source { digest: digest.to_string(), source };
     let mut out = Discovered::default();
+    let mut budget = MAX_TOTAL_BYTES;
     let Some(hex) = digest.strip_prefix("sha256:") else {
         return Ok(out);
     };
     for suffix in ["sig", "att"] {
         let tag = format!("sha256-{hex}.{suffix}");
         if let Some(m) = src.fetch_manifest(&ManifestRef::Tag(tag.clone())).await.map_err(err)? {
-            collect_layers(src, &m.bytes, SignatureSource::CosignTag, &tag, &mut out).await.map_err(err)?;
+            collect_layers(src, &m.bytes, SignatureSource::CosignTag, &tag, &mut out, &mut budget).await.map_err(err)?;
         }
     }
     let referrers = src.referrers(digest).await.map_err(err)?;
@@ -114,7 +117,7 @@ pub async fn discover<S: ImageSource>(src: &S, digest: &str) -> Result<Discovere
             continue;
         };
         let origin = format!("referrer {}", r.digest);
-        collect_layers(src, &m.bytes, SignatureSource::Referrers, &origin, &mut out).await.map_err(err)?;
+        collect_layers(src, &m.bytes, SignatureSource::Referrers, &origin, &mut out, &mut budget).await.map_err(err)?;
     }
     Ok(out)
 }
@@ -126,6 +129,7 @@ async fn collect_layers<S: ImageSource>(
     source: SignatureSource,
     origin: &str,
     out: &mut Discovered,
+    budget: &mut u64,
 ) -> Result<(), SourceError> {
     let Ok(m) = serde_json::from_slice::<Value>(manifest) else {
         return Ok(());
@@ -159,6 +163,11 @@ async fn collect_layers<S: ImageSource>(
             out.unusable.push(unusable(format!("layer size {size} is outside 0..={limit} bytes")));
             continue;
         }
+        if *budget < size as u64 {
+            out.unusable.push(unusable(format!("over the {MAX_TOTAL_BYTES}-byte budget for one image's attachments")));
+            continue;
+        }
+        *budget -= size as u64;
         let blob = match src.fetch_blob(digest, size as u64).await {
             Ok(b) => b,
             // A blob that does not match its digest or cap is a bad attachment, not a source outage.
@@ -337,5 +346,24 @@ mod tests {
         let src = MemSource::default();
         assert_eq!(run(discover(&src, D)).unwrap(), Discovered::default());
         assert_eq!(run(discover(&src, "latest")).unwrap(), Discovered::default());
+    }
+
+    #[test]
+    fn attachment_bytes_are_budgeted_per_image() {
+        let mut src = MemSource::default();
+        let layers: Vec<_> = (0..5).map(|i| layer(DSSE_LAYER_MEDIA_TYPE, format!("a{i}").as_bytes())).collect();
+        src.attach(D, "att", &layers);
+        // Each layer claims 60 MiB: within the per-layer cap, but five exceed the image budget.
+        let tag = crate::trust::sign::attachment_tag(D, "att").unwrap();
+        let mut m: Value = serde_json::from_slice(&src.manifests[&tag]).unwrap();
+        for l in m["layers"].as_array_mut().unwrap() {
+            l["size"] = serde_json::json!(60u64 << 20);
+        }
+        src.manifests.insert(tag, serde_json::to_vec(&m).unwrap());
+        let found = run(discover(&src, D)).unwrap();
+        assert_eq!(found.attestations.len(), 4);
+        assert_eq!(found.unusable.len(), 1);
+        assert_eq!(found.unusable[0].kind, AttachmentKind::Attestation);
+        assert!(found.unusable[0].reason.contains("budget"));
     }
 }
