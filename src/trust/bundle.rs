@@ -8,8 +8,8 @@
 use super::cert::verify_leaf_at;
 use super::der_util::b64;
 use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
-use super::keys::PublicKey;
-use super::rekor::{find_log, verify_inclusion, verify_set, InclusionProof};
+use super::keys::{KeyAlgorithm, PublicKey};
+use super::rekor::{find_log, root_from_proof, verify_inclusion, verify_set, InclusionProof};
 use super::root::TrustRoot;
 use super::tsa::verify_timestamp;
 use super::TrustError;
@@ -152,9 +152,11 @@ pub fn verify_bundle(bundle_json: &[u8], artifact: Artifact, policy: &BundlePoli
                 return Err(TrustError::Artifact("the bundle's message digest is not the artifact's".into()));
             }
         }
-        match &artifact {
-            Artifact::Bytes(bytes) => key.verify(bytes, &sig)?,
-            Artifact::Sha256(d) => key.verify_prehashed_sha256(d, &sig)?,
+        // The signed digest is SHA-256 (checked above), whatever the key size: a P-384 key
+        // signs the SHA-256 digest here. Ed25519 signs the message itself.
+        match (&artifact, key.algorithm()) {
+            (Artifact::Bytes(bytes), KeyAlgorithm::Ed25519) => key.verify(bytes, &sig)?,
+            _ => key.verify_prehashed_sha256(&digest, &sig)?,
         }
         (sig, Some(digest), None)
     } else if let Some(env) = b.get("dsseEnvelope") {
@@ -229,9 +231,18 @@ pub fn verify_bundle(bundle_json: &[u8], artifact: Artifact, policy: &BundlePoli
                         .iter()
                         .map(|h| h.as_str().ok_or_else(|| bad("proof hash is not a string")).and_then(|h| b64(h).map_err(bad)))
                         .collect::<Result<_, _>>()?,
-                    checkpoint: get_str(p, "/checkpoint/envelope").ok_or_else(|| bad("inclusion proof has no checkpoint"))?.to_string(),
+                    checkpoint: get_str(p, "/checkpoint/envelope").map(str::to_string),
                 };
-                verify_inclusion(log, &body, &proof)?;
+                if proof.checkpoint.is_none() && ver == 1 && evidence {
+                    // v0.1 bundles predate checkpoints in bundles; the verified SET vouches for
+                    // the entry, and the proof must still lead to its root hash.
+                    let r = root_from_proof(&body, proof.log_index, proof.tree_size, &proof.hashes)?;
+                    if r.as_slice() != proof.root_hash.as_slice() {
+                        return Err(TrustError::Tlog("inclusion proof does not lead to the stated root hash".into()));
+                    }
+                } else {
+                    verify_inclusion(log, &body, &proof)?;
+                }
                 evidence = true;
             }
             // Bundles from v0.2 on must prove inclusion; a promise alone is only v0.1.

@@ -44,8 +44,11 @@ pub(crate) fn pem_blocks(text: &[u8]) -> Result<Vec<PemBlock>, TrustError> {
     Ok(out)
 }
 
-/// Strict standard base64 (with padding), as Sigstore bundles use.
+/// Strict standard base64 (with padding), as Sigstore bundles use. Line breaks are dropped
+/// first (`base64` wraps at 76 columns and some bundles were written that way); any other
+/// non-alphabet character is an error.
 pub(crate) fn b64(s: &str) -> Result<Vec<u8>, String> {
+    let s: String = s.chars().filter(|c| *c != '\n' && *c != '\r').collect();
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|e| format!("invalid base64: {e}"))

@@ -187,3 +187,80 @@ impl PublicKey {
         Err(TrustError::BadSignature(format!("signature does not verify under key {}", self.fingerprint())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+
+    const SRS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-rs");
+
+    fn read(rel: &str) -> Vec<u8> {
+        std::fs::read(format!("{SRS}/{rel}")).expect("test material")
+    }
+
+    fn sig_b64(rel: &str) -> Vec<u8> {
+        crate::trust::der_util::b64(std::str::from_utf8(&read(rel)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ecdsa_p256_cosign_signature_verifies_and_tampering_fails() {
+        let dir = "extracted-from-src-cosign-signature_layers.rs/busybox-key-signed";
+        let key = PublicKey::from_pem(&read(&format!("{dir}/cosign.pub"))).unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP256);
+        let payload = read(&format!("{dir}/payload.json"));
+        let sig = sig_b64(&format!("{dir}/signature.b64"));
+        key.verify(&payload, &sig).unwrap();
+        key.verify_prehashed_sha256(&crate::trust::sha256(&payload), &sig).unwrap();
+        let mut tampered = payload.clone();
+        tampered[10] ^= 1;
+        assert!(key.verify(&tampered, &sig).is_err());
+        let mut bad_sig = sig.clone();
+        let last = bad_sig.len() - 1;
+        bad_sig[last] ^= 1;
+        assert!(key.verify(&payload, &bad_sig).is_err());
+    }
+
+    #[test]
+    fn rsa_pkcs1_signature_verifies_and_wrong_key_fails() {
+        let dir = "extracted-from-src-crypto-verification_key.rs/suse-sle-micro-toolbox-rsa";
+        let key = PublicKey::from_pem(&read(&format!("{dir}/suse-obs.pub"))).unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::Rsa);
+        let payload = read(&format!("{dir}/payload.json"));
+        let sig = sig_b64(&format!("{dir}/signature.b64"));
+        key.verify(&payload, &sig).unwrap();
+        let other = PublicKey::from_pem(&read("extracted-from-src-cosign-signature_layers.rs/busybox-key-signed/cosign.pub")).unwrap();
+        assert!(other.verify(&payload, &sig).is_err());
+    }
+
+    #[test]
+    fn generated_p384_and_ed25519_keys_verify() {
+        let rng = SystemRandom::new();
+        let p384 = EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
+        let spki = p384.public_key().as_der().unwrap();
+        let key = PublicKey::from_spki_der(spki.as_ref()).unwrap();
+        assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP384);
+        let sig = p384.sign(&rng, b"hello").unwrap();
+        key.verify(b"hello", sig.as_ref()).unwrap();
+        assert!(key.verify(b"hellO", sig.as_ref()).is_err());
+
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let mut spki = hex::decode("302a300506032b6570032100").unwrap();
+        spki.extend_from_slice(ed.public_key().as_ref());
+        let key = PublicKey::from_spki_der(&spki).unwrap();
+        let sig = ed.sign(b"hello");
+        key.verify(b"hello", sig.as_ref()).unwrap();
+        assert!(key.verify(b"hellO", sig.as_ref()).is_err());
+        assert!(key.verify_prehashed_sha256(&[0; 32], sig.as_ref()).is_err());
+        assert_eq!(key.fingerprint(), format!("sha256:{}", hex::encode(crate::trust::sha256(&spki))));
+    }
+
+    #[test]
+    fn garbage_keys_are_rejected() {
+        assert!(PublicKey::from_pem(b"not a pem").is_err());
+        assert!(PublicKey::from_spki_der(b"\x30\x03\x02\x01\x01").is_err());
+        assert!(PublicKey::from_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA\n").is_err());
+    }
+}

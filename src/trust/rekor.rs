@@ -62,8 +62,9 @@ pub struct InclusionProof {
     pub tree_size: i64,
     pub root_hash: Vec<u8>,
     pub hashes: Vec<Vec<u8>>,
-    /// The signed-note checkpoint text.
-    pub checkpoint: String,
+    /// The signed-note checkpoint text (required; optional here only so a proof that does not
+    /// even lead to its root hash is reported as such).
+    pub checkpoint: Option<String>,
 }
 
 fn node(l: &[u8], r: &[u8]) -> [u8; 32] {
@@ -113,7 +114,8 @@ pub fn verify_inclusion(log: &TransparencyLog, body: &[u8], proof: &InclusionPro
     if computed.as_slice() != proof.root_hash.as_slice() {
         return Err(TrustError::Tlog("inclusion proof does not lead to the stated root hash".into()));
     }
-    let cp = verify_checkpoint(log, &proof.checkpoint)?;
+    let note = proof.checkpoint.as_deref().ok_or_else(|| TrustError::Tlog("inclusion proof has no checkpoint".into()))?;
+    let cp = verify_checkpoint(log, note)?;
     if cp.size != proof.tree_size as u64 || cp.root_hash != proof.root_hash {
         return Err(TrustError::Tlog("checkpoint does not match the inclusion proof's tree size and root hash".into()));
     }
