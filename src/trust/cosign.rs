@@ -342,6 +342,11 @@ pub(crate) mod tests {
         let t = verify_dir(ci!("dir-img-cosign-valid-2"), &["signature-1", "signature-2"], &keys(&[ci!("cosign.pub")]));
         assert_eq!(t.signatures.len(), 2);
         assert!(t.signatures.iter().all(|s| s.verified), "{t:?}");
+        let digest = manifest_digest(ci!("dir-img-cosign-valid-2"));
+        for n in ["signature-1", "signature-2"] {
+            let l = tampered(sigstore_json(&format!("{}/{n}", ci!("dir-img-cosign-valid-2"))));
+            assert!(!verify_signature_layer(&found(&l), &digest, &keys(&[ci!("cosign.pub")])).verified);
+        }
     }
 
     #[test]
@@ -361,6 +366,8 @@ pub(crate) mod tests {
         assert!(t.signatures[0].error.is_some());
         let alone = verify_dir(ci!("dir-img-cosign-mixed"), &["signature-1"], &cfg);
         assert!(!alone.any_verified());
+        let good = tampered(sigstore_json(ci!("dir-img-cosign-mixed/signature-2")));
+        assert!(!verify_signature_layer(&found(&good), &manifest_digest(ci!("dir-img-cosign-mixed")), &cfg).verified);
     }
 
     #[test]
@@ -419,6 +426,33 @@ pub(crate) mod tests {
         let f = verify_signature_layer(&found(&l), &manifest_digest(dir), &cfg);
         assert!(!f.verified);
         assert!(f.error.unwrap().contains("no Rekor entry"));
+        assert!(!verify_dir(dir, &["signature-1"], &cfg).any_verified(), "no trusted root to check the entry");
+    }
+
+    #[test]
+    fn key_signed_rekor_entry_is_checked_against_the_rekor_key() {
+        let dir = ci!("dir-img-cosign-key-rekor-valid");
+        let digest = manifest_digest(dir);
+        let l = sigstore_json(&format!("{dir}/signature-1"));
+        let with_root = |rekor: &str| TrustConfig {
+            keys: vec![key(ci!("cosign2.pub"))],
+            trust_root: Some(crate::trust::keyless::tests::root_from_pems(ci!("fulcio_v1.crt.pem"), rekor, "2021-01-01T00:00:00Z")),
+            require_tlog: true,
+            pki: None,
+        };
+        let f = verify_signature_layer(&found(&l), &digest, &with_root(ci!("rekor.pub")));
+        assert!(f.verified, "{f:?}");
+        assert_eq!(f.tlog.as_ref().unwrap().integrated_time, 1674251859);
+        assert_eq!(f.key_fingerprint, Some(key(ci!("cosign2.pub")).fingerprint()));
+        // cosign.pub posing as the Rekor key: the SET does not verify.
+        assert!(!verify_signature_layer(&found(&l), &digest, &with_root(ci!("cosign.pub"))).verified);
+        assert!(!verify_signature_layer(&found(&tampered(l.clone())), &digest, &with_root(ci!("rekor.pub"))).verified);
+        // The bundle of the keyless fixture is a valid SET for another entry: a replay.
+        let mut replay = l.clone();
+        let other = sigstore_json(ci!("dir-img-cosign-fulcio-rekor-valid/signature-1"));
+        replay.annotations.insert(ANN_BUNDLE.into(), other.annotations[ANN_BUNDLE].clone());
+        let r = verify_signature_layer(&found(&replay), &digest, &with_root(ci!("rekor.pub")));
+        assert!(!r.verified && r.error.as_deref().unwrap().contains("does not match"), "{r:?}");
     }
 
     #[test]

@@ -208,5 +208,14 @@ mod tests {
             Some("https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0"));
         let t = run(verify_image(&bundle_source(v3), "r", other, &pg)).unwrap();
         assert!(!t.any_verified() && t.signatures.len() == 1);
+        let mut v: Value = serde_json::from_slice(&std::fs::read(v3).unwrap()).unwrap();
+        let sig = v["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap().to_string();
+        let mut raw = STANDARD.decode(sig).unwrap();
+        raw[12] ^= 1;
+        v["dsseEnvelope"]["signatures"][0]["sig"] = serde_json::json!(STANDARD.encode(raw));
+        let p = dir.path().join("v3.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        let t = run(verify_image(&bundle_source(p.to_str().unwrap()), "r", kd, &pg)).unwrap();
+        assert!(!t.any_verified() && t.signatures.len() == 1, "{t:?}");
     }
 }
