@@ -29,7 +29,12 @@ impl Default for KeygenArgs {
 /// Runs the command; the caller reports the returned paths.
 pub fn run(args: &KeygenArgs) -> Result<WrittenKeyPair, Failure> {
     let password = password(true)?;
-    keygen::write_key_pair(&args.output_key_prefix, &password).map_err(|e| {
+    run_with_password(args, &password)
+}
+
+/// Writes the key pair under `password`.
+pub fn run_with_password(args: &KeygenArgs, password: &[u8]) -> Result<WrittenKeyPair, Failure> {
+    keygen::write_key_pair(&args.output_key_prefix, password).map_err(|e| {
         let kind = match e {
             KeygenError::Exists { .. } => ExitKind::Usage,
             KeygenError::Io { .. } => ExitKind::Io,
@@ -42,12 +47,21 @@ pub fn run(args: &KeygenArgs) -> Result<WrittenKeyPair, Failure> {
 /// The key password: `GANTRY_PASSWORD` if set (even empty, as cosign allows), else a prompt on
 /// the terminal. With neither, a usage error that says how to supply one. `confirm` asks twice.
 pub fn password(confirm: bool) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    if let Some(p) = std::env::var_os(PASSWORD_ENV) {
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    resolve_password(std::env::var_os(PASSWORD_ENV), tty, confirm)
+}
+
+fn resolve_password(
+    env: Option<std::ffi::OsString>,
+    stdin_is_tty: bool,
+    confirm: bool,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    if let Some(p) = env {
         use std::os::unix::ffi::OsStrExt as _;
         return Ok(Zeroizing::new(p.as_bytes().to_vec()));
     }
-    // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(libc::STDIN_FILENO) } != 1 {
+    if !stdin_is_tty {
         return Err(Failure::msg(
             ExitKind::Usage,
             format!("no key password: set {PASSWORD_ENV} (stdin is not a terminal, so gantry cannot prompt)"),
@@ -97,25 +111,26 @@ fn prompt(text: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
 mod tests {
     use super::*;
 
-    // One test touches the process environment, so the env-dependent cases run in sequence.
     #[test]
-    fn password_from_env_or_refuses_without_a_terminal() {
+    fn writes_a_loadable_pair_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let args = KeygenArgs { output_key_prefix: dir.path().join("cosign") };
-        std::env::set_var(PASSWORD_ENV, "pw");
-        let w = run(&args).unwrap();
+        let w = run_with_password(&args, b"pw").unwrap();
         keygen::load_private_key(&w.private_key, b"pw").unwrap();
         // A second run refuses to overwrite: a usage error, the old key intact.
         let before = std::fs::read(&w.private_key).unwrap();
-        assert_eq!(run(&args).unwrap_err().kind, ExitKind::Usage);
+        assert_eq!(run_with_password(&args, b"pw").unwrap_err().kind, ExitKind::Usage);
         assert_eq!(std::fs::read(&w.private_key).unwrap(), before);
-        std::env::remove_var(PASSWORD_ENV);
-        // Under `cargo test` stdin is not a terminal when run by CI; only then is the refusal
-        // observable without a human at the keyboard.
-        if unsafe { libc::isatty(libc::STDIN_FILENO) } != 1 {
-            let err = password(true).unwrap_err();
-            assert_eq!(err.kind, ExitKind::Usage);
-            assert!(err.to_string().contains(PASSWORD_ENV));
-        }
+    }
+
+    #[test]
+    fn password_comes_from_the_environment_or_not_at_all_without_a_terminal() {
+        let pw = resolve_password(Some("s3cret".into()), false, true).unwrap();
+        assert_eq!(&pw[..], b"s3cret");
+        // An empty password is a choice cosign allows.
+        assert!(resolve_password(Some("".into()), false, true).unwrap().is_empty());
+        let err = resolve_password(None, false, true).unwrap_err();
+        assert_eq!(err.kind, ExitKind::Usage);
+        assert!(err.to_string().contains(PASSWORD_ENV));
     }
 }
