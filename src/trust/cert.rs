@@ -326,3 +326,86 @@ fn san(value: &[u8]) -> Option<String> {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::der_util::b64;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+    const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image");
+
+    fn public_good() -> TrustRoot {
+        TrustRoot::from_json(&std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
+    }
+
+    /// The leaf and integrated time of the happy-path v0.3 bundle.
+    fn happy_leaf() -> (Vec<u8>, i64) {
+        let b: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{CASES}/happy-path-v0.3/bundle.sigstore.json")).unwrap()).unwrap();
+        let leaf = b64(b.pointer("/verificationMaterial/certificate/rawBytes").unwrap().as_str().unwrap()).unwrap();
+        let t = b.pointer("/verificationMaterial/tlogEntries/0/integratedTime").unwrap().as_str().unwrap().parse().unwrap();
+        (leaf, t)
+    }
+
+    #[test]
+    fn fulcio_leaf_verifies_at_signed_time_with_identity() {
+        let (leaf, t) = happy_leaf();
+        let f = verify_leaf_at(&public_good(), &leaf, &[], t).unwrap();
+        assert_eq!(f.identity.issuer.as_deref(), Some("https://token.actions.githubusercontent.com"));
+        assert!(f.identity.subject.as_deref().unwrap().ends_with("extremely-dangerous-oidc-beacon.yml@refs/heads/main"));
+        let gh = f.identity.github.unwrap();
+        assert_eq!(gh.workflow_repository.as_deref(), Some("sigstore-conformance/extremely-dangerous-public-oidc-beacon"));
+        assert_eq!(gh.workflow_ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(gh.workflow_trigger.as_deref(), Some("workflow_dispatch"));
+        assert!(f.not_before <= t && t <= f.not_after);
+    }
+
+    #[test]
+    fn fulcio_leaf_is_rejected_at_the_wrong_time_or_root() {
+        let (leaf, t) = happy_leaf();
+        let root = public_good();
+        // "now" is long after the ten-minute window.
+        assert!(verify_leaf_at(&root, &leaf, &[], chrono::Utc::now().timestamp()).is_err());
+        // Without the CT logs the SCT cannot be checked, so the leaf is refused.
+        let mut no_ct = root.clone();
+        no_ct.ct.clear();
+        let err = verify_leaf_at(&no_ct, &leaf, &[], t).unwrap_err().to_string();
+        assert!(err.contains("SCT"), "{err}");
+        // Without the Fulcio CAs nothing chains.
+        let mut no_ca = root.clone();
+        no_ca.fulcio.clear();
+        assert!(verify_leaf_at(&no_ca, &leaf, &[], t).is_err());
+        // A chain that ships its own root is refused.
+        let root_der = root.fulcio[1].chain.last().unwrap().clone();
+        let err = verify_leaf_at(&root, &leaf, &[root_der], t).unwrap_err().to_string();
+        assert!(err.contains("root certificate"), "{err}");
+        // A flipped bit in the leaf breaks its signature.
+        let mut bad = leaf.clone();
+        let n = bad.len() - 10;
+        bad[n] ^= 1;
+        assert!(verify_leaf_at(&root, &bad, &[], t).is_err());
+    }
+
+    fn pem_der(path: &str) -> Vec<Vec<u8>> {
+        pem_blocks(&std::fs::read(path).unwrap()).unwrap().into_iter().map(|b| b.der).collect()
+    }
+
+    #[test]
+    fn bring_your_own_pki_rsa_leaf() {
+        let leaf = pem_der(&format!("{CI}/pki-cert")).remove(0);
+        let roots = std::fs::read(format!("{CI}/pki_root_crts.pem")).unwrap();
+        let inter = std::fs::read(format!("{CI}/pki_intermediate_crts.pem")).unwrap();
+        let t = 1_800_000_000;
+        let f = verify_leaf_with_roots(&leaf, &[], &roots, &inter, t).unwrap();
+        assert_eq!(f.identity.subject.as_deref(), Some("qiwan@redhat.com"));
+        assert_eq!(f.public_key.algorithm(), crate::trust::keys::KeyAlgorithm::Rsa);
+        // Without the intermediate, or with the wrong root, it does not chain.
+        assert!(verify_leaf_with_roots(&leaf, &[], &roots, b"", t).is_err());
+        let fulcio = std::fs::read(format!("{CI}/fulcio_v1.crt.pem")).unwrap();
+        assert!(verify_leaf_with_roots(&leaf, &[], &fulcio, &inter, t).is_err());
+        // Before the leaf was issued it is not valid.
+        assert!(verify_leaf_with_roots(&leaf, &[], &roots, &inter, 1_000_000_000).is_err());
+    }
+}

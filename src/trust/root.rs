@@ -247,3 +247,66 @@ impl TrustRoot {
         Ok(root)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+
+    fn public_good_copy() -> Vec<u8> {
+        std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()
+    }
+
+    #[test]
+    fn parses_the_public_good_root() {
+        let root = TrustRoot::from_json(&public_good_copy()).unwrap();
+        assert_eq!(root.fulcio.len(), 2);
+        assert_eq!(root.rekor.len(), 2);
+        assert!(!root.ct.is_empty() && !root.tsas.is_empty());
+        let v1 = hex::decode("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d").unwrap();
+        let log = root.rekor_log(&v1).expect("rekor.sigstore.dev is listed");
+        assert_eq!(log.host(), "rekor.sigstore.dev");
+        assert!(root.rekor_log(&[0u8; 32]).is_none());
+    }
+
+    #[test]
+    fn a_log_without_validity_start_makes_the_root_malformed() {
+        let bytes = std::fs::read(format!(
+            "{CONF}/test/assets/bundle-verify/trust-root-tlog-missing-validity-start_fail/trusted_root.json"
+        ))
+        .unwrap();
+        let err = TrustRoot::from_json(&bytes).unwrap_err().to_string();
+        assert!(err.contains("no start"), "{err}");
+        assert!(TrustRoot::from_json(b"{\"mediaType\":\"something/else\"}").is_err());
+        assert!(TrustRoot::from_json(b"not json").is_err());
+    }
+
+    #[test]
+    fn validity_is_a_closed_interval() {
+        let r = TimeRange { start: 10, end: Some(20) };
+        assert!(r.contains(10) && r.contains(20) && r.contains(15));
+        assert!(!r.contains(9) && !r.contains(21));
+        assert!(TimeRange { start: 10, end: None }.contains(i64::MAX));
+    }
+
+    #[test]
+    fn cached_public_good_root_is_used_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(TrustRoot::public_good_path(dir.path()), public_good_copy()).unwrap();
+        let root = TrustRoot::public_good(dir.path(), false).unwrap();
+        assert_eq!(root.rekor.len(), 2);
+    }
+
+    #[test]
+    fn no_cache_and_no_network_fails_closed_with_a_fix() {
+        // This machine has no route to the Sigstore TUF repository, so the fetch must fail and
+        // must say how to fix it; nothing may be cached.
+        let dir = tempfile::tempdir().unwrap();
+        let err = TrustRoot::public_good(dir.path(), false).unwrap_err();
+        assert!(matches!(err, TrustError::RootUnavailable(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("gantry trust refresh") && msg.contains("trusted_root"), "{msg}");
+        assert!(!TrustRoot::public_good_path(dir.path()).exists());
+    }
+}
