@@ -46,6 +46,8 @@ impl RekorBundle {
     }
 }
 
+/// Verifies a signature that carries a certificate: bring-your-own PKI first when configured,
+/// else the Fulcio chain at the Rekor integrated time, the signature, the SET and its binding.
 pub(crate) fn verify_keyless(
     signed: Signed<'_>,
     msg: &[u8],

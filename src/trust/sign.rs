@@ -252,6 +252,7 @@ pub struct AttachmentManifest {
     pub appended: bool,
 }
 
+/// `sha256:HEX` of `data`.
 pub(crate) fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(super::sha256(data)))
 }
