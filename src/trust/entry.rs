@@ -168,3 +168,55 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+
+    /// (body, expectation) for a message-signature bundle.
+    fn case(name: &str) -> (Vec<u8>, EntryExpectation) {
+        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap()).unwrap();
+        let g = |p: &str| b64(b.pointer(p).unwrap().as_str().unwrap()).unwrap();
+        let body = g("/verificationMaterial/tlogEntries/0/canonicalizedBody");
+        let digest: [u8; 32] = g("/messageSignature/messageDigest/digest").try_into().unwrap();
+        let cert = b
+            .pointer("/verificationMaterial/certificate/rawBytes")
+            .or_else(|| b.pointer("/verificationMaterial/x509CertificateChain/certificates/0/rawBytes"))
+            .map(|c| b64(c.as_str().unwrap()).unwrap())
+            .unwrap();
+        let want = EntryExpectation {
+            signature: g("/messageSignature/signature"),
+            verifier: Verifier::Certificate(cert),
+            artifact_sha256: Some(digest),
+            dsse: None,
+        };
+        (body, want)
+    }
+
+    #[test]
+    fn hashedrekord_bodies_bind_signature_cert_and_digest() {
+        for name in ["happy-path-v0.3", "rekor2-happy-path"] {
+            let (body, want) = case(name);
+            verify_entry_matches(&body, &want).unwrap();
+            let mut w = want.clone();
+            w.signature[5] ^= 1;
+            assert!(verify_entry_matches(&body, &w).is_err(), "{name}: signature");
+            let mut w = want.clone();
+            w.artifact_sha256 = Some([7; 32]);
+            assert!(verify_entry_matches(&body, &w).is_err(), "{name}: digest");
+            let mut w = want.clone();
+            w.verifier = Verifier::PublicKey(vec![1, 2, 3]);
+            assert!(verify_entry_matches(&body, &w).is_err(), "{name}: verifier");
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_garbage_are_rejected() {
+        let (_, want) = case("happy-path-v0.3");
+        assert!(verify_entry_matches(br#"{"kind":"helm","apiVersion":"0.0.1","spec":{}}"#, &want).is_err());
+        assert!(verify_entry_matches(b"not json", &want).is_err());
+        assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab".to_vec());
+    }
+}

@@ -174,3 +174,118 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
 }
 
 pub use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+
+    fn public_good() -> TrustRoot {
+        TrustRoot::from_json(&std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
+    }
+
+    fn entry(case: &str) -> Value {
+        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{case}/bundle.sigstore.json")).unwrap()).unwrap();
+        b.pointer("/verificationMaterial/tlogEntries/0").unwrap().clone()
+    }
+
+    fn field(e: &Value, p: &str) -> String {
+        e.pointer(p).unwrap().as_str().unwrap().to_string()
+    }
+
+    fn set_args(e: &Value) -> (String, i64, i64, String, Vec<u8>) {
+        (
+            field(e, "/canonicalizedBody"),
+            field(e, "/integratedTime").parse().unwrap(),
+            field(e, "/logIndex").parse().unwrap(),
+            hex::encode(b64(&field(e, "/logId/keyId")).unwrap()),
+            b64(&field(e, "/inclusionPromise/signedEntryTimestamp")).unwrap(),
+        )
+    }
+
+    fn proof(e: &Value) -> InclusionProof {
+        InclusionProof {
+            log_index: field(e, "/inclusionProof/logIndex").parse().unwrap(),
+            tree_size: field(e, "/inclusionProof/treeSize").parse().unwrap(),
+            root_hash: b64(&field(e, "/inclusionProof/rootHash")).unwrap(),
+            hashes: e.pointer("/inclusionProof/hashes").unwrap().as_array().unwrap().iter().map(|h| b64(h.as_str().unwrap()).unwrap()).collect(),
+            checkpoint: Some(field(e, "/inclusionProof/checkpoint/envelope")),
+        }
+    }
+
+    #[test]
+    fn set_verifies_and_rejects_tampering() {
+        let root = public_good();
+        let (body, t, idx, id, set) = set_args(&entry("happy-path-v0.3"));
+        let got = verify_set(&root, &body, t, idx, &id, &set).unwrap();
+        assert_eq!((got.integrated_time, got.log_index), (t, idx));
+        // Shifted integrated time, other index, unknown log, garbage SET: all rejected.
+        assert!(verify_set(&root, &body, t + 1, idx, &id, &set).is_err());
+        assert!(verify_set(&root, &body, t, idx + 1, &id, &set).is_err());
+        assert!(verify_set(&root, &body, t, -1, &id, &set).is_err());
+        assert!(verify_set(&root, &body, t, idx, &"00".repeat(32), &set).is_err());
+        assert!(verify_set(&root, &body, t, idx, &id, b"garbage").is_err());
+        // Before the log's validity start.
+        assert!(verify_set(&root, &body, 1_000_000_000, idx, &id, &set).is_err());
+    }
+
+    #[test]
+    fn inclusion_proof_and_checkpoint_verify_and_reject_tampering() {
+        let root = public_good();
+        let e = entry("happy-path-v0.3");
+        let body = b64(&field(&e, "/canonicalizedBody")).unwrap();
+        let log = find_log(&root, &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()), None).unwrap();
+        let p = proof(&e);
+        verify_inclusion(log, &body, &p).unwrap();
+        let mut bad = p.clone();
+        bad.hashes[0][0] ^= 1;
+        assert!(verify_inclusion(log, &body, &bad).is_err());
+        let mut bad = p.clone();
+        bad.root_hash[0] ^= 1;
+        assert!(verify_inclusion(log, &body, &bad).is_err());
+        let mut bad = p.clone();
+        bad.checkpoint = None;
+        assert!(verify_inclusion(log, &body, &bad).is_err());
+        let mut other_body = body.clone();
+        other_body[5] ^= 1;
+        assert!(verify_inclusion(log, &other_body, &p).is_err());
+        // A checkpoint whose key hint is not the log's, or whose text was altered.
+        let e2 = entry("checkpoint-bad-keyhint_fail");
+        assert!(verify_checkpoint(log, &field(&e2, "/inclusionProof/checkpoint/envelope")).is_err());
+        let note = p.checkpoint.clone().unwrap().replacen('\n', "\n1", 1);
+        assert!(verify_checkpoint(log, &note).is_err());
+    }
+
+    #[test]
+    fn rekor_v2_checkpoints_with_cosignatures() {
+        let root = TrustRoot::from_file(std::path::Path::new(&format!("{CASES}/rekor2-checkpoint-multiple-cosigs/trusted_root.json"))).unwrap();
+        let e = entry("rekor2-checkpoint-multiple-cosigs");
+        let log = find_log(&root, &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()), None).unwrap();
+        let cp = verify_checkpoint(log, &field(&e, "/inclusionProof/checkpoint/envelope")).unwrap();
+        assert_eq!(cp.origin, "log2025-alpha1.rekor.sigstage.dev");
+        for bad in ["rekor2-checkpoint-missing-origin_fail", "rekor2-checkpoint-missing-log-signature_fail", "rekor2-checkpoint-no-matching-signature_fail"] {
+            assert!(verify_checkpoint(log, &field(&entry(bad), "/inclusionProof/checkpoint/envelope")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn merkle_root_of_a_small_tree() {
+        // Tree of three leaves: root = H(1 || H(1 || l0 || l1) || l2).
+        let leaf = |d: &[u8]| -> [u8; 32] {
+            let mut h = sha2::Sha256::new();
+            h.update([0u8]);
+            h.update(d);
+            h.finalize().into()
+        };
+        let (l0, l1, l2) = (leaf(b"a"), leaf(b"b"), leaf(b"c"));
+        let root = node(&node(&l0, &l1), &l2);
+        assert_eq!(root_from_proof(b"c", 2, 3, &[node(&l0, &l1).to_vec()]).unwrap(), root);
+        assert_eq!(root_from_proof(b"a", 0, 3, &[l1.to_vec(), l2.to_vec()]).unwrap(), root);
+        assert!(root_from_proof(b"a", 3, 3, &[]).is_err());
+        assert!(root_from_proof(b"a", 0, 3, &[l1.to_vec()]).is_err());
+        assert!(root_from_proof(b"a", 0, 3, &[l1.to_vec(), l2.to_vec(), l2.to_vec()]).is_err());
+    }
+}

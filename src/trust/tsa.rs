@@ -175,3 +175,49 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::der_util::b64;
+    use serde_json::Value;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+
+    fn case(name: &str) -> (TrustRoot, Vec<u8>, Vec<u8>) {
+        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap()).unwrap();
+        let root = TrustRoot::from_file(std::path::Path::new(&format!("{CASES}/{name}/trusted_root.json"))).unwrap();
+        let ts = b64(b.pointer("/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp").unwrap().as_str().unwrap()).unwrap();
+        let sig = b64(b.pointer("/messageSignature/signature").unwrap().as_str().unwrap()).unwrap();
+        (root, ts, sig)
+    }
+
+    #[test]
+    fn timestamp_verifies_over_its_signature() {
+        let (root, ts, sig) = case("rekor2-happy-path");
+        let t = verify_timestamp(&root, &ts, &sig).unwrap();
+        assert!(t > 1_700_000_000);
+        // Another signature, a flipped token byte, or a root without this TSA: rejected.
+        let mut other = sig.clone();
+        other[8] ^= 1;
+        assert!(verify_timestamp(&root, &ts, &other).is_err());
+        let mut bad = ts.clone();
+        let n = bad.len() - 20;
+        bad[n] ^= 1;
+        assert!(verify_timestamp(&root, &bad, &sig).is_err());
+        let mut no_tsa = root.clone();
+        no_tsa.tsas.clear();
+        assert!(verify_timestamp(&no_tsa, &ts, &sig).is_err());
+        assert!(verify_timestamp(&root, b"\x30\x00", &sig).is_err());
+    }
+
+    #[test]
+    fn timestamp_outside_tsa_validity_is_rejected() {
+        for name in ["rekor2-timestamp-outside-trust-root-tsa-validity_fail", "rekor2-timestamp-outside-tsa-cert-validity_fail", "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail"] {
+            let (root, ts, sig) = case(name);
+            assert!(verify_timestamp(&root, &ts, &sig).is_err(), "{name}");
+        }
+        let (root, ts, sig) = case("trust-root-tsa-validity-end-inclusive");
+        verify_timestamp(&root, &ts, &sig).unwrap();
+    }
+}
