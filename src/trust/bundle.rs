@@ -277,3 +277,114 @@ pub fn verify_bundle(bundle_json: &[u8], artifact: Artifact, policy: &BundlePoli
     };
     Ok(VerifiedBundle { identity, key_fingerprint, tlog: first_tlog, dsse_payload: dsse })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+    const BEACON: &str =
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    const GHA: &str = "https://token.actions.githubusercontent.com";
+
+    fn read(rel: &str) -> Vec<u8> {
+        std::fs::read(format!("{SHARED}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    fn root(rel: &str) -> TrustRoot {
+        TrustRoot::from_json(&read(rel)).unwrap()
+    }
+
+    fn public_good() -> TrustRoot {
+        root("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")
+    }
+
+    fn id(issuer: &str, san: &str) -> BundlePolicy {
+        BundlePolicy::Identity { issuer: issuer.into(), san: san.into() }
+    }
+
+    fn digest(hex_str: &str) -> Artifact {
+        Artifact::Sha256(hex::decode(hex_str).unwrap().try_into().unwrap())
+    }
+
+    #[test]
+    fn message_signature_bundle_and_its_hostile_variants() {
+        let b = read("sigstore-conformance/test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json");
+        let a = read("sigstore-conformance/test/assets/bundle-verify/a.txt");
+        let root = public_good();
+        let v = verify_bundle(&b, Artifact::Bytes(a.clone()), &id(GHA, BEACON), &root).unwrap();
+        assert_eq!(v.identity.subject.as_deref(), Some(BEACON));
+        assert!(v.tlog.is_some() && v.key_fingerprint.is_none() && v.dsse_payload.is_none());
+        verify_bundle(&b, Artifact::Sha256(crate::trust::sha256(&a)), &id(GHA, BEACON), &root).unwrap();
+        // Wrong SAN, wrong issuer, a SAN that only matches as a prefix, another artifact.
+        assert!(verify_bundle(&b, Artifact::Bytes(a.clone()), &id(GHA, "https://github.com/evil"), &root).is_err());
+        assert!(verify_bundle(&b, Artifact::Bytes(a.clone()), &id("https://accounts.google.com", BEACON), &root).is_err());
+        assert!(verify_bundle(&b, Artifact::Bytes(a.clone()), &id(GHA, &BEACON[..40]), &root).is_err());
+        assert!(verify_bundle(&b, Artifact::Bytes(b"other".to_vec()), &id(GHA, BEACON), &root).is_err());
+        // A key policy never accepts a certificate-signed bundle.
+        let some_key = PublicKey::from_pem(&read("containers-image/cosign.pub")).unwrap();
+        assert!(verify_bundle(&b, Artifact::Bytes(a.clone()), &BundlePolicy::Key(some_key), &root).is_err());
+        // Shifting the integrated time breaks the SET; an unknown-version media type is refused.
+        let s = String::from_utf8(b.clone()).unwrap();
+        let shifted = s.replacen("\"integratedTime\": \"", "\"integratedTime\": \"1", 1);
+        assert_ne!(shifted, s);
+        assert!(verify_bundle(shifted.as_bytes(), Artifact::Bytes(a.clone()), &id(GHA, BEACON), &root).is_err());
+        let v9 = s.replacen("version=0.3", "version=0.9", 1);
+        assert!(verify_bundle(v9.as_bytes(), Artifact::Bytes(a), &id(GHA, BEACON), &root).is_err());
+    }
+
+    #[test]
+    fn key_signed_bundle() {
+        let dir = "sigstore-conformance/test/assets/bundle-verify";
+        let b = read(&format!("{dir}/managed-key-happy-path/bundle.sigstore.json"));
+        let a = read(&format!("{dir}/a.txt"));
+        let key = PublicKey::from_pem(&read(&format!("{dir}/managed-key-happy-path/key.pub"))).unwrap();
+        let v = verify_bundle(&b, Artifact::Bytes(a.clone()), &BundlePolicy::Key(key.clone()), &public_good()).unwrap();
+        assert_eq!(v.key_fingerprint, Some(key.fingerprint()));
+        let other = PublicKey::from_pem(&read("containers-image/cosign.pub")).unwrap();
+        assert!(verify_bundle(&b, Artifact::Bytes(a.clone()), &BundlePolicy::Key(other), &public_good()).is_err());
+        assert!(verify_bundle(&b, Artifact::Bytes(a), &id(GHA, BEACON), &public_good()).is_err());
+    }
+
+    #[test]
+    fn cosign_v3_dsse_bundle_binds_the_image_digest() {
+        // Real cosign v3 keyless signature of ghcr.io/kubewarden/kubewarden-controller v1.34.0.
+        let b = read("sigstore-rs/tests-data/bundle_v03.json");
+        let san = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+        let good = "c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+        let v = verify_bundle(&b, digest(good), &id(GHA, san), &public_good()).unwrap();
+        let (ptype, payload) = v.dsse_payload.unwrap();
+        assert_eq!(ptype, "application/vnd.in-toto+json");
+        assert!(String::from_utf8(payload).unwrap().contains(good));
+        let gh = v.identity.github.unwrap();
+        assert_eq!(gh.workflow_repository.as_deref(), Some("kubewarden/kubewarden-controller"));
+        let other = "d811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+        assert!(verify_bundle(&b, digest(other), &id(GHA, san), &public_good()).is_err());
+        assert!(verify_bundle(&b, digest(good), &id(GHA, "https://github.com/kubewarden/other"), &public_good()).is_err());
+    }
+
+    #[test]
+    fn third_party_attestation_bundles() {
+        // cosign's public-good DSSE attestation for go-containerregistry's empty image.
+        let b = read("cosign/pkg/cosign/testdata/oci-attestation.sigstore.json");
+        let gh = "https://github.com/login/oauth";
+        let img = "732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4";
+        verify_bundle(&b, digest(img), &id(gh, "cody@soyland.com"), &root("cosign/pkg/cosign/testdata/trusted_root_pgi.json")).unwrap();
+        verify_bundle(&b, digest(img), &id(gh, "cody@soyland.com"), &public_good()).unwrap();
+        assert!(verify_bundle(&b, digest(&"0".repeat(64)), &id(gh, "cody@soyland.com"), &public_good()).is_err());
+        // GitHub artifact attestation with a sha512 subject, checked from the file's bytes.
+        let b = read("gh-cli-attestation/sigstore-js-2.1.0-bundle.json");
+        let tgz = read("gh-cli-attestation/sigstore-js-2.1.0.tgz");
+        let san = "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main";
+        verify_bundle(&b, Artifact::Bytes(tgz.clone()), &id(GHA, san), &public_good()).unwrap();
+        let mut other = tgz;
+        other[100] ^= 1;
+        assert!(verify_bundle(&b, Artifact::Bytes(other), &id(GHA, san), &public_good()).is_err());
+        let bad = read("gh-cli-attestation/sigstoreBundle-invalid-signature.json");
+        assert!(verify_bundle(&bad, Artifact::Sha256([0; 32]), &id(GHA, san), &public_good()).is_err());
+        // A DSSE envelope with two signatures is refused.
+        let two = read("sigstore-go/pkg/testing/data/bundles/dsse-2sigs.sigstore.json");
+        let err = verify_bundle(&two, Artifact::Sha256([0; 32]), &id(gh, "brian@dehamer.com"), &public_good()).unwrap_err();
+        assert!(err.to_string().contains("exactly one signature"), "{err}");
+    }
+}
