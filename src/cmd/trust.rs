@@ -42,3 +42,17 @@ pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_without_network_fails_and_caches_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let f = run(TrustArgs { command: TrustCommand::Refresh }, home.path()).unwrap_err();
+        assert_eq!(f.kind, ExitKind::Registry);
+        assert!(f.to_string().contains("trusted_root"), "{f}");
+        assert!(!TrustRoot::public_good_path(&cache_dir(home.path())).exists());
+    }
+}

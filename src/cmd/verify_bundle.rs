@@ -66,7 +66,7 @@ pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
     };
     let root = match &args.trusted_root {
         Some(p) => TrustRoot::from_file(p).kind(ExitKind::Verification)?,
-        None => TrustRoot::public_good(&home.join("trust"), false).kind(ExitKind::Verification)?,
+        None => TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false).kind(ExitKind::Verification)?,
     };
     let bundle = std::fs::read(&args.bundle)
         .map_err(|e| Failure::new(ExitKind::Io, anyhow::anyhow!("reading bundle {}: {e}", args.bundle.display())))?;
@@ -74,4 +74,58 @@ pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
     verify_bundle(&bundle, artifact, &policy, &root)
         .map_err(|e| Failure::new(ExitKind::Verification, anyhow::anyhow!("bundle {}: {e}", args.bundle.display())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json");
+    const BEACON: &str =
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+
+    fn args(case: &str, artifact: &str, root: Option<&str>) -> VerifyBundleArgs {
+        VerifyBundleArgs {
+            staging: false,
+            bundle: format!("{CASES}/{case}/bundle.sigstore.json").into(),
+            certificate_identity: Some(BEACON.into()),
+            certificate_oidc_issuer: Some("https://token.actions.githubusercontent.com".into()),
+            key: None,
+            trusted_root: root.map(Into::into),
+            file_or_digest: artifact.into(),
+        }
+    }
+
+    #[test]
+    fn digest_argument_only_when_not_a_file() {
+        let hexd = "a".repeat(64);
+        assert!(matches!(artifact(&format!("sha256:{hexd}")).unwrap(), Artifact::Sha256(d) if d == [0xaa; 32]));
+        // Too short, or not hex: treated as a path, which does not exist.
+        assert!(artifact("sha256:abcd").is_err());
+        assert!(artifact(&format!("sha256:{}", "g".repeat(64))).is_err());
+        // A file literally named like a digest is read as a file.
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("sha256:{hexd}");
+        std::fs::write(dir.path().join(&name), b"content").unwrap();
+        let path = dir.path().join(&name);
+        assert!(matches!(artifact(path.to_str().unwrap()).unwrap(), Artifact::Bytes(b) if b == b"content"));
+    }
+
+    #[test]
+    fn verifies_and_refuses_through_the_command() {
+        let home = tempfile::tempdir().unwrap();
+        let a = format!("{CASES}/a.txt");
+        run(args("happy-path-v0.3", &a, Some(ROOT)), home.path()).unwrap();
+        let f = run(args("signature-mismatch_fail", &a, Some(ROOT)), home.path()).unwrap_err();
+        assert_eq!(f.kind, ExitKind::Verification);
+        // No --trusted-root, no cached public-good root, no network: fail closed.
+        let f = run(args("happy-path-v0.3", &a, None), home.path()).unwrap_err();
+        assert_eq!(f.kind, ExitKind::Verification);
+        assert!(f.to_string().contains("gantry trust refresh"), "{f}");
+        let mut no_policy = args("happy-path-v0.3", &a, Some(ROOT));
+        no_policy.certificate_identity = None;
+        no_policy.certificate_oidc_issuer = None;
+        assert_eq!(run(no_policy, home.path()).unwrap_err().kind, ExitKind::Usage);
+    }
 }
