@@ -15,6 +15,18 @@ pub mod rekor;
 pub mod root;
 pub mod tsa;
 
+// Cosign image signatures, attestations, signing and key generation, built on the above.
+pub mod cosign;
+pub mod cosign_bundle;
+pub mod discover;
+pub mod dsse;
+pub mod keygen;
+pub mod keyless;
+pub mod sign;
+pub mod summary;
+/// A private offline Sigstore for tests (compiled always so integration tests can use it).
+pub mod testca;
+
 pub use keys::PublicKey;
 pub use root::TrustRoot;
 
