@@ -16,24 +16,42 @@ const DEFAULT_IDENTITY: &str =
 const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 fn suite() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance"
+    ))
 }
 
 fn read_opt(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(dir.join(name))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// The `verify-bundle` arguments for one case and mode, in the protocol's order.
 fn case_args(dir: &Path, digest_mode: bool) -> Vec<String> {
     let assets = dir.parent().expect("case dir has a parent");
-    let artifact = if dir.join("artifact").exists() { dir.join("artifact") } else { assets.join("a.txt") };
-    let mut args = vec!["verify-bundle".to_string(), "--bundle".into(), dir.join("bundle.sigstore.json").display().to_string()];
+    let artifact = if dir.join("artifact").exists() {
+        dir.join("artifact")
+    } else {
+        assets.join("a.txt")
+    };
+    let mut args = vec![
+        "verify-bundle".to_string(),
+        "--bundle".into(),
+        dir.join("bundle.sigstore.json").display().to_string(),
+    ];
     if dir.join("key.pub").exists() {
         args.extend(["--key".into(), dir.join("key.pub").display().to_string()]);
     } else {
         let identity = read_opt(dir, "identity").unwrap_or_else(|| DEFAULT_IDENTITY.into());
         let issuer = read_opt(dir, "issuer").unwrap_or_else(|| DEFAULT_ISSUER.into());
-        args.extend(["--certificate-identity".into(), identity, "--certificate-oidc-issuer".into(), issuer]);
+        args.extend([
+            "--certificate-identity".into(),
+            identity,
+            "--certificate-oidc-issuer".into(),
+            issuer,
+        ]);
     }
     let root = if dir.join("trusted_root.json").exists() {
         dir.join("trusted_root.json")
@@ -43,7 +61,10 @@ fn case_args(dir: &Path, digest_mode: bool) -> Vec<String> {
     args.extend(["--trusted-root".into(), root.display().to_string()]);
     if digest_mode {
         let bytes = std::fs::read(&artifact).expect("artifact is readable");
-        args.push(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))));
+        args.push(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&bytes))
+        ));
     } else {
         args.push(artifact.display().to_string());
     }
@@ -90,5 +111,8 @@ fn sigstore_conformance_suite() {
     }
     println!("sigstore conformance: {pass}/{total}");
     assert_eq!(total, 140);
-    assert!(pass >= THRESHOLD, "conformance score {pass}/{total} is below {THRESHOLD}");
+    assert!(
+        pass >= THRESHOLD,
+        "conformance score {pass}/{total} is below {THRESHOLD}"
+    );
 }

@@ -29,7 +29,8 @@ pub fn cache_dir(home: &Path) -> PathBuf {
 pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
     match cmd.command {
         TrustCommand::Refresh => {
-            let root = TrustRoot::public_good(&cache_dir(home), true).map_err(|e| Failure::new(ExitKind::Registry, e))?;
+            let root = TrustRoot::public_good(&cache_dir(home), true)
+                .map_err(|e| Failure::new(ExitKind::Registry, e))?;
             println!(
                 "cached the Sigstore public-good trusted root ({} Fulcio CAs, {} Rekor logs, {} CT logs, {} TSAs) at {}",
                 root.fulcio.len(),
@@ -50,7 +51,13 @@ mod tests {
     #[test]
     fn refresh_without_network_fails_and_caches_nothing() {
         let home = tempfile::tempdir().unwrap();
-        let f = run(TrustArgs { command: TrustCommand::Refresh }, home.path()).unwrap_err();
+        let f = run(
+            TrustArgs {
+                command: TrustCommand::Refresh,
+            },
+            home.path(),
+        )
+        .unwrap_err();
         assert_eq!(f.kind, ExitKind::Registry);
         assert!(f.to_string().contains("trusted_root"), "{f}");
         assert!(!TrustRoot::public_good_path(&cache_dir(home.path())).exists());

@@ -36,43 +36,70 @@ pub struct VerifyBundleArgs {
 /// Parses `sha256:` + 64 hex digits, unless a file of that name exists.
 fn artifact(arg: &str) -> Result<Artifact, Failure> {
     if let Some(hex_part) = arg.strip_prefix("sha256:") {
-        if hex_part.len() == 64 && hex_part.bytes().all(|b| b.is_ascii_hexdigit()) && !Path::new(arg).exists() {
+        if hex_part.len() == 64
+            && hex_part.bytes().all(|b| b.is_ascii_hexdigit())
+            && !Path::new(arg).exists()
+        {
             let mut d = [0u8; 32];
             hex::decode_to_slice(hex_part, &mut d).kind(ExitKind::Usage)?;
             return Ok(Artifact::Sha256(d));
         }
     }
-    let bytes = std::fs::read(arg).map_err(|e| Failure::new(ExitKind::Io, anyhow::anyhow!("reading artifact {arg}: {e}")))?;
+    let bytes = std::fs::read(arg)
+        .map_err(|e| Failure::new(ExitKind::Io, anyhow::anyhow!("reading artifact {arg}: {e}")))?;
     Ok(Artifact::Bytes(bytes))
 }
 
 /// Runs the command; `home` is `$GANTRY_HOME` (the public-good root is cached under it).
 pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
     if args.staging {
-        return Err(Failure::msg(ExitKind::Usage, "--staging is not supported: pass the staging root with --trusted-root"));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "--staging is not supported: pass the staging root with --trusted-root",
+        ));
     }
-    let policy = match (&args.key, &args.certificate_identity, &args.certificate_oidc_issuer) {
-        (Some(k), None, None) => {
-            let pem = std::fs::read(k).map_err(|e| Failure::new(ExitKind::Io, anyhow::anyhow!("reading key {}: {e}", k.display())))?;
-            BundlePolicy::Key(PublicKey::from_pem(&pem).kind(ExitKind::Usage)?)
-        }
-        (None, Some(san), Some(issuer)) => BundlePolicy::Identity { issuer: issuer.clone(), san: san.clone() },
-        _ => {
-            return Err(Failure::msg(
+    let policy =
+        match (
+            &args.key,
+            &args.certificate_identity,
+            &args.certificate_oidc_issuer,
+        ) {
+            (Some(k), None, None) => {
+                let pem = std::fs::read(k).map_err(|e| {
+                    Failure::new(
+                        ExitKind::Io,
+                        anyhow::anyhow!("reading key {}: {e}", k.display()),
+                    )
+                })?;
+                BundlePolicy::Key(PublicKey::from_pem(&pem).kind(ExitKind::Usage)?)
+            }
+            (None, Some(san), Some(issuer)) => BundlePolicy::Identity {
+                issuer: issuer.clone(),
+                san: san.clone(),
+            },
+            _ => return Err(Failure::msg(
                 ExitKind::Usage,
                 "give either --key, or both --certificate-identity and --certificate-oidc-issuer",
-            ))
-        }
-    };
+            )),
+        };
     let root = match &args.trusted_root {
         Some(p) => TrustRoot::from_file(p).kind(ExitKind::Verification)?,
-        None => TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false).kind(ExitKind::Verification)?,
+        None => TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false)
+            .kind(ExitKind::Verification)?,
     };
-    let bundle = std::fs::read(&args.bundle)
-        .map_err(|e| Failure::new(ExitKind::Io, anyhow::anyhow!("reading bundle {}: {e}", args.bundle.display())))?;
+    let bundle = std::fs::read(&args.bundle).map_err(|e| {
+        Failure::new(
+            ExitKind::Io,
+            anyhow::anyhow!("reading bundle {}: {e}", args.bundle.display()),
+        )
+    })?;
     let artifact = artifact(&args.file_or_digest)?;
-    verify_bundle(&bundle, artifact, &policy, &root)
-        .map_err(|e| Failure::new(ExitKind::Verification, anyhow::anyhow!("bundle {}: {e}", args.bundle.display())))?;
+    verify_bundle(&bundle, artifact, &policy, &root).map_err(|e| {
+        Failure::new(
+            ExitKind::Verification,
+            anyhow::anyhow!("bundle {}: {e}", args.bundle.display()),
+        )
+    })?;
     Ok(())
 }
 
@@ -80,7 +107,10 @@ pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const CASES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+    );
     const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json");
     const BEACON: &str =
         "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
@@ -100,7 +130,9 @@ mod tests {
     #[test]
     fn digest_argument_only_when_not_a_file() {
         let hexd = "a".repeat(64);
-        assert!(matches!(artifact(&format!("sha256:{hexd}")).unwrap(), Artifact::Sha256(d) if d == [0xaa; 32]));
+        assert!(
+            matches!(artifact(&format!("sha256:{hexd}")).unwrap(), Artifact::Sha256(d) if d == [0xaa; 32])
+        );
         // Too short, or not hex: treated as a path, which does not exist.
         assert!(artifact("sha256:abcd").is_err());
         assert!(artifact(&format!("sha256:{}", "g".repeat(64))).is_err());
@@ -109,7 +141,9 @@ mod tests {
         let name = format!("sha256:{hexd}");
         std::fs::write(dir.path().join(&name), b"content").unwrap();
         let path = dir.path().join(&name);
-        assert!(matches!(artifact(path.to_str().unwrap()).unwrap(), Artifact::Bytes(b) if b == b"content"));
+        assert!(
+            matches!(artifact(path.to_str().unwrap()).unwrap(), Artifact::Bytes(b) if b == b"content")
+        );
     }
 
     #[test]
@@ -126,6 +160,9 @@ mod tests {
         let mut no_policy = args("happy-path-v0.3", &a, Some(ROOT));
         no_policy.certificate_identity = None;
         no_policy.certificate_oidc_issuer = None;
-        assert_eq!(run(no_policy, home.path()).unwrap_err().kind, ExitKind::Usage);
+        assert_eq!(
+            run(no_policy, home.path()).unwrap_err().kind,
+            ExitKind::Usage
+        );
     }
 }

@@ -34,8 +34,12 @@ struct Parsed {
 
 impl Parsed {
     fn new(der: &[u8], what: &str) -> Result<Self, TrustError> {
-        let cert = Certificate::from_der(der).map_err(|e| TrustError::Certificate(format!("{what}: not a DER certificate: {e}")))?;
-        Ok(Parsed { der: der.to_vec(), cert })
+        let cert = Certificate::from_der(der)
+            .map_err(|e| TrustError::Certificate(format!("{what}: not a DER certificate: {e}")))?;
+        Ok(Parsed {
+            der: der.to_vec(),
+            cert,
+        })
     }
     fn tbs_raw(&self) -> Result<&[u8], TrustError> {
         let (outer, _) = tlv(&self.der).map_err(TrustError::Certificate)?;
@@ -43,16 +47,28 @@ impl Parsed {
         Ok(tbs.whole)
     }
     fn subject(&self) -> Vec<u8> {
-        self.cert.tbs_certificate().subject().to_der().unwrap_or_default()
+        self.cert
+            .tbs_certificate()
+            .subject()
+            .to_der()
+            .unwrap_or_default()
     }
     fn issuer(&self) -> Vec<u8> {
-        self.cert.tbs_certificate().issuer().to_der().unwrap_or_default()
+        self.cert
+            .tbs_certificate()
+            .issuer()
+            .to_der()
+            .unwrap_or_default()
     }
     fn key(&self) -> Result<PublicKey, TrustError> {
         PublicKey::from_spki(self.cert.tbs_certificate().subject_public_key_info())
     }
     fn spki_der(&self) -> Vec<u8> {
-        self.cert.tbs_certificate().subject_public_key_info().to_der().unwrap_or_default()
+        self.cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap_or_default()
     }
     fn window(&self) -> (i64, i64) {
         let v = self.cert.tbs_certificate().validity();
@@ -94,16 +110,25 @@ impl Parsed {
 /// an SCT from a trusted CT log. `chain_der` is what the bundle shipped after the leaf: only
 /// trust-root certificates are used to build the path, and a shipped self-signed root is
 /// rejected (a bundle must not carry its own trust anchor).
-pub fn verify_leaf_at(root: &TrustRoot, leaf_der: &[u8], chain_der: &[Vec<u8>], at_unix: i64) -> Result<CertFacts, TrustError> {
+pub fn verify_leaf_at(
+    root: &TrustRoot,
+    leaf_der: &[u8],
+    chain_der: &[Vec<u8>],
+    at_unix: i64,
+) -> Result<CertFacts, TrustError> {
     let leaf = Parsed::new(leaf_der, "leaf certificate")?;
     for (i, c) in chain_der.iter().enumerate() {
         let p = Parsed::new(c, &format!("bundle chain certificate {i}"))?;
         if p.self_signed() {
-            return Err(TrustError::Certificate("the bundle's certificate chain includes a root certificate".into()));
+            return Err(TrustError::Certificate(
+                "the bundle's certificate chain includes a root certificate".into(),
+            ));
         }
     }
     if leaf.is_ca() {
-        return Err(TrustError::Certificate("the signing certificate is a CA certificate".into()));
+        return Err(TrustError::Certificate(
+            "the signing certificate is a CA certificate".into(),
+        ));
     }
     let (nb, na) = leaf.window();
     if !leaf.valid_at(at_unix) {
@@ -111,12 +136,20 @@ pub fn verify_leaf_at(root: &TrustRoot, leaf_der: &[u8], chain_der: &[Vec<u8>], 
             "signing time {at_unix} is outside the leaf certificate's validity ({nb}..{na})"
         )));
     }
-    let mut last_err = TrustError::Certificate("no certificate authority in the trusted root issued this certificate".into());
+    let mut last_err = TrustError::Certificate(
+        "no certificate authority in the trusted root issued this certificate".into(),
+    );
     for ca in &root.fulcio {
         if !ca.valid.contains(at_unix) {
             continue;
         }
-        let chain = match ca.chain.iter().enumerate().map(|(i, d)| Parsed::new(d, &format!("{} certificate {i}", ca.uri))).collect::<Result<Vec<_>, _>>() {
+        let chain = match ca
+            .chain
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Parsed::new(d, &format!("{} certificate {i}", ca.uri)))
+            .collect::<Result<Vec<_>, _>>()
+        {
             Ok(c) => c,
             Err(e) => {
                 last_err = e;
@@ -139,10 +172,14 @@ fn check_path(leaf: &Parsed, chain: &[Parsed], t: i64) -> Result<(), TrustError>
     let mut child = leaf;
     for (i, issuer) in chain.iter().enumerate() {
         if !issuer.is_ca() {
-            return Err(TrustError::Certificate(format!("chain certificate {i} is not a CA")));
+            return Err(TrustError::Certificate(format!(
+                "chain certificate {i} is not a CA"
+            )));
         }
         if !issuer.valid_at(t) {
-            return Err(TrustError::Certificate(format!("chain certificate {i} is not valid at {t}")));
+            return Err(TrustError::Certificate(format!(
+                "chain certificate {i} is not valid at {t}"
+            )));
         }
         child.is_signed_by(issuer)?;
         child = issuer;
@@ -176,7 +213,9 @@ pub fn verify_leaf_with_roots(
         inter.push(Parsed::new(c, "chain certificate")?);
     }
     if !leaf.valid_at(at_unix) {
-        return Err(TrustError::Certificate(format!("leaf certificate is not valid at {at_unix}")));
+        return Err(TrustError::Certificate(format!(
+            "leaf certificate is not valid at {at_unix}"
+        )));
     }
     let mut cur = &leaf;
     for _ in 0..8 {
@@ -185,15 +224,20 @@ pub fn verify_leaf_with_roots(
                 return facts(&leaf);
             }
         }
-        let next = inter
-            .iter()
-            .find(|i| i.is_ca() && i.valid_at(at_unix) && !std::ptr::eq(*i, cur) && cur.is_signed_by(i).is_ok());
+        let next = inter.iter().find(|i| {
+            i.is_ca()
+                && i.valid_at(at_unix)
+                && !std::ptr::eq(*i, cur)
+                && cur.is_signed_by(i).is_ok()
+        });
         match next {
             Some(n) => cur = n,
             None => break,
         }
     }
-    Err(TrustError::Certificate("certificate does not chain to a given root".into()))
+    Err(TrustError::Certificate(
+        "certificate does not chain to a given root".into(),
+    ))
 }
 
 /// Verifies that at least one embedded SCT is signed by a trusted CT log valid at its time.
@@ -204,7 +248,10 @@ fn verify_sct(root: &TrustRoot, leaf: &Parsed, issuer: &Parsed) -> Result<(), Tr
     let (inner, _) = tlv(ext).map_err(|e| TrustError::Certificate(format!("SCT list: {e}")))?;
     let list = inner.content;
     let bad = || TrustError::Certificate("malformed SCT list".into());
-    let total = u16::from_be_bytes([*list.first().ok_or_else(bad)?, *list.get(1).ok_or_else(bad)?]) as usize;
+    let total = u16::from_be_bytes([
+        *list.first().ok_or_else(bad)?,
+        *list.get(1).ok_or_else(bad)?,
+    ]) as usize;
     let mut rest = list.get(2..2 + total).ok_or_else(bad)?;
     let tbs = precert_tbs(leaf)?;
     let issuer_key_hash = super::sha256(&issuer.spki_der());
@@ -221,7 +268,12 @@ fn verify_sct(root: &TrustRoot, leaf: &Parsed, issuer: &Parsed) -> Result<(), Tr
     Err(last)
 }
 
-fn check_one_sct(logs: &[TransparencyLog], sct: &[u8], tbs: &[u8], issuer_key_hash: &[u8; 32]) -> Result<(), TrustError> {
+fn check_one_sct(
+    logs: &[TransparencyLog],
+    sct: &[u8],
+    tbs: &[u8],
+    issuer_key_hash: &[u8; 32],
+) -> Result<(), TrustError> {
     let bad = || TrustError::Certificate("malformed SCT".into());
     if sct.len() < 1 + 32 + 8 + 2 || sct[0] != 0 {
         return Err(bad());
@@ -236,12 +288,14 @@ fn check_one_sct(logs: &[TransparencyLog], sct: &[u8], tbs: &[u8], issuer_key_ha
     }
     let sig_len = u16::from_be_bytes([after[2], after[3]]) as usize;
     let sig = after.get(4..4 + sig_len).ok_or_else(bad)?;
-    let log = logs
-        .iter()
-        .find(|l| l.log_id == log_id)
-        .ok_or_else(|| TrustError::Certificate(format!("SCT from unknown CT log {}", hex::encode(log_id))))?;
+    let log = logs.iter().find(|l| l.log_id == log_id).ok_or_else(|| {
+        TrustError::Certificate(format!("SCT from unknown CT log {}", hex::encode(log_id)))
+    })?;
     if !log.valid.contains((ts / 1000) as i64) {
-        return Err(TrustError::Certificate(format!("SCT time is outside CT log {} validity", log.base_url)));
+        return Err(TrustError::Certificate(format!(
+            "SCT time is outside CT log {} validity",
+            log.base_url
+        )));
     }
     // RFC 6962 §3.2 digitally-signed struct for a precertificate entry.
     let mut msg = vec![0u8, 0u8];
@@ -253,9 +307,12 @@ fn check_one_sct(logs: &[TransparencyLog], sct: &[u8], tbs: &[u8], issuer_key_ha
     msg.extend_from_slice(tbs);
     msg.extend_from_slice(&(ext_len as u16).to_be_bytes());
     msg.extend_from_slice(exts);
-    log.key
-        .verify(&msg, sig)
-        .map_err(|_| TrustError::Certificate(format!("SCT signature from CT log {} does not verify", log.base_url)))
+    log.key.verify(&msg, sig).map_err(|_| {
+        TrustError::Certificate(format!(
+            "SCT signature from CT log {} does not verify",
+            log.base_url
+        ))
+    })
 }
 
 /// The leaf's TBS certificate with the SCT-list extension removed, as the CT log signed it.
@@ -289,12 +346,19 @@ fn fulcio_ext(p: &Parsed, arc: u32) -> Option<String> {
     if arc <= 7 {
         return String::from_utf8(raw.to_vec()).ok();
     }
-    x509_cert::der::asn1::Utf8StringRef::from_der(raw).ok().map(|s| s.as_str().to_string())
+    x509_cert::der::asn1::Utf8StringRef::from_der(raw)
+        .ok()
+        .map(|s| s.as_str().to_string())
 }
 
 fn facts(leaf: &Parsed) -> Result<CertFacts, TrustError> {
     let (not_before, not_after) = leaf.window();
-    Ok(CertFacts { identity: identity_of(leaf), public_key: leaf.key()?, not_before, not_after })
+    Ok(CertFacts {
+        identity: identity_of(leaf),
+        public_key: leaf.key()?,
+        not_before,
+        not_after,
+    })
 }
 
 fn identity_of(leaf: &Parsed) -> Identity {
@@ -304,12 +368,17 @@ fn identity_of(leaf: &Parsed) -> Identity {
         workflow_trigger: fulcio_ext(leaf, 2).or_else(|| fulcio_ext(leaf, 20)),
         workflow_sha: fulcio_ext(leaf, 3).or_else(|| fulcio_ext(leaf, 13)),
         workflow_name: fulcio_ext(leaf, 4),
-        workflow_repository: fulcio_ext(leaf, 5)
-            .or_else(|| fulcio_ext(leaf, 12).map(|u| u.trim_start_matches("https://github.com/").to_string())),
+        workflow_repository: fulcio_ext(leaf, 5).or_else(|| {
+            fulcio_ext(leaf, 12).map(|u| u.trim_start_matches("https://github.com/").to_string())
+        }),
         workflow_ref: fulcio_ext(leaf, 6).or_else(|| fulcio_ext(leaf, 14)),
     };
     let github = (gh != GithubWorkflow::default()).then_some(gh);
-    Identity { issuer, subject, github }
+    Identity {
+        issuer,
+        subject,
+        github,
+    }
 }
 
 /// The first email, URI or otherName SAN.
@@ -317,7 +386,9 @@ fn san(value: &[u8]) -> Option<String> {
     use x509_cert::ext::pkix::name::GeneralName;
     let names = x509_cert::ext::pkix::SubjectAltName::from_der(value).ok()?;
     names.0.iter().find_map(|n| match n {
-        GeneralName::Rfc822Name(s) | GeneralName::UniformResourceIdentifier(s) => Some(s.to_string()),
+        GeneralName::Rfc822Name(s) | GeneralName::UniformResourceIdentifier(s) => {
+            Some(s.to_string())
+        }
         GeneralName::OtherName(o) => o
             .value
             .decode_as::<x509_cert::der::asn1::Utf8StringRef>()
@@ -332,20 +403,48 @@ mod tests {
     use super::*;
     use crate::trust::der_util::b64;
 
-    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
-    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
-    const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image");
+    const CASES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+    );
+    const CONF: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance"
+    );
+    const CI: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/containers-image"
+    );
 
     fn public_good() -> TrustRoot {
-        TrustRoot::from_json(&std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
+        TrustRoot::from_json(
+            &std::fs::read(format!(
+                "{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap()
     }
 
     /// The leaf and integrated time of the happy-path v0.3 bundle.
     fn happy_leaf() -> (Vec<u8>, i64) {
-        let b: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(format!("{CASES}/happy-path-v0.3/bundle.sigstore.json")).unwrap()).unwrap();
-        let leaf = b64(b.pointer("/verificationMaterial/certificate/rawBytes").unwrap().as_str().unwrap()).unwrap();
-        let t = b.pointer("/verificationMaterial/tlogEntries/0/integratedTime").unwrap().as_str().unwrap().parse().unwrap();
+        let b: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(format!("{CASES}/happy-path-v0.3/bundle.sigstore.json")).unwrap(),
+        )
+        .unwrap();
+        let leaf = b64(b
+            .pointer("/verificationMaterial/certificate/rawBytes")
+            .unwrap()
+            .as_str()
+            .unwrap())
+        .unwrap();
+        let t = b
+            .pointer("/verificationMaterial/tlogEntries/0/integratedTime")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         (leaf, t)
     }
 
@@ -353,10 +452,21 @@ mod tests {
     fn fulcio_leaf_verifies_at_signed_time_with_identity() {
         let (leaf, t) = happy_leaf();
         let f = verify_leaf_at(&public_good(), &leaf, &[], t).unwrap();
-        assert_eq!(f.identity.issuer.as_deref(), Some("https://token.actions.githubusercontent.com"));
-        assert!(f.identity.subject.as_deref().unwrap().ends_with("extremely-dangerous-oidc-beacon.yml@refs/heads/main"));
+        assert_eq!(
+            f.identity.issuer.as_deref(),
+            Some("https://token.actions.githubusercontent.com")
+        );
+        assert!(f
+            .identity
+            .subject
+            .as_deref()
+            .unwrap()
+            .ends_with("extremely-dangerous-oidc-beacon.yml@refs/heads/main"));
         let gh = f.identity.github.unwrap();
-        assert_eq!(gh.workflow_repository.as_deref(), Some("sigstore-conformance/extremely-dangerous-public-oidc-beacon"));
+        assert_eq!(
+            gh.workflow_repository.as_deref(),
+            Some("sigstore-conformance/extremely-dangerous-public-oidc-beacon")
+        );
         assert_eq!(gh.workflow_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(gh.workflow_trigger.as_deref(), Some("workflow_dispatch"));
         assert!(f.not_before <= t && t <= f.not_after);
@@ -371,7 +481,9 @@ mod tests {
         // Without the CT logs the SCT cannot be checked, so the leaf is refused.
         let mut no_ct = root.clone();
         no_ct.ct.clear();
-        let err = verify_leaf_at(&no_ct, &leaf, &[], t).unwrap_err().to_string();
+        let err = verify_leaf_at(&no_ct, &leaf, &[], t)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SCT"), "{err}");
         // Without the Fulcio CAs nothing chains.
         let mut no_ca = root.clone();
@@ -379,7 +491,9 @@ mod tests {
         assert!(verify_leaf_at(&no_ca, &leaf, &[], t).is_err());
         // A chain that ships its own root is refused.
         let root_der = root.fulcio[1].chain.last().unwrap().clone();
-        let err = verify_leaf_at(&root, &leaf, &[root_der], t).unwrap_err().to_string();
+        let err = verify_leaf_at(&root, &leaf, &[root_der], t)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("root certificate"), "{err}");
         // A flipped bit in the leaf breaks its signature.
         let mut bad = leaf.clone();
@@ -389,7 +503,11 @@ mod tests {
     }
 
     fn pem_der(path: &str) -> Vec<Vec<u8>> {
-        pem_blocks(&std::fs::read(path).unwrap()).unwrap().into_iter().map(|b| b.der).collect()
+        pem_blocks(&std::fs::read(path).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|b| b.der)
+            .collect()
     }
 
     #[test]
@@ -400,7 +518,10 @@ mod tests {
         let t = 1_800_000_000;
         let f = verify_leaf_with_roots(&leaf, &[], &roots, &inter, t).unwrap();
         assert_eq!(f.identity.subject.as_deref(), Some("qiwan@redhat.com"));
-        assert_eq!(f.public_key.algorithm(), crate::trust::keys::KeyAlgorithm::Rsa);
+        assert_eq!(
+            f.public_key.algorithm(),
+            crate::trust::keys::KeyAlgorithm::Rsa
+        );
         // Without the intermediate, or with the wrong root, it does not chain.
         assert!(verify_leaf_with_roots(&leaf, &[], &roots, b"", t).is_err());
         let fulcio = std::fs::read(format!("{CI}/fulcio_v1.crt.pem")).unwrap();

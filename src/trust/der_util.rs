@@ -18,7 +18,10 @@ pub(crate) fn pem_blocks(text: &[u8]) -> Result<Vec<PemBlock>, TrustError> {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
             continue;
         };
         let end = format!("-----END {label}-----");
@@ -36,10 +39,15 @@ pub(crate) fn pem_blocks(text: &[u8]) -> Result<Vec<PemBlock>, TrustError> {
             }
         }
         if !closed {
-            return Err(TrustError::Key(format!("PEM block {label} has no END line")));
+            return Err(TrustError::Key(format!(
+                "PEM block {label} has no END line"
+            )));
         }
         let der = b64(&body).map_err(|e| TrustError::Key(format!("PEM block {label}: {e}")))?;
-        out.push(PemBlock { label: label.to_string(), der });
+        out.push(PemBlock {
+            label: label.to_string(),
+            der,
+        });
     }
     Ok(out)
 }
@@ -96,8 +104,18 @@ pub(crate) fn tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
         }
         (len, 2 + n)
     };
-    let end = hdr.checked_add(len).filter(|e| *e <= input.len()).ok_or_else(err)?;
-    Ok((Tlv { tag, whole: &input[..end], content: &input[hdr..end] }, &input[end..]))
+    let end = hdr
+        .checked_add(len)
+        .filter(|e| *e <= input.len())
+        .ok_or_else(err)?;
+    Ok((
+        Tlv {
+            tag,
+            whole: &input[..end],
+            content: &input[hdr..end],
+        },
+        &input[end..],
+    ))
 }
 
 /// All DER elements inside `content`, in order.
@@ -131,6 +149,7 @@ pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
 pub(crate) fn oid_string(whole: &[u8]) -> Result<String, String> {
     use x509_cert::der::Decode;
     let o: x509_cert::der::asn1::ObjectIdentifier =
-        x509_cert::der::asn1::ObjectIdentifier::from_der(whole).map_err(|e| format!("bad OID: {e}"))?;
+        x509_cert::der::asn1::ObjectIdentifier::from_der(whole)
+            .map_err(|e| format!("bad OID: {e}"))?;
     Ok(o.to_string())
 }

@@ -36,9 +36,12 @@ fn err(m: impl std::fmt::Display) -> TrustError {
 fn s<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, TrustError> {
     let mut cur = v;
     for p in path {
-        cur = cur.get(p).ok_or_else(|| err(format!("missing {}", path.join("."))))?;
+        cur = cur
+            .get(p)
+            .ok_or_else(|| err(format!("missing {}", path.join("."))))?;
     }
-    cur.as_str().ok_or_else(|| err(format!("{} is not a string", path.join("."))))
+    cur.as_str()
+        .ok_or_else(|| err(format!("{} is not a string", path.join("."))))
 }
 
 fn decode(v: &str, what: &str) -> Result<Vec<u8>, TrustError> {
@@ -47,8 +50,12 @@ fn decode(v: &str, what: &str) -> Result<Vec<u8>, TrustError> {
 
 /// Whether a verifier given as PEM (certificate or public key) names the expected one.
 fn pem_matches(pem: &[u8], want: &Verifier) -> bool {
-    let Ok(blocks) = pem_blocks(pem) else { return false };
-    let Some(b) = blocks.first() else { return false };
+    let Ok(blocks) = pem_blocks(pem) else {
+        return false;
+    };
+    let Some(b) = blocks.first() else {
+        return false;
+    };
     match want {
         Verifier::Certificate(der) => b.label == "CERTIFICATE" && &b.der == der,
         Verifier::PublicKey(spki) => b.label == "PUBLIC KEY" && &b.der == spki,
@@ -57,21 +64,31 @@ fn pem_matches(pem: &[u8], want: &Verifier) -> bool {
 
 /// The DSSE pre-authentication encoding (what a DSSE signature covers).
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
 
 /// Checks that the canonicalized `body` of a log entry is about `want`.
 pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), TrustError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| err(format!("body is not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| err(format!("body is not JSON: {e}")))?;
     let kind = s(&v, &["kind"])?;
     let version = s(&v, &["apiVersion"])?;
     let spec = v.get("spec").ok_or_else(|| err("no spec"))?;
     match (kind, version) {
         ("hashedrekord", "0.0.1") | ("rekord", "0.0.1") => {
             let sig = decode(s(spec, &["signature", "content"])?, "signature")?;
-            let pem = decode(s(spec, &["signature", "publicKey", "content"])?, "public key")?;
+            let pem = decode(
+                s(spec, &["signature", "publicKey", "content"])?,
+                "public key",
+            )?;
             if sig != want.signature {
                 return Err(err("signature differs"));
             }
@@ -80,18 +97,24 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
             }
             let hash = s(spec, &["data", "hash", "value"])?;
             let alg = s(spec, &["data", "hash", "algorithm"])?;
-            let want_hash = want.artifact_sha256.ok_or_else(|| err("a message-signature entry for a DSSE envelope"))?;
+            let want_hash = want
+                .artifact_sha256
+                .ok_or_else(|| err("a message-signature entry for a DSSE envelope"))?;
             if alg != "sha256" || !hash.eq_ignore_ascii_case(&hex::encode(want_hash)) {
                 return Err(err("artifact digest differs"));
             }
         }
         ("hashedrekord", "0.0.2") => {
-            let h = spec.get("hashedRekordV002").ok_or_else(|| err("no hashedRekordV002"))?;
+            let h = spec
+                .get("hashedRekordV002")
+                .ok_or_else(|| err("no hashedRekordV002"))?;
             let sig = decode(s(h, &["signature", "content"])?, "signature")?;
             if sig != want.signature {
                 return Err(err("signature differs"));
             }
-            let ver = h.pointer("/signature/verifier").ok_or_else(|| err("no verifier"))?;
+            let ver = h
+                .pointer("/signature/verifier")
+                .ok_or_else(|| err("no verifier"))?;
             let ok = match &want.verifier {
                 Verifier::Certificate(der) => ver
                     .pointer("/x509Certificate/rawBytes")
@@ -120,26 +143,51 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
             }
         }
         ("dsse", "0.0.1") => {
-            let (_, payload) = want.dsse.as_ref().ok_or_else(|| err("a DSSE entry for a message signature"))?;
+            let (_, payload) = want
+                .dsse
+                .as_ref()
+                .ok_or_else(|| err("a DSSE entry for a message signature"))?;
             let ph = s(spec, &["payloadHash", "value"])?;
-            if s(spec, &["payloadHash", "algorithm"])? != "sha256" || !ph.eq_ignore_ascii_case(&hex::encode(super::sha256(payload))) {
+            if s(spec, &["payloadHash", "algorithm"])? != "sha256"
+                || !ph.eq_ignore_ascii_case(&hex::encode(super::sha256(payload)))
+            {
                 return Err(err("payload hash differs"));
             }
-            let sigs = spec.get("signatures").and_then(Value::as_array).ok_or_else(|| err("no signatures"))?;
+            let sigs = spec
+                .get("signatures")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err("no signatures"))?;
             let found = sigs.iter().any(|e| {
-                let sig = e.get("signature").and_then(Value::as_str).and_then(|x| b64(x).ok());
-                let pem = e.get("verifier").and_then(Value::as_str).and_then(|x| b64(x).ok());
-                sig.as_ref() == Some(&want.signature) && pem.is_some_and(|p| pem_matches(&p, &want.verifier))
+                let sig = e
+                    .get("signature")
+                    .and_then(Value::as_str)
+                    .and_then(|x| b64(x).ok());
+                let pem = e
+                    .get("verifier")
+                    .and_then(Value::as_str)
+                    .and_then(|x| b64(x).ok());
+                sig.as_ref() == Some(&want.signature)
+                    && pem.is_some_and(|p| pem_matches(&p, &want.verifier))
             });
             if !found {
                 return Err(err("signature or verifier differs"));
             }
         }
         ("intoto", "0.0.2") => {
-            let (ptype, payload) = want.dsse.as_ref().ok_or_else(|| err("an in-toto entry for a message signature"))?;
-            let env = spec.pointer("/content/envelope").ok_or_else(|| err("no envelope"))?;
+            let (ptype, payload) = want
+                .dsse
+                .as_ref()
+                .ok_or_else(|| err("an in-toto entry for a message signature"))?;
+            let env = spec
+                .pointer("/content/envelope")
+                .ok_or_else(|| err("no envelope"))?;
             // intoto 0.0.2 stores payload and signatures base64-encoded twice.
-            let twice = |x: &str| b64(x).ok().and_then(|inner| String::from_utf8(inner).ok()).and_then(|i| b64(&i).ok());
+            let twice = |x: &str| {
+                b64(x)
+                    .ok()
+                    .and_then(|inner| String::from_utf8(inner).ok())
+                    .and_then(|i| b64(&i).ok())
+            };
             if env.get("payloadType").and_then(Value::as_str) != Some(ptype.as_str()) {
                 return Err(err("payload type differs"));
             }
@@ -154,11 +202,18 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
                 }
                 _ => return Err(err("payload differs")),
             }
-            let sigs = env.get("signatures").and_then(Value::as_array).ok_or_else(|| err("no signatures"))?;
+            let sigs = env
+                .get("signatures")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err("no signatures"))?;
             let found = sigs.iter().any(|e| {
                 let sig = e.get("sig").and_then(Value::as_str).and_then(twice);
-                let pem = e.get("publicKey").and_then(Value::as_str).and_then(|x| b64(x).ok());
-                sig.as_ref() == Some(&want.signature) && pem.is_some_and(|p| pem_matches(&p, &want.verifier))
+                let pem = e
+                    .get("publicKey")
+                    .and_then(Value::as_str)
+                    .and_then(|x| b64(x).ok());
+                sig.as_ref() == Some(&want.signature)
+                    && pem.is_some_and(|p| pem_matches(&p, &want.verifier))
             });
             if !found {
                 return Err(err("signature or verifier differs"));
@@ -173,17 +228,27 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
 mod tests {
     use super::*;
 
-    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const CASES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+    );
 
     /// (body, expectation) for a message-signature bundle.
     fn case(name: &str) -> (Vec<u8>, EntryExpectation) {
-        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap()).unwrap();
+        let b: Value = serde_json::from_slice(
+            &std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap(),
+        )
+        .unwrap();
         let g = |p: &str| b64(b.pointer(p).unwrap().as_str().unwrap()).unwrap();
         let body = g("/verificationMaterial/tlogEntries/0/canonicalizedBody");
-        let digest: [u8; 32] = g("/messageSignature/messageDigest/digest").try_into().unwrap();
+        let digest: [u8; 32] = g("/messageSignature/messageDigest/digest")
+            .try_into()
+            .unwrap();
         let cert = b
             .pointer("/verificationMaterial/certificate/rawBytes")
-            .or_else(|| b.pointer("/verificationMaterial/x509CertificateChain/certificates/0/rawBytes"))
+            .or_else(|| {
+                b.pointer("/verificationMaterial/x509CertificateChain/certificates/0/rawBytes")
+            })
             .map(|c| b64(c.as_str().unwrap()).unwrap())
             .unwrap();
         let want = EntryExpectation {
@@ -202,7 +267,10 @@ mod tests {
             verify_entry_matches(&body, &want).unwrap();
             let mut w = want.clone();
             w.signature[5] ^= 1;
-            assert!(verify_entry_matches(&body, &w).is_err(), "{name}: signature");
+            assert!(
+                verify_entry_matches(&body, &w).is_err(),
+                "{name}: signature"
+            );
             let mut w = want.clone();
             w.artifact_sha256 = Some([7; 32]);
             assert!(verify_entry_matches(&body, &w).is_err(), "{name}: digest");
@@ -215,7 +283,10 @@ mod tests {
     #[test]
     fn unknown_kinds_and_garbage_are_rejected() {
         let (_, want) = case("happy-path-v0.3");
-        assert!(verify_entry_matches(br#"{"kind":"helm","apiVersion":"0.0.1","spec":{}}"#, &want).is_err());
+        assert!(
+            verify_entry_matches(br#"{"kind":"helm","apiVersion":"0.0.1","spec":{}}"#, &want)
+                .is_err()
+        );
         assert!(verify_entry_matches(b"not json", &want).is_err());
         assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab".to_vec());
     }

@@ -73,14 +73,17 @@ impl PublicKey {
                 oid: ObjectIdentifier::new_unwrap(OID_RSA),
                 parameters: Some(Any::null()),
             },
-            subject_public_key: BitString::from_bytes(der).map_err(|e| TrustError::Key(format!("PKCS#1 key: {e}")))?,
+            subject_public_key: BitString::from_bytes(der)
+                .map_err(|e| TrustError::Key(format!("PKCS#1 key: {e}")))?,
         };
         Self::from_spki(&spki)
     }
 
     /// Builds a key from a parsed SPKI (as found in a certificate).
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, TrustError> {
-        let der = spki.to_der().map_err(|e| TrustError::Key(format!("re-encoding SPKI: {e}")))?;
+        let der = spki
+            .to_der()
+            .map_err(|e| TrustError::Key(format!("re-encoding SPKI: {e}")))?;
         let raw = spki.subject_public_key.raw_bytes().to_vec();
         let alg_oid = spki.algorithm.oid.to_string();
         let alg = match alg_oid.as_str() {
@@ -101,11 +104,19 @@ impl PublicKey {
             OID_ED25519 => KeyAlgorithm::Ed25519,
             OID_RSA => KeyAlgorithm::Rsa,
             OID_RSA_PSS => KeyAlgorithm::RsaPss,
-            other => return Err(TrustError::Key(format!("unsupported key algorithm {other}"))),
+            other => {
+                return Err(TrustError::Key(format!(
+                    "unsupported key algorithm {other}"
+                )))
+            }
         };
         // aws-lc takes the bit-string contents: the EC point, the Ed25519 key, or the PKCS#1
         // RSAPublicKey.
-        Ok(PublicKey { alg, spki: der, raw })
+        Ok(PublicKey {
+            alg,
+            spki: der,
+            raw,
+        })
     }
 
     /// The key's algorithm family.
@@ -130,7 +141,10 @@ impl PublicKey {
             KeyAlgorithm::EcdsaP256 => &[&sig::ECDSA_P256_SHA256_ASN1],
             KeyAlgorithm::EcdsaP384 => &[&sig::ECDSA_P384_SHA384_ASN1],
             KeyAlgorithm::Ed25519 => &[&sig::ED25519],
-            KeyAlgorithm::Rsa => &[&sig::RSA_PKCS1_2048_8192_SHA256, &sig::RSA_PSS_2048_8192_SHA256],
+            KeyAlgorithm::Rsa => &[
+                &sig::RSA_PKCS1_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA256,
+            ],
             KeyAlgorithm::RsaPss => &[&sig::RSA_PSS_2048_8192_SHA256],
         };
         self.try_algs(algs, msg, sig)
@@ -138,7 +152,12 @@ impl PublicKey {
 
     /// Verifies a signature made with an X.509 signature algorithm (the certificate's
     /// `signatureAlgorithm` OID), as used for certificate chains, CMS and SCTs.
-    pub fn verify_with_oid(&self, sig_alg_oid: &str, msg: &[u8], sig: &[u8]) -> Result<(), TrustError> {
+    pub fn verify_with_oid(
+        &self,
+        sig_alg_oid: &str,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), TrustError> {
         let alg: &'static dyn VerificationAlgorithm = match (self.alg, sig_alg_oid) {
             (KeyAlgorithm::EcdsaP256, "1.2.840.10045.4.3.2") => &sig::ECDSA_P256_SHA256_ASN1,
             (KeyAlgorithm::EcdsaP256, "1.2.840.10045.4.3.3") => &sig::ECDSA_P256_SHA384_ASN1,
@@ -148,9 +167,13 @@ impl PublicKey {
             (KeyAlgorithm::Rsa, "1.2.840.113549.1.1.11") => &sig::RSA_PKCS1_2048_8192_SHA256,
             (KeyAlgorithm::Rsa, "1.2.840.113549.1.1.12") => &sig::RSA_PKCS1_2048_8192_SHA384,
             (KeyAlgorithm::Rsa, "1.2.840.113549.1.1.13") => &sig::RSA_PKCS1_2048_8192_SHA512,
-            (KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss, OID_RSA_PSS) => &sig::RSA_PSS_2048_8192_SHA256,
+            (KeyAlgorithm::Rsa | KeyAlgorithm::RsaPss, OID_RSA_PSS) => {
+                &sig::RSA_PSS_2048_8192_SHA256
+            }
             (alg, oid) => {
-                return Err(TrustError::Key(format!("signature algorithm {oid} not accepted for a {alg:?} key")))
+                return Err(TrustError::Key(format!(
+                    "signature algorithm {oid} not accepted for a {alg:?} key"
+                )))
             }
         };
         self.try_algs(&[alg], msg, sig)
@@ -163,28 +186,50 @@ impl PublicKey {
             KeyAlgorithm::EcdsaP256 => &[&sig::ECDSA_P256_SHA256_ASN1],
             KeyAlgorithm::EcdsaP384 => &[&sig::ECDSA_P384_SHA256_ASN1],
             KeyAlgorithm::Ed25519 => {
-                return Err(TrustError::Key("Ed25519 cannot verify a prehashed digest".into()))
+                return Err(TrustError::Key(
+                    "Ed25519 cannot verify a prehashed digest".into(),
+                ))
             }
-            KeyAlgorithm::Rsa => &[&sig::RSA_PKCS1_2048_8192_SHA256, &sig::RSA_PSS_2048_8192_SHA256],
+            KeyAlgorithm::Rsa => &[
+                &sig::RSA_PKCS1_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA256,
+            ],
             KeyAlgorithm::RsaPss => &[&sig::RSA_PSS_2048_8192_SHA256],
         };
         let d = aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA256)
             .map_err(|_| TrustError::Key("bad SHA-256 digest".into()))?;
         for alg in algs {
-            if UnparsedPublicKey::new(*alg, &self.raw).verify_digest(&d, sig).is_ok() {
+            if UnparsedPublicKey::new(*alg, &self.raw)
+                .verify_digest(&d, sig)
+                .is_ok()
+            {
                 return Ok(());
             }
         }
-        Err(TrustError::BadSignature(format!("prehashed signature does not verify under key {}", self.fingerprint())))
+        Err(TrustError::BadSignature(format!(
+            "prehashed signature does not verify under key {}",
+            self.fingerprint()
+        )))
     }
 
-    fn try_algs(&self, algs: &[&'static dyn VerificationAlgorithm], msg: &[u8], sig: &[u8]) -> Result<(), TrustError> {
+    fn try_algs(
+        &self,
+        algs: &[&'static dyn VerificationAlgorithm],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), TrustError> {
         for alg in algs {
-            if UnparsedPublicKey::new(*alg, &self.raw).verify(msg, sig).is_ok() {
+            if UnparsedPublicKey::new(*alg, &self.raw)
+                .verify(msg, sig)
+                .is_ok()
+            {
                 return Ok(());
             }
         }
-        Err(TrustError::BadSignature(format!("signature does not verify under key {}", self.fingerprint())))
+        Err(TrustError::BadSignature(format!(
+            "signature does not verify under key {}",
+            self.fingerprint()
+        )))
     }
 }
 
@@ -195,7 +240,10 @@ mod tests {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 
-    const SRS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-rs");
+    const SRS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-rs"
+    );
 
     fn read(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{SRS}/{rel}")).expect("test material")
@@ -213,7 +261,8 @@ mod tests {
         let payload = read(&format!("{dir}/payload.json"));
         let sig = sig_b64(&format!("{dir}/signature.b64"));
         key.verify(&payload, &sig).unwrap();
-        key.verify_prehashed_sha256(&crate::trust::sha256(&payload), &sig).unwrap();
+        key.verify_prehashed_sha256(&crate::trust::sha256(&payload), &sig)
+            .unwrap();
         let mut tampered = payload.clone();
         tampered[10] ^= 1;
         assert!(key.verify(&tampered, &sig).is_err());
@@ -231,14 +280,18 @@ mod tests {
         let payload = read(&format!("{dir}/payload.json"));
         let sig = sig_b64(&format!("{dir}/signature.b64"));
         key.verify(&payload, &sig).unwrap();
-        let other = PublicKey::from_pem(&read("extracted-from-src-cosign-signature_layers.rs/busybox-key-signed/cosign.pub")).unwrap();
+        let other = PublicKey::from_pem(&read(
+            "extracted-from-src-cosign-signature_layers.rs/busybox-key-signed/cosign.pub",
+        ))
+        .unwrap();
         assert!(other.verify(&payload, &sig).is_err());
     }
 
     #[test]
     fn generated_p384_and_ed25519_keys_verify() {
         let rng = SystemRandom::new();
-        let p384 = EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
+        let p384 =
+            EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
         let spki = p384.public_key().as_der().unwrap();
         let key = PublicKey::from_spki_der(spki.as_ref()).unwrap();
         assert_eq!(key.algorithm(), KeyAlgorithm::EcdsaP384);
@@ -254,7 +307,10 @@ mod tests {
         key.verify(b"hello", sig.as_ref()).unwrap();
         assert!(key.verify(b"hellO", sig.as_ref()).is_err());
         assert!(key.verify_prehashed_sha256(&[0; 32], sig.as_ref()).is_err());
-        assert_eq!(key.fingerprint(), format!("sha256:{}", hex::encode(crate::trust::sha256(&spki))));
+        assert_eq!(
+            key.fingerprint(),
+            format!("sha256:{}", hex::encode(crate::trust::sha256(&spki)))
+        );
     }
 
     #[test]

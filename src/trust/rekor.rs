@@ -34,22 +34,37 @@ pub fn verify_set(
         "logIndex": log_index,
     })
     .to_string();
-    log.key
-        .verify(canonical.as_bytes(), set_sig)
-        .map_err(|_| TrustError::Tlog(format!("signed entry timestamp does not verify under the key of log {}", log.base_url)))?;
-    Ok(TlogEntry { log_index, integrated_time, log_id: Some(log_id_hex.to_string()) })
+    log.key.verify(canonical.as_bytes(), set_sig).map_err(|_| {
+        TrustError::Tlog(format!(
+            "signed entry timestamp does not verify under the key of log {}",
+            log.base_url
+        ))
+    })?;
+    Ok(TlogEntry {
+        log_index,
+        integrated_time,
+        log_id: Some(log_id_hex.to_string()),
+    })
 }
 
 /// The Rekor log with this hex id, valid at `at` (`None` skips the time check, for Rekor v2
 /// entries, whose time comes from a timestamp authority instead).
-pub fn find_log<'a>(root: &'a TrustRoot, log_id_hex: &str, at: impl Into<Option<i64>>) -> Result<&'a TransparencyLog, TrustError> {
-    let id = hex::decode(log_id_hex).map_err(|_| TrustError::Tlog(format!("log id {log_id_hex:?} is not hex")))?;
-    let log = root
-        .rekor_log(&id)
-        .ok_or_else(|| TrustError::Tlog(format!("log id {log_id_hex} is not in the trusted root")))?;
+pub fn find_log<'a>(
+    root: &'a TrustRoot,
+    log_id_hex: &str,
+    at: impl Into<Option<i64>>,
+) -> Result<&'a TransparencyLog, TrustError> {
+    let id = hex::decode(log_id_hex)
+        .map_err(|_| TrustError::Tlog(format!("log id {log_id_hex:?} is not hex")))?;
+    let log = root.rekor_log(&id).ok_or_else(|| {
+        TrustError::Tlog(format!("log id {log_id_hex} is not in the trusted root"))
+    })?;
     if let Some(t) = at.into() {
         if !log.valid.contains(t) {
-            return Err(TrustError::Tlog(format!("log {} was not trusted at time {t}", log.base_url)));
+            return Err(TrustError::Tlog(format!(
+                "log {} was not trusted at time {t}",
+                log.base_url
+            )));
         }
     }
     Ok(log)
@@ -76,9 +91,16 @@ fn node(l: &[u8], r: &[u8]) -> [u8; 32] {
 }
 
 /// Recomputes the Merkle root from the leaf `body` and the proof (RFC 9162 §2.1.3.2).
-pub fn root_from_proof(body: &[u8], index: i64, size: i64, proof: &[Vec<u8>]) -> Result<[u8; 32], TrustError> {
+pub fn root_from_proof(
+    body: &[u8],
+    index: i64,
+    size: i64,
+    proof: &[Vec<u8>],
+) -> Result<[u8; 32], TrustError> {
     if index < 0 || size <= 0 || index >= size {
-        return Err(TrustError::Tlog(format!("inclusion proof index {index} is not inside tree size {size}")));
+        return Err(TrustError::Tlog(format!(
+            "inclusion proof index {index} is not inside tree size {size}"
+        )));
     }
     let mut leaf = sha2::Sha256::new();
     leaf.update([0u8]);
@@ -87,7 +109,9 @@ pub fn root_from_proof(body: &[u8], index: i64, size: i64, proof: &[Vec<u8>]) ->
     let (mut f, mut s) = (index as u64, (size - 1) as u64);
     for p in proof {
         if p.len() != 32 || s == 0 {
-            return Err(TrustError::Tlog("inclusion proof has a malformed or surplus hash".into()));
+            return Err(TrustError::Tlog(
+                "inclusion proof has a malformed or surplus hash".into(),
+            ));
         }
         if f & 1 == 1 || f == s {
             r = node(p, &r);
@@ -109,15 +133,26 @@ pub fn root_from_proof(body: &[u8], index: i64, size: i64, proof: &[Vec<u8>]) ->
 
 /// Verifies that `body` is in the log at the proof's root, and that the root is vouched for by a
 /// checkpoint signed by `log`.
-pub fn verify_inclusion(log: &TransparencyLog, body: &[u8], proof: &InclusionProof) -> Result<(), TrustError> {
+pub fn verify_inclusion(
+    log: &TransparencyLog,
+    body: &[u8],
+    proof: &InclusionProof,
+) -> Result<(), TrustError> {
     let computed = root_from_proof(body, proof.log_index, proof.tree_size, &proof.hashes)?;
     if computed.as_slice() != proof.root_hash.as_slice() {
-        return Err(TrustError::Tlog("inclusion proof does not lead to the stated root hash".into()));
+        return Err(TrustError::Tlog(
+            "inclusion proof does not lead to the stated root hash".into(),
+        ));
     }
-    let note = proof.checkpoint.as_deref().ok_or_else(|| TrustError::Tlog("inclusion proof has no checkpoint".into()))?;
+    let note = proof
+        .checkpoint
+        .as_deref()
+        .ok_or_else(|| TrustError::Tlog("inclusion proof has no checkpoint".into()))?;
     let cp = verify_checkpoint(log, note)?;
     if cp.size != proof.tree_size as u64 || cp.root_hash != proof.root_hash {
-        return Err(TrustError::Tlog("checkpoint does not match the inclusion proof's tree size and root hash".into()));
+        return Err(TrustError::Tlog(
+            "checkpoint does not match the inclusion proof's tree size and root hash".into(),
+        ));
     }
     Ok(())
 }
@@ -135,13 +170,22 @@ pub struct Checkpoint {
 /// Cosignatures from witnesses and other lines are allowed and ignored.
 pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint, TrustError> {
     let bad = |m: &str| TrustError::Tlog(format!("checkpoint: {m}"));
-    let (body, sigs) = note.split_once("\n\n").ok_or_else(|| bad("no signature block"))?;
+    let (body, sigs) = note
+        .split_once("\n\n")
+        .ok_or_else(|| bad("no signature block"))?;
     let signed = format!("{body}\n");
     let mut lines = body.split('\n');
-    let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| bad("missing origin"))?;
+    let origin = lines
+        .next()
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| bad("missing origin"))?;
     let size = lines
         .next()
-        .and_then(|s| s.parse::<u64>().ok().filter(|_| s.bytes().all(|b| b.is_ascii_digit())))
+        .and_then(|s| {
+            s.parse::<u64>()
+                .ok()
+                .filter(|_| s.bytes().all(|b| b.is_ascii_digit()))
+        })
         .ok_or_else(|| bad("missing or malformed tree size"))?;
     let root_hash = lines
         .next()
@@ -151,8 +195,12 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
     let hint = log.log_id.get(..4).ok_or_else(|| bad("log id too short"))?;
     let mut found = false;
     for line in sigs.lines().filter(|l| !l.is_empty()) {
-        let rest = line.strip_prefix("\u{2014} ").ok_or_else(|| bad("malformed signature line"))?;
-        let (name, sig) = rest.rsplit_once(' ').ok_or_else(|| bad("malformed signature line"))?;
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| bad("malformed signature line"))?;
+        let (name, sig) = rest
+            .rsplit_once(' ')
+            .ok_or_else(|| bad("malformed signature line"))?;
         let Ok(sig) = b64(sig) else { continue };
         if sig.len() <= 4 || &sig[..4] != hint {
             continue;
@@ -170,7 +218,11 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
     if !found {
         return Err(bad(&format!("no valid signature by log {}", log.base_url)));
     }
-    Ok(Checkpoint { origin: origin.to_string(), size, root_hash })
+    Ok(Checkpoint {
+        origin: origin.to_string(),
+        size,
+        root_hash,
+    })
 }
 
 pub use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
@@ -180,16 +232,33 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
-    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+    const CASES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+    );
+    const CONF: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance"
+    );
 
     fn public_good() -> TrustRoot {
-        TrustRoot::from_json(&std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
+        TrustRoot::from_json(
+            &std::fs::read(format!(
+                "{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap()
     }
 
     fn entry(case: &str) -> Value {
-        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{case}/bundle.sigstore.json")).unwrap()).unwrap();
-        b.pointer("/verificationMaterial/tlogEntries/0").unwrap().clone()
+        let b: Value = serde_json::from_slice(
+            &std::fs::read(format!("{CASES}/{case}/bundle.sigstore.json")).unwrap(),
+        )
+        .unwrap();
+        b.pointer("/verificationMaterial/tlogEntries/0")
+            .unwrap()
+            .clone()
     }
 
     fn field(e: &Value, p: &str) -> String {
@@ -211,7 +280,14 @@ mod tests {
             log_index: field(e, "/inclusionProof/logIndex").parse().unwrap(),
             tree_size: field(e, "/inclusionProof/treeSize").parse().unwrap(),
             root_hash: b64(&field(e, "/inclusionProof/rootHash")).unwrap(),
-            hashes: e.pointer("/inclusionProof/hashes").unwrap().as_array().unwrap().iter().map(|h| b64(h.as_str().unwrap()).unwrap()).collect(),
+            hashes: e
+                .pointer("/inclusionProof/hashes")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| b64(h.as_str().unwrap()).unwrap())
+                .collect(),
             checkpoint: Some(field(e, "/inclusionProof/checkpoint/envelope")),
         }
     }
@@ -237,7 +313,12 @@ mod tests {
         let root = public_good();
         let e = entry("happy-path-v0.3");
         let body = b64(&field(&e, "/canonicalizedBody")).unwrap();
-        let log = find_log(&root, &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()), None).unwrap();
+        let log = find_log(
+            &root,
+            &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()),
+            None,
+        )
+        .unwrap();
         let p = proof(&e);
         verify_inclusion(log, &body, &p).unwrap();
         let mut bad = p.clone();
@@ -254,20 +335,41 @@ mod tests {
         assert!(verify_inclusion(log, &other_body, &p).is_err());
         // A checkpoint whose key hint is not the log's, or whose text was altered.
         let e2 = entry("checkpoint-bad-keyhint_fail");
-        assert!(verify_checkpoint(log, &field(&e2, "/inclusionProof/checkpoint/envelope")).is_err());
+        assert!(
+            verify_checkpoint(log, &field(&e2, "/inclusionProof/checkpoint/envelope")).is_err()
+        );
         let note = p.checkpoint.clone().unwrap().replacen('\n', "\n1", 1);
         assert!(verify_checkpoint(log, &note).is_err());
     }
 
     #[test]
     fn rekor_v2_checkpoints_with_cosignatures() {
-        let root = TrustRoot::from_file(std::path::Path::new(&format!("{CASES}/rekor2-checkpoint-multiple-cosigs/trusted_root.json"))).unwrap();
+        let root = TrustRoot::from_file(std::path::Path::new(&format!(
+            "{CASES}/rekor2-checkpoint-multiple-cosigs/trusted_root.json"
+        )))
+        .unwrap();
         let e = entry("rekor2-checkpoint-multiple-cosigs");
-        let log = find_log(&root, &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()), None).unwrap();
+        let log = find_log(
+            &root,
+            &hex::encode(b64(&field(&e, "/logId/keyId")).unwrap()),
+            None,
+        )
+        .unwrap();
         let cp = verify_checkpoint(log, &field(&e, "/inclusionProof/checkpoint/envelope")).unwrap();
         assert_eq!(cp.origin, "log2025-alpha1.rekor.sigstage.dev");
-        for bad in ["rekor2-checkpoint-missing-origin_fail", "rekor2-checkpoint-missing-log-signature_fail", "rekor2-checkpoint-no-matching-signature_fail"] {
-            assert!(verify_checkpoint(log, &field(&entry(bad), "/inclusionProof/checkpoint/envelope")).is_err(), "{bad}");
+        for bad in [
+            "rekor2-checkpoint-missing-origin_fail",
+            "rekor2-checkpoint-missing-log-signature_fail",
+            "rekor2-checkpoint-no-matching-signature_fail",
+        ] {
+            assert!(
+                verify_checkpoint(
+                    log,
+                    &field(&entry(bad), "/inclusionProof/checkpoint/envelope")
+                )
+                .is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -282,8 +384,14 @@ mod tests {
         };
         let (l0, l1, l2) = (leaf(b"a"), leaf(b"b"), leaf(b"c"));
         let root = node(&node(&l0, &l1), &l2);
-        assert_eq!(root_from_proof(b"c", 2, 3, &[node(&l0, &l1).to_vec()]).unwrap(), root);
-        assert_eq!(root_from_proof(b"a", 0, 3, &[l1.to_vec(), l2.to_vec()]).unwrap(), root);
+        assert_eq!(
+            root_from_proof(b"c", 2, 3, &[node(&l0, &l1).to_vec()]).unwrap(),
+            root
+        );
+        assert_eq!(
+            root_from_proof(b"a", 0, 3, &[l1.to_vec(), l2.to_vec()]).unwrap(),
+            root
+        );
         assert!(root_from_proof(b"a", 3, 3, &[]).is_err());
         assert!(root_from_proof(b"a", 0, 3, &[l1.to_vec()]).is_err());
         assert!(root_from_proof(b"a", 0, 3, &[l1.to_vec(), l2.to_vec(), l2.to_vec()]).is_err());

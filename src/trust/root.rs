@@ -127,7 +127,10 @@ struct RawCert {
 fn range(r: Option<&RawRange>, what: &str) -> Result<TimeRange, TrustError> {
     // The spec makes `start` required: a missing start must not widen trust to "forever".
     let r = r.ok_or_else(|| TrustError::Root(format!("{what} has no validFor")))?;
-    let start = r.start.as_deref().ok_or_else(|| TrustError::Root(format!("{what} validFor has no start")))?;
+    let start = r
+        .start
+        .as_deref()
+        .ok_or_else(|| TrustError::Root(format!("{what} validFor has no start")))?;
     let start = rfc3339(start).map_err(|e| TrustError::Root(format!("{what}: {e}")))?;
     let end = match r.end.as_deref() {
         Some(e) => Some(rfc3339(e).map_err(|e| TrustError::Root(format!("{what}: {e}")))?),
@@ -139,7 +142,8 @@ fn range(r: Option<&RawRange>, what: &str) -> Result<TimeRange, TrustError> {
 fn log(raw: &RawLog, kind: &str) -> Result<Option<TransparencyLog>, TrustError> {
     let what = format!("{kind} {}", raw.base_url);
     let valid = range(raw.public_key.valid_for.as_ref(), &what)?;
-    let log_id = b64(&raw.log_id.key_id).map_err(|e| TrustError::Root(format!("{what} logId: {e}")))?;
+    let log_id =
+        b64(&raw.log_id.key_id).map_err(|e| TrustError::Root(format!("{what} logId: {e}")))?;
     let Some(bytes) = raw.public_key.raw_bytes.as_deref() else {
         return Ok(None);
     };
@@ -150,7 +154,12 @@ fn log(raw: &RawLog, kind: &str) -> Result<Option<TransparencyLog>, TrustError> 
         PublicKey::from_spki_der(&der)
     };
     // A key we cannot use can never verify anything, so skipping it only narrows trust.
-    Ok(key.ok().map(|key| TransparencyLog { base_url: raw.base_url.clone(), key, log_id, valid }))
+    Ok(key.ok().map(|key| TransparencyLog {
+        base_url: raw.base_url.clone(),
+        key,
+        log_id,
+        valid,
+    }))
 }
 
 fn ca(raw: &RawCa, kind: &str) -> Result<CertAuthority, TrustError> {
@@ -160,23 +169,42 @@ fn ca(raw: &RawCa, kind: &str) -> Result<CertAuthority, TrustError> {
         .cert_chain
         .certificates
         .iter()
-        .map(|c| b64(&c.raw_bytes).map_err(|e| TrustError::Root(format!("{what} certificate: {e}"))))
+        .map(|c| {
+            b64(&c.raw_bytes).map_err(|e| TrustError::Root(format!("{what} certificate: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if chain.is_empty() {
-        return Err(TrustError::Root(format!("{what} has an empty certificate chain")));
+        return Err(TrustError::Root(format!(
+            "{what} has an empty certificate chain"
+        )));
     }
-    Ok(CertAuthority { uri: raw.uri.clone(), chain, valid })
+    Ok(CertAuthority {
+        uri: raw.uri.clone(),
+        chain,
+        valid,
+    })
 }
 
 impl TrustRoot {
     /// Parses a `trusted_root.json` document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, TrustError> {
-        let raw: RawRoot =
-            serde_json::from_slice(bytes).map_err(|e| TrustError::Root(format!("not a trusted root: {e}")))?;
-        if !raw.media_type.starts_with("application/vnd.dev.sigstore.trustedroot") {
-            return Err(TrustError::Root(format!("unexpected media type {:?}", raw.media_type)));
+        let raw: RawRoot = serde_json::from_slice(bytes)
+            .map_err(|e| TrustError::Root(format!("not a trusted root: {e}")))?;
+        if !raw
+            .media_type
+            .starts_with("application/vnd.dev.sigstore.trustedroot")
+        {
+            return Err(TrustError::Root(format!(
+                "unexpected media type {:?}",
+                raw.media_type
+            )));
         }
-        let mut root = TrustRoot { fulcio: vec![], rekor: vec![], ct: vec![], tsas: vec![] };
+        let mut root = TrustRoot {
+            fulcio: vec![],
+            rekor: vec![],
+            ct: vec![],
+            tsas: vec![],
+        };
         for l in &raw.tlogs {
             root.rekor.extend(log(l, "tlog")?);
         }
@@ -194,7 +222,8 @@ impl TrustRoot {
 
     /// Reads and parses a trusted root file.
     pub fn from_file(path: &Path) -> Result<Self, TrustError> {
-        let bytes = std::fs::read(path).map_err(|e| TrustError::io(format!("reading trusted root {}", path.display()), e))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| TrustError::io(format!("reading trusted root {}", path.display()), e))?;
         Self::from_json(&bytes).map_err(|e| TrustError::Root(format!("{}: {e}", path.display())))
     }
 
@@ -220,7 +249,8 @@ impl TrustRoot {
         std::fs::create_dir_all(cache_dir)
             .map_err(|e| TrustError::io(format!("creating {}", cache_dir.display()), e))?;
         let tuf_dir = cache_dir.join("tuf");
-        std::fs::create_dir_all(&tuf_dir).map_err(|e| TrustError::io(format!("creating {}", tuf_dir.display()), e))?;
+        std::fs::create_dir_all(&tuf_dir)
+            .map_err(|e| TrustError::io(format!("creating {}", tuf_dir.display()), e))?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -234,16 +264,27 @@ impl TrustRoot {
         });
         match fetched {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(TrustError::RootUnavailable(format!("TUF update of the public-good root failed: {e}"))),
-            Err(_) => return Err(TrustError::RootUnavailable("TUF update of the public-good root timed out".into())),
+            Ok(Err(e)) => {
+                return Err(TrustError::RootUnavailable(format!(
+                    "TUF update of the public-good root failed: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(TrustError::RootUnavailable(
+                    "TUF update of the public-good root timed out".into(),
+                ))
+            }
         }
         // The TUF client wrote the verified target into tuf_dir; parse it before publishing it.
         let target = tuf_dir.join("trusted_root.json");
-        let bytes = std::fs::read(&target).map_err(|e| TrustError::io(format!("reading {}", target.display()), e))?;
+        let bytes = std::fs::read(&target)
+            .map_err(|e| TrustError::io(format!("reading {}", target.display()), e))?;
         let root = Self::from_json(&bytes)?;
         let tmp = cache_dir.join("trusted_root.json.tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| TrustError::io(format!("writing {}", tmp.display()), e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| TrustError::io(format!("writing {}", path.display()), e))?;
+        std::fs::write(&tmp, &bytes)
+            .map_err(|e| TrustError::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| TrustError::io(format!("writing {}", path.display()), e))?;
         Ok(root)
     }
 }
@@ -252,10 +293,16 @@ impl TrustRoot {
 mod tests {
     use super::*;
 
-    const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+    const CONF: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance"
+    );
 
     fn public_good_copy() -> Vec<u8> {
-        std::fs::read(format!("{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()
+        std::fs::read(format!(
+            "{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -264,7 +311,8 @@ mod tests {
         assert_eq!(root.fulcio.len(), 2);
         assert_eq!(root.rekor.len(), 2);
         assert!(!root.ct.is_empty() && !root.tsas.is_empty());
-        let v1 = hex::decode("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d").unwrap();
+        let v1 = hex::decode("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d")
+            .unwrap();
         let log = root.rekor_log(&v1).expect("rekor.sigstore.dev is listed");
         assert_eq!(log.host(), "rekor.sigstore.dev");
         assert!(root.rekor_log(&[0u8; 32]).is_none());
@@ -284,10 +332,17 @@ mod tests {
 
     #[test]
     fn validity_is_a_closed_interval() {
-        let r = TimeRange { start: 10, end: Some(20) };
+        let r = TimeRange {
+            start: 10,
+            end: Some(20),
+        };
         assert!(r.contains(10) && r.contains(20) && r.contains(15));
         assert!(!r.contains(9) && !r.contains(21));
-        assert!(TimeRange { start: 10, end: None }.contains(i64::MAX));
+        assert!(TimeRange {
+            start: 10,
+            end: None
+        }
+        .contains(i64::MAX));
     }
 
     #[test]
@@ -306,7 +361,10 @@ mod tests {
         let err = TrustRoot::public_good(dir.path(), false).unwrap_err();
         assert!(matches!(err, TrustError::RootUnavailable(_)), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("gantry trust refresh") && msg.contains("trusted_root"), "{msg}");
+        assert!(
+            msg.contains("gantry trust refresh") && msg.contains("trusted_root"),
+            "{msg}"
+        );
         assert!(!TrustRoot::public_good_path(dir.path()).exists());
     }
 }

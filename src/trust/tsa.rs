@@ -65,21 +65,32 @@ fn gen_time(t: &Tlv<'_>) -> Result<i64, TrustError> {
 
 /// Verifies an RFC 3161 timestamp (a DER TimeStampResp or a bare token) over `signature` against
 /// the root's timestamp authorities; returns the attested time in Unix seconds.
-pub fn verify_timestamp(root: &TrustRoot, token: &[u8], signature: &[u8]) -> Result<i64, TrustError> {
+pub fn verify_timestamp(
+    root: &TrustRoot,
+    token: &[u8],
+    signature: &[u8],
+) -> Result<i64, TrustError> {
     let top = seq(token, "timestamp")?;
     // TimeStampResp = SEQ { PKIStatusInfo SEQ, token }; a ContentInfo starts with an OID.
     let content_info = match top.first() {
         Some(t) if t.tag == 0x30 => {
             let status = tlvs(t.content).map_err(err)?;
-            if status.first().map(|s| s.content) != Some(&[0u8][..]) && status.first().map(|s| s.content) != Some(&[1u8][..]) {
+            if status.first().map(|s| s.content) != Some(&[0u8][..])
+                && status.first().map(|s| s.content) != Some(&[1u8][..])
+            {
                 return Err(err("timestamp response status is not granted"));
             }
-            let ci = top.get(1).ok_or_else(|| err("timestamp response has no token"))?;
+            let ci = top
+                .get(1)
+                .ok_or_else(|| err("timestamp response has no token"))?;
             tlvs(ci.content).map_err(err)?
         }
         _ => top,
     };
-    if content_info.len() != 2 || oid(&content_info[0])? != OID_SIGNED_DATA || content_info[1].tag != 0xa0 {
+    if content_info.len() != 2
+        || oid(&content_info[0])? != OID_SIGNED_DATA
+        || content_info[1].tag != 0xa0
+    {
         return Err(err("token is not CMS SignedData"));
     }
     let sd = seq(content_info[1].content, "SignedData")?;
@@ -91,20 +102,33 @@ pub fn verify_timestamp(root: &TrustRoot, token: &[u8], signature: &[u8]) -> Res
     }
     let (octets, _) = tlv(encap[1].content).map_err(err)?;
     let tst_bytes = octets.content;
-    let signer_infos = sd.last().filter(|t| t.tag == 0x31).ok_or_else(|| err("no signerInfos"))?;
+    let signer_infos = sd
+        .last()
+        .filter(|t| t.tag == 0x31)
+        .ok_or_else(|| err("no signerInfos"))?;
     let signers = tlvs(signer_infos.content).map_err(err)?;
     if signers.len() != 1 {
         return Err(err(format!("expected one signer, found {}", signers.len())));
     }
     let si = tlvs(signers[0].content).map_err(err)?;
     // version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature
-    let digest_alg = oid(&tlvs(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?.content).map_err(err)?[0])?;
+    let digest_alg =
+        oid(&tlvs(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?.content).map_err(err)?[0])?;
     let (signed_attrs, rest) = match si.get(3) {
         Some(t) if t.tag == 0xa0 => (Some(t), &si[4..]),
         _ => (None, si.get(3..).unwrap_or(&[])),
     };
-    let sig_alg_oid = oid(&tlvs(rest.first().ok_or_else(|| err("no signatureAlgorithm"))?.content).map_err(err)?[0])?;
-    let sig = rest.get(1).filter(|t| t.tag == 0x04).ok_or_else(|| err("no signature"))?.content;
+    let sig_alg_oid = oid(&tlvs(
+        rest.first()
+            .ok_or_else(|| err("no signatureAlgorithm"))?
+            .content,
+    )
+    .map_err(err)?[0])?;
+    let sig = rest
+        .get(1)
+        .filter(|t| t.tag == 0x04)
+        .ok_or_else(|| err("no signature"))?
+        .content;
     let signed_bytes = match signed_attrs {
         Some(attrs) => {
             let want = hash(&digest_alg, tst_bytes)?;
@@ -127,22 +151,36 @@ pub fn verify_timestamp(root: &TrustRoot, token: &[u8], signature: &[u8]) -> Res
     // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
     let tst = seq(tst_bytes, "TSTInfo")?;
     let imprint = tlvs(tst.get(2).ok_or_else(|| err("no messageImprint"))?.content).map_err(err)?;
-    let imprint_alg = oid(&tlvs(imprint.first().ok_or_else(|| err("bad imprint"))?.content).map_err(err)?[0])?;
-    let hashed = imprint.get(1).filter(|t| t.tag == 0x04).ok_or_else(|| err("bad imprint"))?.content;
+    let imprint_alg =
+        oid(&tlvs(imprint.first().ok_or_else(|| err("bad imprint"))?.content).map_err(err)?[0])?;
+    let hashed = imprint
+        .get(1)
+        .filter(|t| t.tag == 0x04)
+        .ok_or_else(|| err("bad imprint"))?
+        .content;
     if hash(&imprint_alg, signature)? != hashed {
-        return Err(err("timestamp is not over this signature (message imprint differs)"));
+        return Err(err(
+            "timestamp is not over this signature (message imprint differs)",
+        ));
     }
     let time = gen_time(tst.get(4).ok_or_else(|| err("no genTime"))?)?;
     let alg = sig_alg(&sig_alg_oid, &digest_alg);
     let mut last = err("no timestamp authority in the trusted root signed this timestamp");
     for tsa in &root.tsas {
-        let Ok(leaf) = x509_cert::Certificate::from_der(&tsa.chain[0]) else { continue };
-        let Ok(key) = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info()) else { continue };
+        let Ok(leaf) = x509_cert::Certificate::from_der(&tsa.chain[0]) else {
+            continue;
+        };
+        let Ok(key) = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info()) else {
+            continue;
+        };
         if key.verify_with_oid(&alg, &signed_bytes, sig).is_err() {
             continue;
         }
         if !tsa.valid.contains(time) {
-            last = err(format!("timestamp {time} is outside the validity of timestamp authority {}", tsa.uri));
+            last = err(format!(
+                "timestamp {time} is outside the validity of timestamp authority {}",
+                tsa.uri
+            ));
             continue;
         }
         match chain_valid_at(&tsa.chain, time) {
@@ -157,20 +195,31 @@ pub fn verify_timestamp(root: &TrustRoot, token: &[u8], signature: &[u8]) -> Res
 fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
     let certs = chain
         .iter()
-        .map(|d| x509_cert::Certificate::from_der(d).map_err(|e| err(format!("TSA certificate: {e}"))))
+        .map(|d| {
+            x509_cert::Certificate::from_der(d).map_err(|e| err(format!("TSA certificate: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for (i, c) in certs.iter().enumerate() {
         let v = c.tbs_certificate().validity();
-        let (nb, na) = (super::der_util::x509_time(&v.not_before), super::der_util::x509_time(&v.not_after));
+        let (nb, na) = (
+            super::der_util::x509_time(&v.not_before),
+            super::der_util::x509_time(&v.not_after),
+        );
         if t < nb || t > na {
-            return Err(err(format!("timestamp {t} is outside TSA certificate {i}'s validity")));
+            return Err(err(format!(
+                "timestamp {t} is outside TSA certificate {i}'s validity"
+            )));
         }
         if let Some(issuer) = certs.get(i + 1) {
             let key = PublicKey::from_spki(issuer.tbs_certificate().subject_public_key_info())?;
             let (outer, _) = tlv(&chain[i]).map_err(err)?;
             let (tbs, _) = tlv(outer.content).map_err(err)?;
-            key.verify_with_oid(&c.signature_algorithm().oid.to_string(), tbs.whole, c.signature().raw_bytes())
-                .map_err(|_| err(format!("TSA certificate {i} is not signed by the next one")))?;
+            key.verify_with_oid(
+                &c.signature_algorithm().oid.to_string(),
+                tbs.whole,
+                c.signature().raw_bytes(),
+            )
+            .map_err(|_| err(format!("TSA certificate {i} is not signed by the next one")))?;
         }
     }
     Ok(())
@@ -182,13 +231,27 @@ mod tests {
     use crate::trust::der_util::b64;
     use serde_json::Value;
 
-    const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+    const CASES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+    );
 
     fn case(name: &str) -> (TrustRoot, Vec<u8>, Vec<u8>) {
-        let b: Value = serde_json::from_slice(&std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap()).unwrap();
-        let root = TrustRoot::from_file(std::path::Path::new(&format!("{CASES}/{name}/trusted_root.json"))).unwrap();
+        let b: Value = serde_json::from_slice(
+            &std::fs::read(format!("{CASES}/{name}/bundle.sigstore.json")).unwrap(),
+        )
+        .unwrap();
+        let root = TrustRoot::from_file(std::path::Path::new(&format!(
+            "{CASES}/{name}/trusted_root.json"
+        )))
+        .unwrap();
         let ts = b64(b.pointer("/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp").unwrap().as_str().unwrap()).unwrap();
-        let sig = b64(b.pointer("/messageSignature/signature").unwrap().as_str().unwrap()).unwrap();
+        let sig = b64(b
+            .pointer("/messageSignature/signature")
+            .unwrap()
+            .as_str()
+            .unwrap())
+        .unwrap();
         (root, ts, sig)
     }
 
@@ -213,7 +276,11 @@ mod tests {
 
     #[test]
     fn timestamp_outside_tsa_validity_is_rejected() {
-        for name in ["rekor2-timestamp-outside-trust-root-tsa-validity_fail", "rekor2-timestamp-outside-tsa-cert-validity_fail", "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail"] {
+        for name in [
+            "rekor2-timestamp-outside-trust-root-tsa-validity_fail",
+            "rekor2-timestamp-outside-tsa-cert-validity_fail",
+            "rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail",
+        ] {
             let (root, ts, sig) = case(name);
             assert!(verify_timestamp(&root, &ts, &sig).is_err(), "{name}");
         }
