@@ -15,6 +15,8 @@ use x509_cert::Certificate;
 const OID_SCT_LIST: &str = "1.3.6.1.4.1.11129.2.4.2";
 const OID_SAN: &str = "2.5.29.17";
 const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const OID_EKU: &str = "2.5.29.37";
+const OID_CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 const FULCIO: &str = "1.3.6.1.4.1.57264.1";
 
 /// What a verified leaf certificate establishes.
@@ -83,6 +85,11 @@ impl Parsed {
             .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
             .is_some_and(|bc| bc.ca)
     }
+    fn has_code_signing_eku(&self) -> bool {
+        self.ext(OID_EKU)
+            .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
+            .is_some_and(|eku| eku.0.iter().any(|o| o.to_string() == OID_CODE_SIGNING))
+    }
     fn self_signed(&self) -> bool {
         self.subject() == self.issuer() && self.is_signed_by(self).is_ok()
     }
@@ -128,6 +135,11 @@ pub fn verify_leaf_at(
     if leaf.is_ca() {
         return Err(TrustError::Certificate(
             "the signing certificate is a CA certificate".into(),
+        ));
+    }
+    if !leaf.has_code_signing_eku() {
+        return Err(TrustError::Certificate(
+            "the signing certificate has no codeSigning extended key usage".into(),
         ));
     }
     let (nb, na) = leaf.window();
