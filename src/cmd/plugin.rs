@@ -32,7 +32,8 @@ pub fn run(cmd: PluginCommand) -> Result<(), Failure> {
         PluginSubcommand::Inspect { file, json } => {
             let info = plugin::inspect(&file).map_err(classify)?;
             if json {
-                let text = serde_json::to_string_pretty(&info).map_err(|e| Failure::new(ExitKind::Internal, e))?;
+                let text = serde_json::to_string_pretty(&info)
+                    .map_err(|e| Failure::new(ExitKind::Internal, e))?;
                 println!("{text}");
             } else {
                 print!("{}", render(&file, &info));
@@ -56,17 +57,28 @@ fn render(file: &std::path::Path, info: &PluginInfo) -> String {
     let hooks: Vec<&str> = info.hooks.iter().map(|h| h.as_str()).collect();
     out.push_str(&format!("file:    {}\n", file.display()));
     out.push_str(&format!("size:    {} bytes\n", info.size));
-    out.push_str(&format!("sha256:  {}\n", info.sha256.trim_start_matches("sha256:")));
+    out.push_str(&format!(
+        "sha256:  {}\n",
+        info.sha256.trim_start_matches("sha256:")
+    ));
     out.push_str(&format!(
         "hooks:   {}\n",
-        if hooks.is_empty() { "(none: gantry will refuse to load it)".to_string() } else { hooks.join(", ") }
+        if hooks.is_empty() {
+            "(none: gantry will refuse to load it)".to_string()
+        } else {
+            hooks.join(", ")
+        }
     ));
     out.push_str("imports:\n");
     if info.imports.is_empty() {
         out.push_str("  (none)\n");
     }
     for import in &info.imports {
-        let note = if import.allowed { "host interface" } else { "NOT provided: loading fails unless granted" };
+        let note = if import.allowed {
+            "host interface"
+        } else {
+            "NOT provided: loading fails unless granted"
+        };
         out.push_str(&format!("  {}  ({note})\n", import.name));
     }
     out.push_str("exports:\n");
@@ -81,7 +93,10 @@ mod tests {
     use super::*;
 
     const ECHO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/plugins/echo.wat");
-    const UNGRANTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/plugins/ungranted.wat");
+    const UNGRANTED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/plugins/ungranted.wat"
+    );
 
     #[test]
     fn inspect_lists_hooks_imports_size_and_hash() {
@@ -92,13 +107,20 @@ mod tests {
         assert_eq!(info.hooks, vec![crate::policy::hook::HookPoint::Manifest]);
         let text = render(ECHO.as_ref(), &info);
         assert!(text.contains("hooks:   manifest"), "{text}");
-        assert!(text.contains("gantry:policy/host@0.1.0  (host interface)"), "{text}");
+        assert!(
+            text.contains("gantry:policy/host@0.1.0  (host interface)"),
+            "{text}"
+        );
     }
 
     #[test]
     fn inspect_flags_an_import_gantry_would_refuse() {
         let info = plugin::inspect(UNGRANTED.as_ref()).unwrap();
-        let clock = info.imports.iter().find(|i| i.name.starts_with("wasi:clocks/wall-clock")).unwrap();
+        let clock = info
+            .imports
+            .iter()
+            .find(|i| i.name.starts_with("wasi:clocks/wall-clock"))
+            .unwrap();
         assert!(!clock.allowed);
         assert!(render(UNGRANTED.as_ref(), &info).contains("NOT provided"));
     }
@@ -107,12 +129,20 @@ mod tests {
     fn inspect_of_a_missing_file_is_an_io_failure_and_garbage_a_usage_failure() {
         let dir = tempfile::tempdir().unwrap();
         let missing = PluginCommand {
-            command: PluginSubcommand::Inspect { file: dir.path().join("nope.wasm"), json: false },
+            command: PluginSubcommand::Inspect {
+                file: dir.path().join("nope.wasm"),
+                json: false,
+            },
         };
         assert_eq!(run(missing).unwrap_err().kind, ExitKind::Io);
         let junk = dir.path().join("junk.wasm");
         std::fs::write(&junk, b"\0asm garbage").unwrap();
-        let garbage = PluginCommand { command: PluginSubcommand::Inspect { file: junk, json: true } };
+        let garbage = PluginCommand {
+            command: PluginSubcommand::Inspect {
+                file: junk,
+                json: true,
+            },
+        };
         assert_eq!(run(garbage).unwrap_err().kind, ExitKind::Usage);
     }
 }

@@ -15,7 +15,9 @@ use sandbox::{HostState, RawVerdict};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker};
+use wasmtime::component::{
+    Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker,
+};
 use wasmtime::{Config, Engine, Store};
 
 pub use sandbox::{LogLevel, LogLine};
@@ -93,7 +95,11 @@ pub struct PluginLimits {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { memory_bytes: 64 << 20, fuel: 200_000_000, deadline: Duration::from_millis(100) }
+        PluginLimits {
+            memory_bytes: 64 << 20,
+            fuel: 100_000_000,
+            deadline: Duration::from_millis(100),
+        }
     }
 }
 
@@ -115,15 +121,26 @@ impl PluginRuntime {
     }
 
     /// Starts an engine with explicit sandbox limits.
-    pub fn with_limits(cache_dir: Option<&Path>, limits: PluginLimits) -> Result<Self, PluginError> {
+    pub fn with_limits(
+        cache_dir: Option<&Path>,
+        limits: PluginLimits,
+    ) -> Result<Self, PluginError> {
         let mut config = Config::new();
-        config.wasm_component_model(true).consume_fuel(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true);
         let engine = Engine::new(&config).map_err(PluginError::Engine)?;
         spawn_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(PluginError::Engine)?;
-        Ok(PluginRuntime { engine, linker, cache_dir: cache_dir.map(Path::to_path_buf), limits })
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            cache_dir: cache_dir.map(Path::to_path_buf),
+            limits,
+        })
     }
 
     /// Loads the component at `path` (binary or WAT) under `name`: compiles it (or reuses the
@@ -137,16 +154,30 @@ impl PluginRuntime {
         grants: &[String],
     ) -> Result<Plugin, PluginError> {
         let file = path.to_path_buf();
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { file: file.clone(), source })?;
-        let component = cache::compile(&self.engine, &bytes, self.cache_dir.as_deref())
-            .map_err(|source| PluginError::Compile { file: file.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let component =
+            cache::compile(&self.engine, &bytes, self.cache_dir.as_deref()).map_err(|source| {
+                PluginError::Compile {
+                    file: file.clone(),
+                    source,
+                }
+            })?;
         check_imports(&self.engine, &component, path, grants)?;
         let hooks = find_exports(&self.engine, &component, path)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|source| PluginError::Link { file: file.clone(), source })?;
-        let config = serde_json::to_string(config).map_err(|source| PluginError::Config { file: file.clone(), source })?;
+            .map_err(|source| PluginError::Link {
+                file: file.clone(),
+                source,
+            })?;
+        let config = serde_json::to_string(config).map_err(|source| PluginError::Config {
+            file: file.clone(),
+            source,
+        })?;
         let plugin = Plugin {
             name: name.to_string(),
             file,
@@ -208,7 +239,11 @@ impl Plugin {
     }
 
     /// As [`Plugin::call`], also returning the lines the plugin logged during the call.
-    pub fn call_logged(&self, hook: HookPoint, input: &serde_json::Value) -> (Verdict, Vec<LogLine>) {
+    pub fn call_logged(
+        &self,
+        hook: HookPoint,
+        input: &serde_json::Value,
+    ) -> (Verdict, Vec<LogLine>) {
         let source = format!("plugin {} export {}", self.name, hook);
         let mut verdict = Verdict::default();
         let Some(index) = self.index(hook) else {
@@ -217,7 +252,10 @@ impl Plugin {
         let input = match convert::hook_input(hook, input) {
             Ok(input) => input,
             Err(e) => {
-                verdict.deny(&source, format!("input document for hook {hook} is malformed: {e}"));
+                verdict.deny(
+                    &source,
+                    format!("input document for hook {hook} is malformed: {e}"),
+                );
                 return (verdict, Vec::new());
             }
         };
@@ -226,8 +264,14 @@ impl Plugin {
         let state = store.into_data();
         match outcome {
             Ok(raw) => {
-                raw.deny.0.into_iter().for_each(|m| verdict.deny(&source, m.0));
-                raw.warn.0.into_iter().for_each(|m| verdict.warn(&source, m.0));
+                raw.deny
+                    .0
+                    .into_iter()
+                    .for_each(|m| verdict.deny(&source, m.0));
+                raw.warn
+                    .0
+                    .into_iter()
+                    .for_each(|m| verdict.warn(&source, m.0));
             }
             Err(e) => verdict.deny(&source, sandbox::failure_reason(&e, &state, &self.limits)),
         }
@@ -235,14 +279,22 @@ impl Plugin {
     }
 
     fn index(&self, hook: HookPoint) -> Option<&ComponentExportIndex> {
-        self.indices.iter().find(|(h, _)| *h == hook).map(|(_, i)| i)
+        self.indices
+            .iter()
+            .find(|(h, _)| *h == hook)
+            .map(|(_, i)| i)
     }
 
     fn new_store(&self) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(self.config.clone(), self.limits.memory_bytes));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.config.clone(), self.limits.memory_bytes),
+        );
         store.limiter(|s| &mut s.limiter);
         // Fuel and the epoch deadline are both set on a fresh store: neither can fail here.
-        store.set_fuel(self.limits.fuel).expect("fuel is enabled on this engine");
+        store
+            .set_fuel(self.limits.fuel)
+            .expect("fuel is enabled on this engine");
         let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
@@ -274,27 +326,44 @@ impl Plugin {
         let instance = self
             .pre
             .instantiate(&mut store)
-            .map_err(|source| PluginError::Link { file: self.file.clone(), source })?;
+            .map_err(|source| PluginError::Link {
+                file: self.file.clone(),
+                source,
+            })?;
         for (hook, index) in &self.indices {
             let checked = match hook {
                 HookPoint::Resolve => typed::<wit::ResolveInput>(&mut store, &instance, index),
                 HookPoint::Manifest => typed::<wit::ManifestInput>(&mut store, &instance, index),
-                HookPoint::Signatures => typed::<wit::SignaturesInput>(&mut store, &instance, index),
-                HookPoint::Attestations => typed::<wit::AttestationsInput>(&mut store, &instance, index),
+                HookPoint::Signatures => {
+                    typed::<wit::SignaturesInput>(&mut store, &instance, index)
+                }
+                HookPoint::Attestations => {
+                    typed::<wit::AttestationsInput>(&mut store, &instance, index)
+                }
                 HookPoint::Contents => typed::<wit::ContentsInput>(&mut store, &instance, index),
                 HookPoint::Install => typed::<wit::InstallInput>(&mut store, &instance, index),
             };
-            checked.map_err(|source| PluginError::BadExport { file: self.file.clone(), hook: *hook, source })?;
+            checked.map_err(|source| PluginError::BadExport {
+                file: self.file.clone(),
+                hook: *hook,
+                source,
+            })?;
         }
         Ok(())
     }
 }
 
-fn typed<I>(store: &mut Store<HostState>, instance: &Instance, index: &ComponentExportIndex) -> wasmtime::Result<()>
+fn typed<I>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<()>
 where
     I: wasmtime::component::ComponentType + wasmtime::component::Lower,
 {
-    instance.get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index).map(drop)
+    instance
+        .get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)
+        .map(drop)
 }
 
 fn call_check<I>(
@@ -337,15 +406,25 @@ pub struct ImportInfo {
 pub fn inspect(path: &Path) -> Result<PluginInfo, PluginError> {
     use sha2::{Digest, Sha256};
     let file = path.to_path_buf();
-    let bytes = std::fs::read(path).map_err(|source| PluginError::Read { file: file.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+        file: file.clone(),
+        source,
+    })?;
     let engine = Engine::default();
-    let component = Component::new(&engine, &bytes).map_err(|source| PluginError::Compile { file, source })?;
+    let component =
+        Component::new(&engine, &bytes).map_err(|source| PluginError::Compile { file, source })?;
     let ty = component.component_type();
     let imports = ty
         .imports(&engine)
-        .map(|(name, _)| ImportInfo { name: name.to_string(), allowed: is_allowed_import(name) })
+        .map(|(name, _)| ImportInfo {
+            name: name.to_string(),
+            allowed: is_allowed_import(name),
+        })
         .collect();
-    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let mut hooks: Vec<HookPoint> = exports
         .iter()
         .filter_map(|e| parse_hook_export(e))
@@ -363,7 +442,9 @@ pub fn inspect(path: &Path) -> Result<PluginInfo, PluginError> {
 }
 
 fn is_allowed_import(name: &str) -> bool {
-    ALLOWED_IMPORTS.iter().any(|iface| name == format!("{WIT_PACKAGE}/{iface}@{WIT_VERSION}"))
+    ALLOWED_IMPORTS
+        .iter()
+        .any(|iface| name == format!("{WIT_PACKAGE}/{iface}@{WIT_VERSION}"))
 }
 
 /// The hook interface a component export name stands for, if it is one of ours at any version.
@@ -375,12 +456,19 @@ fn parse_hook_export(name: &str) -> Option<(HookPoint, &str)> {
 
 /// Refuses every import but the host interface: no WASI, nothing else, unless granted by name
 /// (and this build provides no grantable capability, so a granted import is refused too).
-fn check_imports(engine: &Engine, component: &Component, path: &Path, grants: &[String]) -> Result<(), PluginError> {
+fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+    grants: &[String],
+) -> Result<(), PluginError> {
     for (import, _) in component.component_type().imports(engine) {
         if is_allowed_import(import) {
             continue;
         }
-        let granted = grants.iter().any(|g| import == g || import.split('@').next() == Some(g.as_str()));
+        let granted = grants
+            .iter()
+            .any(|g| import == g || import.split('@').next() == Some(g.as_str()));
         let import = import.to_string();
         let file = path.to_path_buf();
         return Err(if granted {
@@ -400,9 +488,14 @@ fn find_exports(
 ) -> Result<Vec<(HookPoint, ComponentExportIndex)>, PluginError> {
     let mut hooks = Vec::new();
     for (export, _) in component.component_type().exports(engine) {
-        let Some((hook, version)) = parse_hook_export(export) else { continue };
+        let Some((hook, version)) = parse_hook_export(export) else {
+            continue;
+        };
         if version != WIT_VERSION {
-            return Err(PluginError::IncompatibleExport { file: path.to_path_buf(), export: export.to_string() });
+            return Err(PluginError::IncompatibleExport {
+                file: path.to_path_buf(),
+                export: export.to_string(),
+            });
         }
         let check = component
             .get_export_index(None, export)
@@ -415,7 +508,9 @@ fn find_exports(
         hooks.push((hook, check));
     }
     if hooks.is_empty() {
-        return Err(PluginError::NoHooks { file: path.to_path_buf() });
+        return Err(PluginError::NoHooks {
+            file: path.to_path_buf(),
+        });
     }
     hooks.sort_by_key(|(h, _)| *h);
     Ok(hooks)

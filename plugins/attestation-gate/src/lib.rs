@@ -72,7 +72,10 @@ impl Guest for Plugin {
             Ok(c) => c,
             Err(e) => {
                 deny.push(format!("attestation-gate: invalid plugin config: {e}"));
-                return Verdict { deny, warn: Vec::new() };
+                return Verdict {
+                    deny,
+                    warn: Vec::new(),
+                };
             }
         };
         let mut provenances = 0;
@@ -85,7 +88,9 @@ impl Guest for Plugin {
             let predicate: Value = match serde_json::from_str(&att.predicate) {
                 Ok(p) => p,
                 Err(e) => {
-                    deny.push(format!("attestation-gate: {kind} predicate is not JSON: {e}"));
+                    deny.push(format!(
+                        "attestation-gate: {kind} predicate is not JSON: {e}"
+                    ));
                     continue;
                 }
             };
@@ -98,24 +103,44 @@ impl Guest for Plugin {
             }
         }
         if config.require_provenance && provenances == 0 {
-            deny.push(format!("{} has no verified SLSA provenance attestation", input.image.reference));
+            deny.push(format!(
+                "{} has no verified SLSA provenance attestation",
+                input.image.reference
+            ));
         }
         if config.require_vuln_scan && scans == 0 {
-            deny.push(format!("{} has no verified vulnerability scan attestation", input.image.reference));
+            deny.push(format!(
+                "{} has no verified vulnerability scan attestation",
+                input.image.reference
+            ));
         }
-        log(Level::Debug, &format!("{provenances} provenance and {scans} scan attestations judged"));
-        Verdict { deny, warn: Vec::new() }
+        log(
+            Level::Debug,
+            &format!("{provenances} provenance and {scans} scan attestations judged"),
+        );
+        Verdict {
+            deny,
+            warn: Vec::new(),
+        }
     }
 }
 
 fn check_builder(kind: &str, predicate: &Value, builders: &[String], deny: &mut Vec<String>) {
-    let pointer = if kind == SLSA_V1 { "/runDetails/builder/id" } else { "/builder/id" };
+    let pointer = if kind == SLSA_V1 {
+        "/runDetails/builder/id"
+    } else {
+        "/builder/id"
+    };
     let Some(id) = predicate.pointer(pointer).and_then(Value::as_str) else {
-        deny.push(format!("SLSA provenance ({kind}) names no builder id at {pointer}"));
+        deny.push(format!(
+            "SLSA provenance ({kind}) names no builder id at {pointer}"
+        ));
         return;
     };
     let allowed = builders.iter().any(|b| match b.strip_suffix('@') {
-        Some(workflow) => id.strip_prefix(workflow).is_some_and(|rest| rest.starts_with('@')),
+        Some(workflow) => id
+            .strip_prefix(workflow)
+            .is_some_and(|rest| rest.starts_with('@')),
         None => id == b,
     });
     if !allowed {

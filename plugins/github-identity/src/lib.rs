@@ -36,11 +36,16 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn check(input: SignaturesInput) -> Verdict {
-        let mut verdict = Verdict { deny: Vec::new(), warn: Vec::new() };
+        let mut verdict = Verdict {
+            deny: Vec::new(),
+            warn: Vec::new(),
+        };
         let config: Config = match serde_json::from_str(&config()) {
             Ok(c) => c,
             Err(e) => {
-                verdict.deny.push(format!("github-identity: invalid plugin config: {e}"));
+                verdict
+                    .deny
+                    .push(format!("github-identity: invalid plugin config: {e}"));
                 return verdict;
             }
         };
@@ -53,12 +58,23 @@ impl Guest for Plugin {
         };
         let issuer = config.issuer.as_deref().unwrap_or(GITHUB_ISSUER);
         let prefix = format!("https://github.com/{repository}/");
-        if input.signatures.iter().any(|s| matches(s, issuer, &prefix, &repository, &config)) {
-            log(Level::Debug, &format!("signed by a workflow of {repository}"));
+        if input
+            .signatures
+            .iter()
+            .any(|s| matches(s, issuer, &prefix, &repository, &config))
+        {
+            log(
+                Level::Debug,
+                &format!("signed by a workflow of {repository}"),
+            );
             return verdict;
         }
         let seen: Vec<String> = input.signatures.iter().map(describe).collect();
-        let seen = if seen.is_empty() { "no signatures".to_string() } else { seen.join("; ") };
+        let seen = if seen.is_empty() {
+            "no signatures".to_string()
+        } else {
+            seen.join("; ")
+        };
         verdict.deny.push(format!(
             "{} is not signed by a GitHub Actions workflow of {repository} (expected issuer {issuer} and subject ^{prefix}{}{}); found: {seen}",
             input.image.reference,
@@ -74,12 +90,16 @@ fn expected_repository(config: &Config, image_repository: &str) -> Result<String
     if let Some(repo) = &config.repository {
         return match repo.split('/').collect::<Vec<_>>()[..] {
             [owner, name] if !owner.is_empty() && !name.is_empty() => Ok(repo.clone()),
-            _ => Err(format!("github-identity: config repository '{repo}' is not OWNER/REPO")),
+            _ => Err(format!(
+                "github-identity: config repository '{repo}' is not OWNER/REPO"
+            )),
         };
     }
     let default_hosts = ["ghcr.io".to_string()];
     let hosts = config.hosts.as_deref().unwrap_or(&default_hosts);
-    let (host, path) = image_repository.split_once('/').unwrap_or((image_repository, ""));
+    let (host, path) = image_repository
+        .split_once('/')
+        .unwrap_or((image_repository, ""));
     if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
         return Err(format!(
             "github-identity: cannot derive a GitHub repository from {image_repository} (host {host} is not one of {hosts:?}); set `repository` in the plugin config"
@@ -87,8 +107,12 @@ fn expected_repository(config: &Config, image_repository: &str) -> Result<String
     }
     let mut segments = path.split('/');
     match (segments.next(), segments.next()) {
-        (Some(owner), Some(name)) if !owner.is_empty() && !name.is_empty() => Ok(format!("{owner}/{name}")),
-        _ => Err(format!("github-identity: {image_repository} is not {host}/OWNER/REPO")),
+        (Some(owner), Some(name)) if !owner.is_empty() && !name.is_empty() => {
+            Ok(format!("{owner}/{name}"))
+        }
+        _ => Err(format!(
+            "github-identity: {image_repository} is not {host}/OWNER/REPO"
+        )),
     }
 }
 
@@ -102,15 +126,23 @@ fn matches(sig: &Signature, issuer: &str, prefix: &str, repository: &str, config
     if id.issuer.as_deref() != Some(issuer) {
         return false;
     }
-    let Some(subject) = id.subject.as_deref() else { return false };
+    let Some(subject) = id.subject.as_deref() else {
+        return false;
+    };
     // Anchored prefix; GitHub owner and repository names are case-insensitive.
-    let Some(head) = subject.get(..prefix.len()) else { return false };
+    let Some(head) = subject.get(..prefix.len()) else {
+        return false;
+    };
     if !head.eq_ignore_ascii_case(prefix) {
         return false;
     }
     let rest = &subject[prefix.len()..];
     // When the certificate names the workflow's repository, it must be the same one.
-    if let Some(repo) = id.github.as_ref().and_then(|g| g.workflow_repository.as_deref()) {
+    if let Some(repo) = id
+        .github
+        .as_ref()
+        .and_then(|g| g.workflow_repository.as_deref())
+    {
         if !repo.eq_ignore_ascii_case(repository) {
             return false;
         }
@@ -118,8 +150,10 @@ fn matches(sig: &Signature, issuer: &str, prefix: &str, repository: &str, config
     // rest = ".github/workflows/FILE@REF"
     let (workflow, git_ref) = rest.split_once('@').unwrap_or((rest, ""));
     let file = workflow.strip_prefix(".github/workflows/");
-    let workflow_ok = config.workflows.is_empty() || file.is_some_and(|f| config.workflows.iter().any(|w| w == f));
-    let ref_ok = config.refs.is_empty() || config.refs.iter().any(|r| git_ref.starts_with(r.as_str()));
+    let workflow_ok = config.workflows.is_empty()
+        || file.is_some_and(|f| config.workflows.iter().any(|w| w == f));
+    let ref_ok =
+        config.refs.is_empty() || config.refs.iter().any(|r| git_ref.starts_with(r.as_str()));
     workflow_ok && ref_ok
 }
 

@@ -12,7 +12,11 @@ use wasmtime::Engine;
 
 /// Returns the compiled component for `wasm` (binary or WAT), from the cache when a checked entry
 /// exists, else compiled now (and written to the cache when there is one).
-pub fn compile(engine: &Engine, wasm: &[u8], cache_dir: Option<&Path>) -> wasmtime::Result<Component> {
+pub fn compile(
+    engine: &Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> wasmtime::Result<Component> {
     let Some(dir) = cache_dir else {
         return Component::new(engine, wasm);
     };
@@ -32,7 +36,10 @@ pub fn entry_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     let mut compat = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut compat);
     let engine_hash = hex::encode(&compat.0.finalize()[..8]);
-    dir.join(format!("{}-{engine_hash}.cwasm", hex::encode(Sha256::digest(wasm))))
+    dir.join(format!(
+        "{}-{engine_hash}.cwasm",
+        hex::encode(Sha256::digest(wasm))
+    ))
 }
 
 fn sidecar(entry: &Path) -> PathBuf {
@@ -60,7 +67,11 @@ fn write_entry(entry: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let dir = entry.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     write_atomic(dir, entry, artifact)?;
-    write_atomic(dir, &sidecar(entry), hex::encode(Sha256::digest(artifact)).as_bytes())
+    write_atomic(
+        dir,
+        &sidecar(entry),
+        hex::encode(Sha256::digest(artifact)).as_bytes(),
+    )
 }
 
 fn write_atomic(dir: &Path, to: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -107,9 +118,16 @@ mod tests {
         let entry = entry_path(&engine, WAT.as_bytes(), dir.path());
         let written = std::fs::metadata(&entry).unwrap().modified().unwrap();
         assert!(sidecar(&entry).exists());
-        assert!(read_checked(&engine, &entry).is_some(), "a fresh entry must pass its check");
+        assert!(
+            read_checked(&engine, &entry).is_some(),
+            "a fresh entry must pass its check"
+        );
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
-        assert_eq!(std::fs::metadata(&entry).unwrap().modified().unwrap(), written, "a hit must not rewrite");
+        assert_eq!(
+            std::fs::metadata(&entry).unwrap().modified().unwrap(),
+            written,
+            "a hit must not rewrite"
+        );
     }
 
     #[test]
@@ -123,12 +141,18 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid] ^= 0xff;
         std::fs::write(&entry, &bad).unwrap();
-        assert!(read_checked(&engine, &entry).is_none(), "a flipped byte must fail the hash check");
+        assert!(
+            read_checked(&engine, &entry).is_none(),
+            "a flipped byte must fail the hash check"
+        );
 
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         let rewritten = std::fs::read(&entry).unwrap();
         assert_ne!(rewritten, bad);
-        assert!(read_checked(&engine, &entry).is_some(), "the rewritten entry must check out");
+        assert!(
+            read_checked(&engine, &entry).is_some(),
+            "the rewritten entry must check out"
+        );
     }
 
     #[test]
@@ -139,7 +163,11 @@ mod tests {
         std::fs::write(&entry, b"not a compiled component").unwrap();
         assert!(read_checked(&engine, &entry).is_none());
         // Even with a matching hash, garbage fails wasmtime's own header check and is a miss.
-        std::fs::write(sidecar(&entry), hex::encode(Sha256::digest(b"not a compiled component"))).unwrap();
+        std::fs::write(
+            sidecar(&entry),
+            hex::encode(Sha256::digest(b"not a compiled component")),
+        )
+        .unwrap();
         assert!(read_checked(&engine, &entry).is_none());
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         assert!(read_checked(&engine, &entry).is_some());
@@ -149,7 +177,13 @@ mod tests {
     fn key_depends_on_the_component_bytes() {
         let dir = Path::new("cache");
         let engine = engine();
-        assert_ne!(entry_path(&engine, b"a", dir), entry_path(&engine, b"b", dir));
-        assert_eq!(entry_path(&engine, b"a", dir), entry_path(&engine, b"a", dir));
+        assert_ne!(
+            entry_path(&engine, b"a", dir),
+            entry_path(&engine, b"b", dir)
+        );
+        assert_eq!(
+            entry_path(&engine, b"a", dir),
+            entry_path(&engine, b"a", dir)
+        );
     }
 }

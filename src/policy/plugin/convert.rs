@@ -5,8 +5,8 @@
 
 use super::bindings::gantry::policy::types as wit;
 use crate::facts::{
-    AttestationFact, FileEntry, FileType, GithubWorkflow, Identity, LedgerSighting, Platform, SignatureFact,
-    SignatureKind, SignatureSource, SignerFacts, TlogEntry,
+    AttestationFact, FileEntry, FileType, GithubWorkflow, Identity, LedgerSighting, Platform,
+    SignatureFact, SignatureKind, SignatureSource, SignerFacts, TlogEntry,
 };
 use crate::policy::hook::HookPoint;
 use serde::Deserialize;
@@ -70,33 +70,76 @@ enum Entrypoint {
 /// Parses `input` as the document of `hook` into its WIT record.
 pub fn hook_input(hook: HookPoint, input: &serde_json::Value) -> Result<HookInput, String> {
     let doc = Document::deserialize(input).map_err(|e| e.to_string())?;
-    let registry = wit::Registry { name: doc.registry.name, url: doc.registry.url };
+    let registry = wit::Registry {
+        name: doc.registry.name,
+        url: doc.registry.url,
+    };
     if hook == HookPoint::Resolve {
         let i = doc.image;
-        let image = wit::ImageRef { reference: i.reference, repository: i.repository, tag: i.tag };
+        let image = wit::ImageRef {
+            reference: i.reference,
+            repository: i.repository,
+            tag: i.tag,
+        };
         return Ok(HookInput::Resolve(wit::ResolveInput { registry, image }));
     }
     let image = image(doc.image)?;
     let ledger = doc.ledger.into_iter().map(ledger).collect();
     if hook == HookPoint::Manifest {
-        return Ok(HookInput::Manifest(wit::ManifestInput { registry, image, ledger }));
+        return Ok(HookInput::Manifest(wit::ManifestInput {
+            registry,
+            image,
+            ledger,
+        }));
     }
-    let signatures = need(doc.signatures, "signatures")?.into_iter().map(signature).collect();
+    let signatures = need(doc.signatures, "signatures")?
+        .into_iter()
+        .map(signature)
+        .collect();
     if hook == HookPoint::Signatures {
-        return Ok(HookInput::Signatures(wit::SignaturesInput { registry, image, ledger, signatures }));
+        return Ok(HookInput::Signatures(wit::SignaturesInput {
+            registry,
+            image,
+            ledger,
+            signatures,
+        }));
     }
-    let attestations = need(doc.attestations, "attestations")?.into_iter().map(attestation).collect();
+    let attestations = need(doc.attestations, "attestations")?
+        .into_iter()
+        .map(attestation)
+        .collect();
     if hook == HookPoint::Attestations {
-        let i = wit::AttestationsInput { registry, image, ledger, signatures, attestations };
+        let i = wit::AttestationsInput {
+            registry,
+            image,
+            ledger,
+            signatures,
+            attestations,
+        };
         return Ok(HookInput::Attestations(i));
     }
     let files = need(doc.files, "files")?.into_iter().map(file).collect();
     if hook == HookPoint::Contents {
-        let i = wit::ContentsInput { registry, image, ledger, signatures, attestations, files };
+        let i = wit::ContentsInput {
+            registry,
+            image,
+            ledger,
+            signatures,
+            attestations,
+            files,
+        };
         return Ok(HookInput::Contents(i));
     }
     let install = install(need(doc.install, "install")?);
-    let i = wit::InstallInput { registry, image, ledger, signatures, attestations, files, install };
+    let i = wit::InstallInput {
+        registry,
+        image,
+        ledger,
+        signatures,
+        attestations,
+        files,
+        install,
+    };
     Ok(HookInput::Install(i))
 }
 
@@ -112,13 +155,21 @@ fn image(i: ImageDoc) -> Result<wit::Image, String> {
         repository: i.repository,
         tag: i.tag,
         digest: need(i.digest, "image.digest")?,
-        platform: wit::Platform { os: p.os, architecture: p.architecture, variant: p.variant },
+        platform: wit::Platform {
+            os: p.os,
+            architecture: p.architecture,
+            variant: p.variant,
+        },
         config: config.to_string(),
     })
 }
 
 fn ledger(s: LedgerSighting) -> wit::LedgerSighting {
-    wit::LedgerSighting { digest: s.digest, first_seen: s.first_seen, last_seen: s.last_seen }
+    wit::LedgerSighting {
+        digest: s.digest,
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+    }
 }
 
 fn kind(k: SignatureKind) -> wit::SignatureKind {
@@ -129,7 +180,11 @@ fn kind(k: SignatureKind) -> wit::SignatureKind {
 }
 
 fn identity(i: Identity) -> wit::Identity {
-    wit::Identity { issuer: i.issuer, subject: i.subject, github: i.github.map(github) }
+    wit::Identity {
+        issuer: i.issuer,
+        subject: i.subject,
+        github: i.github.map(github),
+    }
 }
 
 fn github(g: GithubWorkflow) -> wit::GithubWorkflow {
@@ -143,7 +198,11 @@ fn github(g: GithubWorkflow) -> wit::GithubWorkflow {
 }
 
 fn tlog(t: TlogEntry) -> wit::TlogEntry {
-    wit::TlogEntry { log_index: t.log_index, integrated_time: t.integrated_time, log_id: t.log_id }
+    wit::TlogEntry {
+        log_index: t.log_index,
+        integrated_time: t.integrated_time,
+        log_id: t.log_id,
+    }
 }
 
 fn signature(s: SignatureFact) -> wit::Signature {
@@ -172,7 +231,11 @@ fn signer(s: SignerFacts) -> wit::Signer {
 }
 
 fn attestation(a: AttestationFact) -> wit::Attestation {
-    wit::Attestation { predicate_type: a.predicate_type, predicate: a.predicate.to_string(), signer: signer(a.signer) }
+    wit::Attestation {
+        predicate_type: a.predicate_type,
+        predicate: a.predicate.to_string(),
+        signer: signer(a.signer),
+    }
 }
 
 fn file(f: FileEntry) -> wit::FileEntry {
@@ -196,7 +259,12 @@ fn install(i: InstallDoc) -> wit::InstallFacts {
         Entrypoint::One(path) => path,
         Entrypoint::Argv(argv) => argv.join(" "),
     };
-    wit::InstallFacts { name: i.name, entrypoint, wrapper_path: i.wrapper_path, previous_digest: i.previous_digest }
+    wit::InstallFacts {
+        name: i.name,
+        entrypoint,
+        wrapper_path: i.wrapper_path,
+        previous_digest: i.previous_digest,
+    }
 }
 
 #[cfg(test)]
@@ -219,20 +287,26 @@ mod tests {
 
     #[test]
     fn manifest_document_becomes_typed_record_with_config_as_json() {
-        let HookInput::Manifest(m) = hook_input(HookPoint::Manifest, &manifest_doc()).unwrap() else {
+        let HookInput::Manifest(m) = hook_input(HookPoint::Manifest, &manifest_doc()).unwrap()
+        else {
             panic!("wrong hook input")
         };
         assert_eq!(m.image.digest, "sha256:aa");
         assert_eq!(m.image.platform.variant, None);
         assert_eq!(m.ledger[0].digest, "sha256:bb");
         let config: serde_json::Value = serde_json::from_str(&m.image.config).unwrap();
-        assert_eq!(config["labels"]["org.opencontainers.image.source"], "https://github.com/acme/tool");
+        assert_eq!(
+            config["labels"]["org.opencontainers.image.source"],
+            "https://github.com/acme/tool"
+        );
     }
 
     #[test]
     fn a_fact_promised_for_the_hook_but_missing_is_an_error() {
         // The signatures hook without `signatures` must not look like "no signatures".
-        let err = hook_input(HookPoint::Signatures, &manifest_doc()).err().unwrap();
+        let err = hook_input(HookPoint::Signatures, &manifest_doc())
+            .err()
+            .unwrap();
         assert!(err.contains("signatures"), "{err}");
         let mut doc = manifest_doc();
         doc["image"].as_object_mut().unwrap().remove("digest");
@@ -251,7 +325,9 @@ mod tests {
             "predicate": {"buildDefinition": {}}, "signer": {"kind": "keyless", "identity": {}}}]);
         doc["files"] = json!([{"path": "bin/tool", "type": "file", "mode": 493, "original_mode": 2541, "size": 10}]);
         doc["install"] = json!({"name": "tool", "entrypoint": ["/bin/tool", "--x"], "wrapper_path": "bin/tool", "previous_digest": null});
-        let HookInput::Install(i) = hook_input(HookPoint::Install, &doc).unwrap() else { panic!("wrong hook input") };
+        let HookInput::Install(i) = hook_input(HookPoint::Install, &doc).unwrap() else {
+            panic!("wrong hook input")
+        };
         assert_eq!(i.signatures[0].tlog.as_ref().unwrap().log_index, 7);
         assert!(matches!(i.signatures[0].kind, wit::SignatureKind::Keyless));
         assert_eq!(i.attestations[0].predicate, r#"{"buildDefinition":{}}"#);

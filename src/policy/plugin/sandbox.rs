@@ -54,7 +54,15 @@ impl HostState {
             .instances(64)
             .trap_on_grow_failure(true)
             .build();
-        HostState { config, limiter: Limiter { inner: limits, memory_refused: false }, logs: Vec::new(), dropped_logs: 0 }
+        HostState {
+            config,
+            limiter: Limiter {
+                inner: limits,
+                memory_refused: false,
+            },
+            logs: Vec::new(),
+            dropped_logs: 0,
+        }
     }
 }
 
@@ -72,7 +80,10 @@ impl host::Host for HostState {
             host::Level::Warn => LogLevel::Warn,
             host::Level::Error => LogLevel::Error,
         };
-        self.logs.push(LogLine { level, message: truncate(msg, MAX_LOG_BYTES) });
+        self.logs.push(LogLine {
+            level,
+            message: truncate(msg, MAX_LOG_BYTES),
+        });
     }
 
     fn config(&mut self) -> String {
@@ -99,7 +110,12 @@ pub struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum);
         if !matches!(allowed, Ok(true)) {
             self.memory_refused = true;
@@ -107,7 +123,12 @@ impl ResourceLimiter for Limiter {
         allowed
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
     }
 
@@ -127,13 +148,19 @@ impl ResourceLimiter for Limiter {
 /// Why a call failed, in words for the deny message.
 pub fn failure_reason(error: &wasmtime::Error, state: &HostState, limits: &PluginLimits) -> String {
     if state.limiter.memory_refused {
-        return format!("plugin exceeded its memory limit of {} MiB", limits.memory_bytes >> 20);
+        return format!(
+            "plugin exceeded its memory limit of {} MiB",
+            limits.memory_bytes >> 20
+        );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => format!("plugin exceeded its CPU budget of {} fuel", limits.fuel),
-        Some(Trap::Interrupt) => format!("plugin exceeded its time limit of {} ms", limits.deadline.as_millis()),
+        Some(Trap::Interrupt) => format!(
+            "plugin exceeded its time limit of {} ms",
+            limits.deadline.as_millis()
+        ),
         Some(trap) => format!("plugin trapped: {trap}"),
-        None => format!("plugin failed or returned a malformed result: {error:#}"),
+        None => format!("plugin returned a malformed result: {error:#}"),
     }
 }
 
@@ -166,7 +193,7 @@ fn memory_len(bytes: &[u8]) -> usize {
 
 fn within(len: usize, max: usize, what: &str) -> wasmtime::Result<()> {
     if len > max {
-        wasmtime::bail!("plugin returned a {what} of {len} (limit {max})");
+        wasmtime::bail!("verdict holds {what} of {len} (limit {max})");
     }
     Ok(())
 }
@@ -184,13 +211,25 @@ unsafe impl ComponentType for BoundedString {
 }
 
 unsafe impl Lift for BoundedString {
-    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
-        within(flat_len(src), MAX_MESSAGE_BYTES, "message length")?;
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        within(flat_len(src), MAX_MESSAGE_BYTES, "a message with a length")?;
         <String as Lift>::linear_lift_from_flat(cx, ty, src).map(BoundedString)
     }
 
-    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
-        within(memory_len(bytes), MAX_MESSAGE_BYTES, "message length")?;
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        within(
+            memory_len(bytes),
+            MAX_MESSAGE_BYTES,
+            "a message with a length",
+        )?;
         <String as Lift>::linear_lift_from_memory(cx, ty, bytes).map(BoundedString)
     }
 }
@@ -205,13 +244,21 @@ unsafe impl<T: ComponentType> ComponentType for BoundedList<T> {
 }
 
 unsafe impl<T: Lift> Lift for BoundedList<T> {
-    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
-        within(flat_len(src), MAX_MESSAGES, "list of messages with length")?;
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        within(flat_len(src), MAX_MESSAGES, "a list with a length")?;
         <Vec<T> as Lift>::linear_lift_from_flat(cx, ty, src).map(BoundedList)
     }
 
-    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
-        within(memory_len(bytes), MAX_MESSAGES, "list of messages with length")?;
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        within(memory_len(bytes), MAX_MESSAGES, "a list with a length")?;
         <Vec<T> as Lift>::linear_lift_from_memory(cx, ty, bytes).map(BoundedList)
     }
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 const SANDBOX_BOUND: Duration = Duration::from_millis(200);
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plugins").join(format!("{name}.wat"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/plugins")
+        .join(format!("{name}.wat"))
 }
 
 /// The built Rust plugins: `GANTRY_PLUGIN_DIR`, else target/plugins (plugins/build.sh's default).
@@ -20,7 +22,11 @@ fn built_plugin(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugins"));
     let path = dir.join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} is missing: run plugins/build.sh (or set GANTRY_PLUGIN_DIR)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run plugins/build.sh (or set GANTRY_PLUGIN_DIR)",
+        path.display()
+    );
     path
 }
 
@@ -55,9 +61,16 @@ fn denied(plugin: &Plugin, hook: HookPoint) -> String {
     let start = Instant::now();
     let verdict = plugin.call(hook, &doc(json!({})));
     let took = start.elapsed();
-    assert!(took < SANDBOX_BOUND, "{} at {hook} took {took:?}", plugin.name());
+    assert!(
+        took < SANDBOX_BOUND,
+        "{} at {hook} took {took:?}",
+        plugin.name()
+    );
     assert_eq!(verdict.deny.len(), 1, "{verdict:?}");
-    assert_eq!(verdict.deny[0].source, format!("plugin {} export {hook}", plugin.name()));
+    assert_eq!(
+        verdict.deny[0].source,
+        format!("plugin {} export {hook}", plugin.name())
+    );
     verdict.deny[0].text.clone()
 }
 
@@ -65,12 +78,18 @@ fn denied(plugin: &Plugin, hook: HookPoint) -> String {
 fn endless_loop_is_denied_for_its_budget_in_time() {
     let rt = runtime();
     let reason = denied(&load(&rt, "loop", json!({})), HookPoint::Manifest);
-    assert!(reason.contains("CPU budget") || reason.contains("time limit"), "{reason}");
+    assert!(
+        reason.contains("CPU budget") || reason.contains("time limit"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn endless_loop_is_stopped_by_the_deadline_when_fuel_would_last() {
-    let limits = PluginLimits { fuel: u64::MAX / 2, ..PluginLimits::default() };
+    let limits = PluginLimits {
+        fuel: u64::MAX / 2,
+        ..PluginLimits::default()
+    };
     let rt = PluginRuntime::with_limits(None, limits).unwrap();
     let reason = denied(&load(&rt, "loop", json!({})), HookPoint::Manifest);
     assert!(reason.contains("time limit of 100 ms"), "{reason}");
@@ -87,20 +106,39 @@ fn memory_bomb_is_denied_at_the_memory_cap() {
 fn trap_is_denied_with_the_trap() {
     let rt = runtime();
     let reason = denied(&load(&rt, "trap", json!({})), HookPoint::Manifest);
-    assert!(reason.contains("trapped") && reason.contains("unreachable"), "{reason}");
+    assert!(
+        reason.contains("trapped") && reason.contains("unreachable"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn garbage_results_are_denied_not_lifted() {
     let rt = runtime();
     let garbage = load(&rt, "garbage", json!({}));
-    assert_eq!(garbage.exports(), &[HookPoint::Manifest, HookPoint::Signatures, HookPoint::Attestations]);
+    assert_eq!(
+        garbage.exports(),
+        &[
+            HookPoint::Manifest,
+            HookPoint::Signatures,
+            HookPoint::Attestations
+        ]
+    );
     let utf8 = denied(&garbage, HookPoint::Manifest);
-    assert!(utf8.contains("malformed") && utf8.to_lowercase().contains("utf-8"), "{utf8}");
+    assert!(
+        utf8.contains("malformed") && utf8.to_lowercase().contains("utf-8"),
+        "{utf8}"
+    );
     let list = denied(&garbage, HookPoint::Signatures);
-    assert!(list.contains("1000000") && list.contains("limit 256"), "{list}");
+    assert!(
+        list.contains("1000000") && list.contains("limit 256"),
+        "{list}"
+    );
     let alias = denied(&garbage, HookPoint::Attestations);
-    assert!(alias.contains("1000000") && alias.contains("limit 4096"), "{alias}");
+    assert!(
+        alias.contains("1000000") && alias.contains("limit 4096"),
+        "{alias}"
+    );
 }
 
 #[test]
@@ -118,14 +156,29 @@ fn a_hostile_call_leaves_the_runtime_and_other_plugins_working() {
 #[test]
 fn ungranted_import_fails_to_load_naming_the_import() {
     let rt = runtime();
-    let err = rt.load(&fixture("ungranted"), "ungranted", &json!({}), &[]).err().unwrap();
-    assert!(matches!(&err, PluginError::UngrantedImport { import, .. } if import == "wasi:clocks/wall-clock@0.2.0"), "{err:?}");
+    let err = rt
+        .load(&fixture("ungranted"), "ungranted", &json!({}), &[])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PluginError::UngrantedImport { import, .. } if import == "wasi:clocks/wall-clock@0.2.0"),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("ungranted.wat") && text.contains("wasi:clocks/wall-clock@0.2.0"), "{text}");
+    assert!(
+        text.contains("ungranted.wat") && text.contains("wasi:clocks/wall-clock@0.2.0"),
+        "{text}"
+    );
     // A grant cannot conjure a capability this build does not have: still refused, and said so.
     let grants = ["wasi:clocks/wall-clock".to_string()];
-    let err = rt.load(&fixture("ungranted"), "ungranted", &json!({}), &grants).err().unwrap();
-    assert!(matches!(err, PluginError::UnsupportedGrant { .. }), "{err:?}");
+    let err = rt
+        .load(&fixture("ungranted"), "ungranted", &json!({}), &grants)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, PluginError::UnsupportedGrant { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -137,8 +190,17 @@ fn host_gives_config_and_takes_logs_and_skips_hooks_not_exported() {
     let (verdict, logs) = echo.call_logged(HookPoint::Manifest, &doc(json!({})));
     assert_eq!(verdict.warn.len(), 1);
     assert_eq!(verdict.warn[0].source, "plugin echo export manifest");
-    assert_eq!(logs, vec![LogLine { level: LogLevel::Info, message: r#"{"threshold":"high"}"#.into() }]);
-    assert_eq!(echo.call(HookPoint::Install, &doc(json!({}))), Verdict::default());
+    assert_eq!(
+        logs,
+        vec![LogLine {
+            level: LogLevel::Info,
+            message: r#"{"threshold":"high"}"#.into()
+        }]
+    );
+    assert_eq!(
+        echo.call(HookPoint::Install, &doc(json!({}))),
+        Verdict::default()
+    );
 }
 
 #[test]
@@ -149,7 +211,12 @@ fn malformed_input_document_is_a_deny_not_a_call() {
     input["image"]["digest"] = json!(42);
     let verdict = echo.call(HookPoint::Manifest, &input);
     assert_eq!(verdict.deny.len(), 1);
-    assert!(verdict.deny[0].text.contains("input document for hook manifest is malformed"), "{verdict:?}");
+    assert!(
+        verdict.deny[0]
+            .text
+            .contains("input document for hook manifest is malformed"),
+        "{verdict:?}"
+    );
 }
 
 #[test]
@@ -157,11 +224,20 @@ fn not_a_component_and_no_hooks_fail_to_load_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"\0asm\x01\0\0\0").unwrap();
-    let err = runtime().load(&junk, "junk", &json!({}), &[]).err().unwrap();
-    assert!(matches!(err, PluginError::Compile { .. }) && err.to_string().contains("junk.wasm"), "{err}");
+    let err = runtime()
+        .load(&junk, "junk", &json!({}), &[])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, PluginError::Compile { .. }) && err.to_string().contains("junk.wasm"),
+        "{err}"
+    );
     let empty = dir.path().join("empty.wat");
     std::fs::write(&empty, "(component)").unwrap();
-    let err = runtime().load(&empty, "empty", &json!({}), &[]).err().unwrap();
+    let err = runtime()
+        .load(&empty, "empty", &json!({}), &[])
+        .err()
+        .unwrap();
     assert!(matches!(err, PluginError::NoHooks { .. }), "{err}");
 }
 
@@ -177,8 +253,15 @@ fn loads_through_a_corrupted_cache() {
         .expect("a cache entry was written");
     std::fs::write(&entry, b"corrupted").unwrap();
     let echo = load(&rt, "echo", json!({"k": 2}));
-    assert_eq!(echo.call(HookPoint::Manifest, &doc(json!({}))).warn[0].text, r#"{"k":2}"#);
-    assert_ne!(std::fs::read(&entry).unwrap(), b"corrupted", "the corrupt entry is rewritten");
+    assert_eq!(
+        echo.call(HookPoint::Manifest, &doc(json!({}))).warn[0].text,
+        r#"{"k":2}"#
+    );
+    assert_ne!(
+        std::fs::read(&entry).unwrap(),
+        b"corrupted",
+        "the corrupt entry is rewritten"
+    );
 }
 
 mod shipped;

@@ -16,7 +16,14 @@ fn keyless(subject: &str, issuer: &str, verified: bool) -> Value {
 
 fn identity_verdict(config: Value, image: &str, signatures: Value) -> Verdict {
     let rt = runtime();
-    let plugin = rt.load(&built_plugin("github-identity"), "github-identity", &config, &[]).unwrap();
+    let plugin = rt
+        .load(
+            &built_plugin("github-identity"),
+            "github-identity",
+            &config,
+            &[],
+        )
+        .unwrap();
     assert_eq!(plugin.exports(), &[HookPoint::Signatures]);
     let mut input = doc(json!({"hook": "signatures", "signatures": signatures}));
     input["image"]["repository"] = json!(image);
@@ -28,21 +35,42 @@ const RELEASE: &str = "https://github.com/acme/tool/.github/workflows/release.ym
 
 #[test]
 fn github_identity_accepts_a_workflow_of_the_image_repository() {
-    let v = identity_verdict(json!({}), "ghcr.io/acme/tool", json!([keyless(RELEASE, GITHUB, true)]));
+    let v = identity_verdict(
+        json!({}),
+        "ghcr.io/acme/tool",
+        json!([keyless(RELEASE, GITHUB, true)]),
+    );
     assert!(v.allowed(), "{v:?}");
     // GitHub names are case-insensitive; the certificate keeps the owner's spelling.
     let mixed = "https://github.com/Acme/Tool/.github/workflows/release.yml@refs/heads/main";
-    assert!(identity_verdict(json!({}), "ghcr.io/acme/tool", json!([keyless(mixed, GITHUB, true)])).allowed());
+    assert!(identity_verdict(
+        json!({}),
+        "ghcr.io/acme/tool",
+        json!([keyless(mixed, GITHUB, true)])
+    )
+    .allowed());
 }
 
 #[test]
 fn github_identity_denies_other_signers_and_look_alikes() {
     let hostile = [
         // Another repository, and one whose name only starts with ours.
-        keyless("https://github.com/evil/tool/.github/workflows/release.yml@refs/tags/v1", GITHUB, true),
-        keyless("https://github.com/acme/tool-evil/.github/workflows/release.yml@refs/tags/v1", GITHUB, true),
+        keyless(
+            "https://github.com/evil/tool/.github/workflows/release.yml@refs/tags/v1",
+            GITHUB,
+            true,
+        ),
+        keyless(
+            "https://github.com/acme/tool-evil/.github/workflows/release.yml@refs/tags/v1",
+            GITHUB,
+            true,
+        ),
         // The expected prefix, but not at the start.
-        keyless("https://evil.example/https://github.com/acme/tool/x", GITHUB, true),
+        keyless(
+            "https://evil.example/https://github.com/acme/tool/x",
+            GITHUB,
+            true,
+        ),
         // The right subject from another issuer, and an unverified one.
         keyless(RELEASE, "https://accounts.google.com", true),
         keyless(RELEASE, GITHUB, false),
@@ -53,11 +81,17 @@ fn github_identity_denies_other_signers_and_look_alikes() {
         let v = identity_verdict(json!({}), "ghcr.io/acme/tool", json!([sig.clone()]));
         assert_eq!(v.deny.len(), 1, "{sig} must be denied: {v:?}");
         let text = &v.deny[0].text;
-        assert!(text.contains("^https://github.com/acme/tool/") && text.contains(GITHUB), "{text}");
+        assert!(
+            text.contains("^https://github.com/acme/tool/") && text.contains(GITHUB),
+            "{text}"
+        );
         assert_eq!(v.deny[0].source, "plugin github-identity export signatures");
     }
     let none = identity_verdict(json!({}), "ghcr.io/acme/tool", json!([]));
-    assert!(none.deny[0].text.contains("found: no signatures"), "{none:?}");
+    assert!(
+        none.deny[0].text.contains("found: no signatures"),
+        "{none:?}"
+    );
 }
 
 #[test]
@@ -88,8 +122,11 @@ fn provenance_v1(builder: &str) -> Value {
 }
 
 fn scan(severities: &[&str]) -> Value {
-    let vulns: Vec<Value> =
-        severities.iter().enumerate().map(|(i, s)| json!({"VulnerabilityID": format!("CVE-2026-{i}"), "Severity": s})).collect();
+    let vulns: Vec<Value> = severities
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"VulnerabilityID": format!("CVE-2026-{i}"), "Severity": s}))
+        .collect();
     json!({"predicate_type": "https://cosign.sigstore.dev/attestation/vuln/v1",
         "predicate": {"scanner": {"uri": "pkg:github/aquasecurity/trivy", "result": {"Results": [{"Vulnerabilities": vulns}]}}},
         "signer": {"kind": "key", "key_fingerprint": "sha256:ab", "identity": {}}})
@@ -97,22 +134,41 @@ fn scan(severities: &[&str]) -> Value {
 
 fn gate_verdict(config: Value, attestations: Value) -> Verdict {
     let rt = runtime();
-    let plugin = rt.load(&built_plugin("attestation-gate"), "attestation-gate", &config, &[]).unwrap();
+    let plugin = rt
+        .load(
+            &built_plugin("attestation-gate"),
+            "attestation-gate",
+            &config,
+            &[],
+        )
+        .unwrap();
     assert_eq!(plugin.exports(), &[HookPoint::Attestations]);
-    plugin.call(HookPoint::Attestations, &doc(json!({"hook": "attestations", "attestations": attestations})))
+    plugin.call(
+        HookPoint::Attestations,
+        &doc(json!({"hook": "attestations", "attestations": attestations})),
+    )
 }
 
 #[test]
 fn attestation_gate_requires_an_allowed_builder() {
     let config = json!({"builders": [BUILDER]});
     assert!(gate_verdict(config.clone(), json!([provenance_v1(BUILDER)])).allowed());
-    let v = gate_verdict(config.clone(), json!([provenance_v1("https://example.com/evil-builder")]));
+    let v = gate_verdict(
+        config.clone(),
+        json!([provenance_v1("https://example.com/evil-builder")]),
+    );
     assert!(v.deny[0].text.contains("not an allowed builder"), "{v:?}");
     // A builder id that merely starts with an allowed one is not allowed.
-    let v = gate_verdict(config.clone(), json!([provenance_v1(&format!("{BUILDER}-evil"))]));
+    let v = gate_verdict(
+        config.clone(),
+        json!([provenance_v1(&format!("{BUILDER}-evil"))]),
+    );
     assert!(!v.allowed(), "{v:?}");
     let v = gate_verdict(config, json!([]));
-    assert!(v.deny[0].text.contains("no verified SLSA provenance"), "{v:?}");
+    assert!(
+        v.deny[0].text.contains("no verified SLSA provenance"),
+        "{v:?}"
+    );
     // `…@` allows any ref of that workflow, and only of that workflow.
     let any_ref = json!({"builders": [BUILDER.split('@').next().unwrap().to_string() + "@"]});
     assert!(gate_verdict(any_ref.clone(), json!([provenance_v1(BUILDER)])).allowed());
@@ -123,13 +179,27 @@ fn attestation_gate_requires_an_allowed_builder() {
 #[test]
 fn attestation_gate_denies_findings_at_or_above_the_max_severity() {
     let config = json!({"builders": [BUILDER], "max_severity": "high", "require_vuln_scan": true});
-    let v = gate_verdict(config.clone(), json!([provenance_v1(BUILDER), scan(&["LOW", "MEDIUM", "UNKNOWN"])]));
+    let v = gate_verdict(
+        config.clone(),
+        json!([provenance_v1(BUILDER), scan(&["LOW", "MEDIUM", "UNKNOWN"])]),
+    );
     assert!(v.allowed(), "{v:?}");
-    let v = gate_verdict(config.clone(), json!([provenance_v1(BUILDER), scan(&["LOW", "HIGH", "CRITICAL"])]));
+    let v = gate_verdict(
+        config.clone(),
+        json!([provenance_v1(BUILDER), scan(&["LOW", "HIGH", "CRITICAL"])]),
+    );
     assert_eq!(v.deny.len(), 1, "{v:?}");
-    assert!(v.deny[0].text.contains("2 finding(s) at or above High (worst: Critical)"), "{v:?}");
+    assert!(
+        v.deny[0]
+            .text
+            .contains("2 finding(s) at or above High (worst: Critical)"),
+        "{v:?}"
+    );
     let v = gate_verdict(config.clone(), json!([provenance_v1(BUILDER)]));
-    assert!(v.deny[0].text.contains("no verified vulnerability scan"), "{v:?}");
+    assert!(
+        v.deny[0].text.contains("no verified vulnerability scan"),
+        "{v:?}"
+    );
     let v = gate_verdict(json!({"max_severity": "high"}), json!([]));
     assert!(v.deny[0].text.contains("invalid plugin config"), "{v:?}");
 }
