@@ -193,17 +193,25 @@ impl PluginRuntime {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives, so a call's
-/// deadline is wall-clock time even when the plugin spins inside host calls.
+/// Advances the engine's epoch once per [`EPOCH_TICK`] of wall-clock time for as long as the
+/// engine lives, so a call's deadline is wall-clock time even when the plugin spins inside host
+/// calls. A ticker woken late (a loaded machine) catches up on the ticks it missed rather than
+/// stretching the deadline.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("gantry-plugin-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
+        .spawn(move || {
+            let start = std::time::Instant::now();
+            let mut ticks: u128 = 0;
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                let Some(engine) = weak.upgrade() else { return };
+                let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                while ticks < due {
+                    engine.increment_epoch();
+                    ticks += 1;
+                }
             }
         })
         .expect("spawning the epoch ticker thread");
