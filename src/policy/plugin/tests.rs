@@ -264,4 +264,21 @@ fn loads_through_a_corrupted_cache() {
     );
 }
 
+#[test]
+fn runtime_and_plugins_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<PluginRuntime>();
+    shareable::<Plugin>();
+    let rt = runtime();
+    let echo = load(&rt, "echo", json!({"k": 3}));
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| echo.call(HookPoint::Manifest, &doc(json!({})))))
+            .collect();
+        for call in calls {
+            assert_eq!(call.join().unwrap().warn[0].text, r#"{"k":3}"#);
+        }
+    });
+}
+
 mod shipped;
