@@ -106,7 +106,18 @@ fn unpack_into<R: Read>(
     };
     let (entries, skipped) = match streamed {
         Ok(v) => v,
-        Err(e) => return Err(verifier.size_error(digest).unwrap_or(e)),
+        Err(e) => {
+            if let Some(size) = verifier.size_error(digest) {
+                return Err(size);
+            }
+            // Corrupt content is most often a corrupt or substituted blob: read the rest (bounded
+            // by the descriptor's size) so the user is told the real cause, a digest mismatch,
+            // rather than the decompressor's or tar reader's symptom.
+            return Err(match verifier.finish(digest, expected) {
+                Err(mismatch @ (UnpackError::DigestMismatch { .. } | UnpackError::SizeMismatch { .. })) => mismatch,
+                _ => e,
+            });
+        }
     };
     verifier.finish(digest, expected)?;
     let meta = Meta {

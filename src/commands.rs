@@ -1,0 +1,342 @@
+//! Turns parsed command lines into requests and runs them: finds the home, loads the layered
+//! configuration, takes the store lock where the store changes, and classifies every failure for
+//! its exit code. Output to the user is written here, not in the stages.
+
+use crate::cli::{Cli, Command, InstallArgs, PublishArgs, RegistryAddArgs, RegistryCommand};
+use crate::config::{ConfigPaths, Layered, RegistryEntry};
+use crate::exit::{Classify, ExitKind, Failure};
+use crate::facts::Platform;
+use crate::install::{InstallRequest, Outcome, Pipeline};
+use crate::reference::{self, ImageLocation, Version};
+use crate::report::TextReporter;
+use crate::store::Store;
+use std::path::PathBuf;
+
+/// `GANTRY_HOME`, or `~/.gantry`.
+pub fn home_dir() -> Result<PathBuf, Failure> {
+    if let Some(h) = std::env::var_os("GANTRY_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))?;
+    Ok(PathBuf::from(home).join(".gantry"))
+}
+
+fn load_config(home: &std::path::Path) -> Result<Layered, Failure> {
+    std::fs::create_dir_all(home).map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
+    Layered::load(ConfigPaths::new(home)).map_err(|e| {
+        let kind = match e {
+            crate::config::ConfigError::Io { .. } => ExitKind::Io,
+            _ => ExitKind::Usage,
+        };
+        Failure::new(kind, e)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().kind(ExitKind::Internal)
+}
+
+fn parse_platform(s: Option<&str>) -> Result<Platform, Failure> {
+    let Some(s) = s else { return Ok(crate::image::host_platform()) };
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+        [os, arch, v] => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) }),
+        _ => Err(Failure::msg(ExitKind::Usage, format!("invalid platform '{s}': use OS/ARCH[/VARIANT]"))),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let verbose = cli.verbose;
+    match cli.command {
+        Command::Install(a) => install(a, verbose),
+        Command::Remove { name } => remove(&name),
+        Command::List { json } => list(json),
+        Command::Registry(c) => registry(c),
+        Command::Publish(a) => publish(a),
+        Command::Keygen(a) => {
+            let args = crate::cmd::keygen::KeygenArgs { output_key_prefix: a.output_key_prefix };
+            let written = crate::cmd::keygen::run(&args)?;
+            println!("{}", written.public_key.display());
+            eprintln!("wrote private key {} and public key {}", written.private_key.display(), written.public_key.display());
+            Ok(())
+        }
+        Command::Policy(c) => crate::cmd::policy::run(c),
+        Command::Plugin(c) => crate::cmd::plugin::run(c),
+        Command::Explain(a) => crate::cmd::explain::run(a, &home_dir()?),
+        Command::Trust(a) => crate::cmd::trust::run(a, &home_dir()?),
+        Command::VerifyBundle(a) => crate::cmd::verify_bundle::run(a, &home_dir()?),
+    }
+}
+
+fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
+    let home = home_dir()?;
+    let layered = load_config(&home)?;
+    let config = layered.effective();
+    let location = reference::parse(&a.reference, &config).kind(ExitKind::Usage)?;
+    let platform = parse_platform(a.platform.as_deref())?;
+    let store = Store::open(&home).kind(ExitKind::Io)?;
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
+    let (registry, configured) = match &location {
+        ImageLocation::Registry(r) => (r.registry.clone(), r.configured),
+        ImageLocation::Layout(l) => match &l.registry {
+            Some(r) => (r.clone(), true),
+            None => ("oci-layout".to_string(), false),
+        },
+    };
+    let hooks = crate::hooks::EngineHooks::load(&layered, &config, &registry, configured, a.allow_unsigned, &home)
+        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    let reporter = TextReporter { verbose };
+    let pipeline = Pipeline { store: &store, config: &config, hooks: &hooks, reporter: &reporter };
+    let req = InstallRequest { location, name: a.name, allow_unsigned: a.allow_unsigned, platform };
+    let outcome = runtime()?.block_on(pipeline.install(&req)).map_err(|e| Failure::new(e.kind(), e))?;
+    match outcome {
+        Outcome::Installed { name, digest, previous } => {
+            let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();
+            println!("installed {name} {digest}{from} -> {}", store.wrapper_path(&name).display());
+        }
+        Outcome::AlreadyInstalled { name, digest } => println!("{name} is already installed at {digest}"),
+    }
+    Ok(())
+}
+
+fn remove(name: &str) -> Result<(), Failure> {
+    let home = home_dir()?;
+    let store = Store::open(&home).kind(ExitKind::Io)?;
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
+    store.remove(name).map_err(|e| {
+        let kind = match e {
+            crate::store::StoreError::NotInstalled(_) | crate::store::StoreError::BadName(_) => ExitKind::Usage,
+            _ => ExitKind::Io,
+        };
+        Failure::new(kind, e)
+    })?;
+    println!("removed {name}");
+    Ok(())
+}
+
+fn list(json: bool) -> Result<(), Failure> {
+    let home = home_dir()?;
+    let store = Store::open(&home).kind(ExitKind::Io)?;
+    let pkgs = store.list().kind(ExitKind::Io)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&pkgs).expect("metadata serialises"));
+        return Ok(());
+    }
+    if pkgs.is_empty() {
+        println!("nothing installed");
+    }
+    for p in pkgs {
+        let signed = if p.signatures.iter().any(|s| s.verified) { "signed" } else { "unsigned" };
+        println!("{:<20} {:<60} {} {}", p.name, p.reference, &p.digest[..p.digest.len().min(19)], signed);
+    }
+    Ok(())
+}
+
+fn registry(c: RegistryCommand) -> Result<(), Failure> {
+    let home = home_dir()?;
+    let mut layered = load_config(&home)?;
+    let store = Store::open(&home).kind(ExitKind::Io)?;
+    match c {
+        RegistryCommand::List { json } => {
+            let eff = layered.effective();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&eff.registries).expect("registries serialise"));
+            } else {
+                for (name, e) in &eff.registries {
+                    let default = if eff.default_registry.as_deref() == Some(name) { " (default)" } else { "" };
+                    let system = if layered.system.registries.contains_key(name) { " [system]" } else { "" };
+                    let policy = match (&e.identity, &e.identity_regex, e.keys.len()) {
+                        (Some(i), _, _) => format!("identity {i}"),
+                        (_, Some(r), _) => format!("identity ~ {r}"),
+                        (_, _, n) if n > 0 => format!("{n} key(s)"),
+                        _ => "no signature policy".into(),
+                    };
+                    println!("{name:<16} {:<40} {policy}{default}{system}", e.url);
+                }
+            }
+            Ok(())
+        }
+        RegistryCommand::Add(a) => {
+            let _lock = store.lock().kind(ExitKind::Io)?;
+            registry_add(&mut layered, a)?;
+            layered.user.write(&layered.paths.user).kind(ExitKind::Io)
+        }
+        RegistryCommand::Remove { name } => {
+            let _lock = store.lock().kind(ExitKind::Io)?;
+            if layered.system.registries.contains_key(&name) {
+                return Err(Failure::msg(ExitKind::Usage, format!("registry '{name}' is set by the system configuration and cannot be removed")));
+            }
+            if layered.user.registries.remove(&name).is_none() {
+                return Err(Failure::msg(ExitKind::Usage, format!("no registry named '{name}'")));
+            }
+            if layered.user.default_registry.as_deref() == Some(name.as_str()) {
+                layered.user.default_registry = None;
+            }
+            layered.user.write(&layered.paths.user).kind(ExitKind::Io)?;
+            println!("removed registry {name}");
+            Ok(())
+        }
+    }
+}
+
+fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure> {
+    let valid_name = !a.name.is_empty() && a.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    if !valid_name {
+        return Err(Failure::msg(ExitKind::Usage, format!("invalid registry name '{}': use letters, digits, '-' and '_'", a.name)));
+    }
+    if layered.system.registries.contains_key(&a.name) {
+        return Err(Failure::msg(ExitKind::Usage, format!("registry '{}' is set by the system configuration", a.name)));
+    }
+    let (host, _) = reference::split_registry_url(&a.url);
+    if host.is_empty() || a.url.contains(char::is_whitespace) {
+        return Err(Failure::msg(ExitKind::Usage, format!("invalid registry URL '{}'", a.url)));
+    }
+    let mut entry = RegistryEntry {
+        url: a.url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string(),
+        insecure: a.insecure,
+        ..Default::default()
+    };
+    use crate::cli::Template;
+    match a.template {
+        Some(Template::Chainguard) => {
+            entry.issuer = Some("https://token.actions.githubusercontent.com".into());
+            entry.identity_regex = Some("https://github.com/chainguard-images/images/.*".into());
+        }
+        Some(t) => {
+            entry.issuer = Some(
+                match t {
+                    Template::Github => "https://token.actions.githubusercontent.com",
+                    Template::Gitlab => "https://gitlab.com",
+                    _ => "https://accounts.google.com",
+                }
+                .into(),
+            );
+            if a.identity.is_none() && a.identity_regex.is_none() {
+                return Err(Failure::msg(ExitKind::Usage, "this template sets only the issuer: give --identity or --identity-regex"));
+            }
+        }
+        None => {}
+    }
+    if let Some(i) = a.issuer {
+        entry.issuer = Some(i);
+    }
+    if let Some(i) = a.identity {
+        entry.identity = Some(i);
+        entry.identity_regex = None;
+    }
+    if let Some(r) = a.identity_regex {
+        regex::Regex::new(&crate::config::anchor(&r)).map_err(|e| Failure::msg(ExitKind::Usage, format!("--identity-regex: {e}")))?;
+        entry.identity_regex = Some(r);
+        entry.identity = None;
+    }
+    if (entry.identity.is_some() || entry.identity_regex.is_some()) && entry.issuer.is_none() {
+        return Err(Failure::msg(ExitKind::Usage, "an identity needs --issuer (or a --template that sets it)"));
+    }
+    for k in &a.keys {
+        let abs = std::fs::canonicalize(k).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        let pem = std::fs::read(&abs).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        crate::trust::PublicKey::from_pem(&pem).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        entry.keys.push(abs);
+    }
+    if let Some(t) = a.trusted_root {
+        let abs = std::fs::canonicalize(&t).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", t.display())))?;
+        crate::trust::TrustRoot::from_file(&abs).map_err(|e| Failure::new(ExitKind::Usage, e))?;
+        entry.trusted_root = Some(abs);
+    }
+    if a.warn_only {
+        entry.mode = crate::config::Mode::Warn;
+    }
+    layered.user.registries.insert(a.name.clone(), entry);
+    if a.default {
+        layered.user.default_registry = Some(a.name.clone());
+    }
+    println!("added registry {} -> {}", a.name, a.url);
+    Ok(())
+}
+
+fn publish(a: PublishArgs) -> Result<(), Failure> {
+    let home = home_dir()?;
+    let config = load_config(&home)?.effective();
+    let target_loc = reference::parse(&a.to, &config).kind(ExitKind::Usage)?;
+    let mut labels = Vec::new();
+    for l in &a.labels {
+        let (k, v) = l.split_once('=').ok_or_else(|| Failure::msg(ExitKind::Usage, format!("invalid label '{l}': use KEY=VALUE")))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let req = crate::publish::PublishRequest {
+        sources: a.sources,
+        entrypoint: a.entrypoint,
+        args: a.args,
+        platform: parse_platform(a.platform.as_deref())?,
+        labels,
+        compression: a.compression,
+    };
+    let img = crate::publish::build(&req).map_err(publish_failure)?;
+    let target = match &target_loc {
+        ImageLocation::Registry(r) => {
+            let tag = match &r.version {
+                Version::Tag(t) => t.clone(),
+                Version::Digest(_) => return Err(Failure::msg(ExitKind::Usage, "publish to a tag, not a digest")),
+            };
+            let insecure = r.configured && config.registries.get(&r.registry).is_some_and(|e: &RegistryEntry| e.insecure);
+            let registry = crate::registry::Registry::for_image(r, insecure, &home).kind(ExitKind::Registry)?;
+            crate::publish::Target::Registry { registry, tag }
+        }
+        ImageLocation::Layout(l) => {
+            let tag = match &l.version {
+                Some(Version::Tag(t)) => Some(t.clone()),
+                None => None,
+                Some(Version::Digest(_)) => return Err(Failure::msg(ExitKind::Usage, "publish to a tag, not a digest")),
+            };
+            let layout = crate::layout::Layout::create(&l.dir).kind(ExitKind::Io)?;
+            crate::publish::Target::Layout { layout, tag }
+        }
+    };
+    if a.attest.len() != a.predicate_type.len() {
+        return Err(Failure::msg(ExitKind::Usage, "give one --predicate-type for each --attest"));
+    }
+    let key = match &a.key {
+        Some(p) => {
+            let password = crate::cmd::keygen::password(false)?;
+            Some(crate::trust::keygen::load_private_key(p, &password).map_err(|e| Failure::new(ExitKind::Usage, e))?)
+        }
+        None => None,
+    };
+    let mut attestations = Vec::new();
+    for (file, ptype) in a.attest.iter().zip(&a.predicate_type) {
+        let uri = crate::trust::sign::predicate_type_uri(ptype).map_err(|e| Failure::new(ExitKind::Usage, e))?;
+        let text = std::fs::read(file).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", file.display())))?;
+        let predicate: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: not JSON: {e}", file.display())))?;
+        attestations.push((uri, predicate));
+    }
+    let repository = match &target_loc {
+        ImageLocation::Registry(r) => format!("{}/{}", r.host, r.repository),
+        ImageLocation::Layout(_) => target_loc.repository(),
+    };
+    let rt = runtime()?;
+    let digest = rt.block_on(crate::publish::push(&img, &target)).map_err(publish_failure)?;
+    if let Some(key) = &key {
+        let att = crate::publish::Attachments { key, repository, attestations };
+        rt.block_on(crate::publish::attach(&target, &digest, &att)).map_err(publish_failure)?;
+        eprintln!("signed {digest} with key {}", key.public_key().fingerprint());
+    }
+    println!("{digest}");
+    eprintln!("published {} ({} layer(s))", target_loc.normalized(), img.layers.len());
+    Ok(())
+}
+
+fn publish_failure(e: crate::publish::PublishError) -> Failure {
+    use crate::publish::PublishError as P;
+    let kind = match &e {
+        P::Usage(_) => ExitKind::Usage,
+        P::Io { .. } => ExitKind::Io,
+        P::Source(crate::source::SourceError::Io { .. }) => ExitKind::Io,
+        P::Source(_) => ExitKind::Registry,
+    };
+    Failure::new(kind, e)
+}

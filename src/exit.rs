@@ -1,0 +1,77 @@
+//! Exit codes and the one error type commands return. Each failure is classified once, where it
+//! happens, so `main` only has to turn it into a process exit code. The codes are documented in
+//! the README and are public interface.
+
+use std::fmt;
+
+/// Why a command failed; each kind has its own exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Anything not classified below (a bug, an unexpected state): exit 1.
+    Internal,
+    /// Bad arguments or configuration: exit 2.
+    Usage,
+    /// A policy or plugin denied: exit 3.
+    Denied,
+    /// A signature, attestation or digest failed to verify: exit 4.
+    Verification,
+    /// The registry could not be reached, refused, or answered wrongly: exit 5.
+    Registry,
+    /// Local I/O failed (disk, permissions, lock, corrupt store): exit 6.
+    Io,
+}
+
+impl ExitKind {
+    /// The process exit code for this kind.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitKind::Internal => 1,
+            ExitKind::Usage => 2,
+            ExitKind::Denied => 3,
+            ExitKind::Verification => 4,
+            ExitKind::Registry => 5,
+            ExitKind::Io => 6,
+        }
+    }
+}
+
+/// A command's failure: what kind it is and the error chain to show the user.
+pub struct Failure {
+    pub kind: ExitKind,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Classifies an error.
+    pub fn new(kind: ExitKind, error: impl Into<anyhow::Error>) -> Self {
+        Failure { kind, error: error.into() }
+    }
+
+    /// A failure from a plain message.
+    pub fn msg(kind: ExitKind, message: impl fmt::Display) -> Self {
+        Failure { kind, error: anyhow::anyhow!("{message}") }
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {:#}", self.kind, self.error)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+/// Extension to classify any `Result` in one call: `thing().kind(ExitKind::Io)?`.
+pub trait Classify<T> {
+    fn kind(self, kind: ExitKind) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
+    fn kind(self, kind: ExitKind) -> Result<T, Failure> {
+        self.map_err(|e| Failure::new(kind, e))
+    }
+}

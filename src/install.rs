@@ -1,0 +1,422 @@
+//! The install pipeline, top to bottom as in DESIGN.md: resolve → [resolve] → manifest+config →
+//! [manifest] → signatures → [signatures] → attestations → [attestations] → layers → [contents] →
+//! plan → [install] → commit. Each stage gathers facts into the hook document; hooks judge it.
+//! Nothing is unpacked before the signatures and attestations hooks allow, and nothing becomes
+//! visible before the install hook allows. This module composes stages; it owns none of them.
+
+use crate::config::{Config, Mode, RegistryEntry};
+use crate::exit::ExitKind;
+use crate::facts::{FileEntry, Platform};
+use crate::image::{self, Resolved};
+use crate::layout::Layout;
+use crate::policy::decisions;
+use crate::policy::hook::{HookPoint, Verdict};
+use crate::reference::{ImageLocation, Version};
+use crate::registry::Registry;
+use crate::repo::Repo;
+use crate::report::Reporter;
+use crate::source::ManifestRef;
+use crate::store::{self, PackageMetadata, Sighting, Store};
+use crate::unpack;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The decision points the pipeline calls; the policy engine implements this.
+pub trait Hooks: Send + Sync {
+    /// Judges `input` (the hook document of the policy input contract) at `hook`.
+    fn check(&self, hook: HookPoint, input: &Value, ctx: &HookContext) -> Verdict;
+}
+
+/// What a hook needs besides its document: the registry's configuration and the user's flags.
+pub struct HookContext<'a> {
+    pub registry: &'a str,
+    pub entry: Option<&'a RegistryEntry>,
+    pub allow_unsigned: bool,
+}
+
+/// What the user asked for.
+pub struct InstallRequest {
+    pub location: ImageLocation,
+    pub name: Option<String>,
+    pub allow_unsigned: bool,
+    pub platform: Platform,
+}
+
+/// How an install ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Installed { name: String, digest: String, previous: Option<String> },
+    AlreadyInstalled { name: String, digest: String },
+}
+
+/// Why an install failed; each maps to one exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("install of {reference} denied at the {hook} hook:\n{reasons}")]
+    Denied { reference: String, hook: HookPoint, reasons: String, record: Box<Value> },
+    #[error("{0}")]
+    Verification(String),
+    #[error("{0}")]
+    Registry(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl InstallError {
+    /// The exit code class of this error.
+    pub fn kind(&self) -> ExitKind {
+        match self {
+            InstallError::Usage(_) => ExitKind::Usage,
+            InstallError::Denied { .. } => ExitKind::Denied,
+            InstallError::Verification(_) => ExitKind::Verification,
+            InstallError::Registry(_) => ExitKind::Registry,
+            InstallError::Io(_) => ExitKind::Io,
+        }
+    }
+}
+
+impl From<crate::source::SourceError> for InstallError {
+    fn from(e: crate::source::SourceError) -> Self {
+        use crate::source::SourceError as S;
+        match e {
+            S::DigestMismatch { .. } => InstallError::Verification(e.to_string()),
+            S::Io { .. } => InstallError::Io(e.to_string()),
+            _ => InstallError::Registry(e.to_string()),
+        }
+    }
+}
+
+impl From<image::ImageError> for InstallError {
+    fn from(e: image::ImageError) -> Self {
+        match e {
+            image::ImageError::Source(s) => s.into(),
+            image::ImageError::NoPlatform { .. } => InstallError::Usage(e.to_string()),
+            other => InstallError::Registry(other.to_string()),
+        }
+    }
+}
+
+impl From<store::StoreError> for InstallError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::BadName(_) => InstallError::Usage(e.to_string()),
+            other => InstallError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<unpack::UnpackError> for InstallError {
+    fn from(e: unpack::UnpackError) -> Self {
+        // Bad content (wrong digest, hostile or corrupt tar, over the caps) is the image failing
+        // our checks; only local disk trouble is an I/O failure.
+        match e {
+            unpack::UnpackError::Io { .. } | unpack::UnpackError::BadLayerDir { .. } => InstallError::Io(e.to_string()),
+            other => InstallError::Verification(other.to_string()),
+        }
+    }
+}
+
+/// Everything a pipeline run needs.
+pub struct Pipeline<'a> {
+    pub store: &'a Store,
+    pub config: &'a Config,
+    pub hooks: &'a dyn Hooks,
+    pub reporter: &'a dyn Reporter,
+}
+
+/// The hook document as it grows stage by stage, with the verdicts so far.
+struct Doc {
+    input: Value,
+    verdicts: serde_json::Map<String, Value>,
+    hooks: Vec<decisions::HookDecision>,
+    digest: Option<String>,
+    name: Option<String>,
+    warn_mode: bool,
+}
+
+impl Pipeline<'_> {
+    fn gate(&self, doc: &mut Doc, hook: HookPoint, ctx: &HookContext, reference: &str) -> Result<(), InstallError> {
+        doc.input["hook"] = json!(hook.as_str());
+        let verdict = self.hooks.check(hook, &doc.input, ctx);
+        let warn_mode = ctx.entry.is_some_and(|e| e.mode == Mode::Warn) && !self.config.forbid_warn_mode;
+        doc.warn_mode = warn_mode;
+        self.reporter.verdict(hook, &verdict, !warn_mode);
+        doc.verdicts.insert(hook.as_str().into(), serde_json::to_value(&verdict).unwrap_or(Value::Null));
+        doc.hooks.push(decisions::HookDecision { hook, verdict: verdict.clone() });
+        if !verdict.allowed() && !warn_mode {
+            let reasons = verdict.deny.iter().map(|m| format!("  - {} ({})", m.text, m.source)).collect::<Vec<_>>().join("\n");
+            return Err(InstallError::Denied {
+                reference: reference.to_string(),
+                hook,
+                reasons,
+                record: Box::new(Value::Object(doc.verdicts.clone())),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the whole pipeline for one request and records the decision in `decisions.jsonl`
+    /// whatever the outcome (an install that is a no-op records nothing).
+    pub async fn install(&self, req: &InstallRequest) -> Result<Outcome, InstallError> {
+        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false };
+        let result = self.run(req, &mut doc).await;
+        let name = doc.name.clone().or_else(|| req.name.clone()).unwrap_or_else(|| req.location.default_name());
+        let outcome = match &result {
+            Ok(Outcome::AlreadyInstalled { .. }) => return result,
+            Ok(Outcome::Installed { .. }) => decisions::DecisionOutcome::Installed,
+            Err(InstallError::Denied { .. }) => decisions::DecisionOutcome::Denied,
+            Err(_) => decisions::DecisionOutcome::Failed,
+        };
+        let mut record = decisions::DecisionRecord::new(&name, &req.location.normalized(), doc.digest.as_deref(), outcome);
+        record.mode = Some(if doc.warn_mode { "warn" } else { "enforce" }.into());
+        record.hooks = std::mem::take(&mut doc.hooks);
+        record.error = result.as_ref().err().map(|e| e.to_string());
+        let log = self.store.home().join("decisions.jsonl");
+        if let Err(e) = decisions::append(&log, record) {
+            // The install itself is done (or refused); a log we cannot write is reported loudly.
+            if result.is_ok() {
+                return Err(InstallError::Io(format!("{}: cannot record the decision: {e}", log.display())));
+            }
+        }
+        result
+    }
+
+    async fn run(&self, req: &InstallRequest, doc: &mut Doc) -> Result<Outcome, InstallError> {
+        let reference = req.location.normalized();
+        if req.allow_unsigned && self.config.forbid_allow_unsigned {
+            return Err(InstallError::Usage("--allow-unsigned is forbidden by the system configuration".into()));
+        }
+        // A registry image is named after its repository; a layout's directory name says little,
+        // so it is named after its entrypoint once the config is known.
+        let early_name = match (&req.name, &req.location) {
+            (Some(n), _) => Some(n.clone()),
+            (None, ImageLocation::Registry(_)) => Some(req.location.default_name()),
+            (None, ImageLocation::Layout(_)) => None,
+        };
+        if let Some(n) = &early_name {
+            store::validate_name(n)?;
+        }
+        doc.name = early_name.clone();
+        // ── resolve
+        let (registry_name, entry, registry_url) = match &req.location {
+            ImageLocation::Registry(r) => {
+                let entry = if r.configured { self.config.registries.get(&r.registry) } else { None };
+                let url = entry.map(|e| e.url.clone()).unwrap_or_else(|| r.host.clone());
+                (r.registry.clone(), entry, url)
+            }
+            ImageLocation::Layout(l) => match &l.registry {
+                Some(name) => {
+                    let entry = self.config.registries.get(name);
+                    (name.clone(), entry, format!("oci:{}", l.dir.display()))
+                }
+                None => ("oci-layout".to_string(), None, format!("oci:{}", l.dir.display())),
+            },
+        };
+        let ctx = HookContext { registry: &registry_name, entry, allow_unsigned: req.allow_unsigned };
+        let tag = req.location.tag();
+        doc.input = json!({
+            "hook": "resolve",
+            "registry": {"name": registry_name, "url": registry_url},
+            "image": {"reference": reference, "repository": req.location.repository(), "tag": tag},
+        });
+        self.reporter.step("resolving", &reference);
+        self.gate(doc, HookPoint::Resolve, &ctx, &reference)?;
+
+        // ── manifest + config
+        let (repo, version) = self.open(&req.location)?;
+        let resolved = image::resolve(&repo, &reference, &version, &req.platform).await?;
+        let ledger = match (&req.location, &tag) {
+            (ImageLocation::Registry(r), Some(t)) => self.store.record_sighting(&Sighting {
+                registry: r.host.clone(),
+                repository: r.repository.clone(),
+                tag: t.clone(),
+                digest: resolved.digest.clone(),
+                seen: now(),
+            })?,
+            _ => Vec::new(),
+        };
+        doc.digest = Some(resolved.digest.clone());
+        doc.input["image"]["digest"] = json!(resolved.digest);
+        doc.input["image"]["platform"] = json!(resolved.platform);
+        doc.input["image"]["config"] = json!(resolved.config);
+        doc.input["ledger"] = json!(ledger);
+        self.reporter.step("manifest", &format!("{} ({} layers)", resolved.digest, resolved.layers.len()));
+        self.gate(doc, HookPoint::Manifest, &ctx, &reference)?;
+
+        let name = match early_name {
+            Some(n) => n,
+            None => {
+                let ep = resolved.config.entrypoint.first().or(resolved.config.cmd.first());
+                ep.and_then(|e| e.rsplit('/').next()).filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or_else(|| req.location.default_name())
+            }
+        };
+        store::validate_name(&name)?;
+        doc.name = Some(name.clone());
+        let previous = self.store.current_digest(&name);
+        if previous.as_deref() == Some(resolved.digest.as_str()) {
+            return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
+        }
+        self.store.check_wrapper_free(&name)?;
+
+        // ── signatures and attestations
+        let trust = crate::verify::gather(&repo, &req.location.repository(), &resolved.digest, &registry_name, entry, self.store.home())
+            .await
+            .map_err(|e| match e {
+                crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
+                crate::verify::GatherError::Source(_) => InstallError::Registry(e.to_string()),
+            })?;
+        doc.input["signatures"] = json!(trust.signatures);
+        if trust.signatures.is_empty() {
+            self.reporter.step("signatures", "none found");
+        }
+        for s in &trust.signatures {
+            self.reporter.step("signature", &crate::verify::describe_signature(s));
+        }
+        self.gate(doc, HookPoint::Signatures, &ctx, &reference)?;
+        for line in crate::verify::describe_attestations(&trust) {
+            self.reporter.step("attestation", &line);
+        }
+        doc.input["attestations"] = json!(trust.attestations);
+        self.gate(doc, HookPoint::Attestations, &ctx, &reference)?;
+
+        // ── layers → staging → contents
+        let staged = self.store.staging()?;
+        let rootfs = staged.path().join("rootfs");
+        let files = self.unpack_layers(&repo, &resolved, &rootfs).await?;
+        self.reporter.step("unpacked", &format!("{} files", files.len()));
+        doc.input["files"] = json!(files);
+        self.gate(doc, HookPoint::Contents, &ctx, &reference)?;
+
+        // ── plan → install
+        let plan = crate::shim::plan(&rootfs, &resolved.config.entrypoint, &resolved.config.cmd, &resolved.config.env)
+            .map_err(|e| InstallError::Usage(format!("cannot install {reference}: {e}")))?;
+        let wrapper = self.store.wrapper_path(&name);
+        doc.input["install"] = json!({
+            "name": name,
+            "entrypoint": plan.entrypoint,
+            "wrapper_path": wrapper.display().to_string(),
+            "previous_digest": previous,
+        });
+        self.gate(doc, HookPoint::Install, &ctx, &reference)?;
+
+        // ── commit
+        let final_root = self.store.version_dir(&name, &resolved.digest).join("rootfs");
+        store::write_executable(&staged.path().join("launch"), crate::shim::launch_script(&plan, &final_root).as_bytes())?;
+        let meta = PackageMetadata {
+            name: name.clone(),
+            reference: reference.clone(),
+            registry: registry_name.clone(),
+            digest: resolved.digest.clone(),
+            index_digest: resolved.index_digest.clone(),
+            platform: resolved.platform.clone(),
+            installed_at: now(),
+            entrypoint: plan.entrypoint.clone(),
+            args: plan.args.clone(),
+            signatures: trust.signatures.clone(),
+            attestations: trust.summary.clone(),
+            verdicts: Value::Object(doc.verdicts.clone()),
+        };
+        let meta_path = staged.path().join("metadata.json");
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("metadata serialises"))
+            .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))?;
+        self.store.commit(&name, &resolved.digest, staged)?;
+        Ok(Outcome::Installed { name, digest: resolved.digest, previous })
+    }
+
+    fn open(&self, loc: &ImageLocation) -> Result<(Repo, ManifestRef), InstallError> {
+        match loc {
+            ImageLocation::Registry(r) => {
+                let insecure = r.configured && self.config.registries.get(&r.registry).is_some_and(|e| e.insecure);
+                let reg = Registry::for_image(r, insecure, self.store.home())?;
+                let v = match &r.version {
+                    Version::Tag(t) => ManifestRef::Tag(t.clone()),
+                    Version::Digest(d) => ManifestRef::Digest(d.clone()),
+                };
+                Ok((Repo::Registry(reg), v))
+            }
+            ImageLocation::Layout(l) => {
+                let layout = Layout::open(&l.dir)?;
+                let v = match &l.version {
+                    Some(Version::Digest(d)) => ManifestRef::Digest(d.clone()),
+                    Some(Version::Tag(t)) => ManifestRef::Tag(t.clone()),
+                    None => ManifestRef::Digest(
+                        layout.resolve_tag(None)?.ok_or_else(|| InstallError::Usage(format!("{} holds no image", l.dir.display())))?,
+                    ),
+                };
+                Ok((Repo::Layout(layout), v))
+            }
+        }
+    }
+
+    /// Unpacks every layer (in parallel; cached layers are reused) and composes the rootfs.
+    async fn unpack_layers(&self, repo: &Repo, resolved: &Resolved, rootfs: &std::path::Path) -> Result<Vec<FileEntry>, InstallError> {
+        let limits = limits(&self.config.limits);
+        let budget = Arc::new(unpack::Budget::new(&limits));
+        let mut tasks = Vec::new();
+        for desc in &resolved.layers {
+            let cached = self.store.layer_dir(&desc.digest);
+            if let Ok(layer) = unpack::UnpackedLayer::open(&cached) {
+                tasks.push(tokio::task::spawn_blocking(move || Ok::<_, InstallError>(layer)));
+                continue;
+            }
+            let compression = unpack::Compression::from_media_type(&desc.media_type)?;
+            let reader = repo.blob_reader(desc).await?;
+            let tmp = self.store.layer_tmp_dir(&desc.digest);
+            let (digest, size, limits, budget) = (desc.digest.clone(), desc.size.max(0) as u64, limits.clone(), budget.clone());
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let _ = store::remove_any(&tmp);
+                unpack::unpack_layer(reader, &digest, size, compression, &tmp, &limits, &budget)?;
+                match std::fs::rename(&tmp, &cached) {
+                    Ok(()) => {}
+                    // Another process cached the same layer meanwhile: use theirs.
+                    Err(_) if cached.exists() => {
+                        let _ = store::remove_any(&tmp);
+                    }
+                    Err(e) => return Err(InstallError::Io(format!("{}: {e}", cached.display()))),
+                }
+                Ok(unpack::UnpackedLayer::open(&cached)?)
+            }));
+        }
+        let mut layers = Vec::new();
+        let mut first_err = None;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(l)) => layers.push(l),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(InstallError::Io(format!("layer worker failed: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let rootfs = rootfs.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&unpack::UnpackedLayer> = layers.iter().collect();
+            unpack::compose(&refs, &rootfs)
+        })
+        .await
+        .map_err(|e| InstallError::Io(format!("compose worker failed: {e}")))?
+        .map_err(Into::into)
+    }
+}
+
+/// The unpack caps in force: configured values, built-in defaults for the rest.
+fn limits(cfg: &crate::config::LimitsConfig) -> unpack::Limits {
+    let d = unpack::Limits::default();
+    unpack::Limits {
+        max_total_bytes: cfg.max_total_bytes.unwrap_or(d.max_total_bytes),
+        max_entries: cfg.max_entries.unwrap_or(d.max_entries),
+        max_file_bytes: cfg.max_file_bytes.unwrap_or(d.max_file_bytes),
+    }
+}
+
+/// Now, RFC 3339 in UTC.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

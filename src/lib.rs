@@ -1,0 +1,34 @@
+//! gantry: installs command-line tools from signed OCI images. The pull → verify → unpack pipeline
+//! stops at named hook points where Rego policies and sandboxed Wasm plugins decide. See
+//! DESIGN.md for the picture; `install` reads top to bottom like its diagram.
+
+pub mod cli;
+pub mod cmd {
+    //! Subcommands that own their clap arguments and run function.
+    pub mod explain;
+    pub mod keygen;
+    pub mod plugin;
+    pub mod policy;
+    pub mod trust;
+    pub mod verify_bundle;
+}
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod facts;
+pub mod hooks;
+pub mod image;
+pub mod install;
+pub mod layout;
+pub mod policy;
+pub mod publish;
+pub mod reference;
+pub mod registry;
+pub mod repo;
+pub mod report;
+pub mod shim;
+pub mod source;
+pub mod store;
+pub mod trust;
+pub mod unpack;
+pub mod verify;

@@ -1,0 +1,13 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = gantry::cli::Cli::parse();
+    match gantry::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {f}");
+            ExitCode::from(f.kind.code())
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! One handle over the two places images come from (a registry repository or an OCI layout), so
+//! the pipeline and the trust module are written once. Adds streaming of layer blobs as a
+//! blocking [`Read`], which is what the unpacker consumes on its worker threads.
+
+use crate::layout::Layout;
+use crate::registry::Registry;
+use crate::source::{Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError};
+use futures_util::StreamExt;
+use std::io::Read;
+
+/// A repository to read an image from.
+pub enum Repo {
+    Registry(Registry),
+    Layout(Layout),
+}
+
+impl ImageSource for Repo {
+    async fn fetch_manifest(&self, r: &ManifestRef) -> Result<Option<FetchedManifest>, SourceError> {
+        match self {
+            Repo::Registry(x) => x.fetch_manifest(r).await,
+            Repo::Layout(x) => x.fetch_manifest(r).await,
+        }
+    }
+
+    async fn fetch_blob(&self, digest: &str, max_size: u64) -> Result<Vec<u8>, SourceError> {
+        match self {
+            Repo::Registry(x) => x.fetch_blob(digest, max_size).await,
+            Repo::Layout(x) => x.fetch_blob(digest, max_size).await,
+        }
+    }
+
+    async fn referrers(&self, digest: &str) -> Result<Vec<Descriptor>, SourceError> {
+        match self {
+            Repo::Registry(x) => x.referrers(digest).await,
+            Repo::Layout(x) => x.referrers(digest).await,
+        }
+    }
+}
+
+impl Repo {
+    /// Opens a blob as a blocking reader of its raw bytes (digest unchecked: the unpacker checks
+    /// it while it streams). For a registry, a task feeds the reader through a bounded channel,
+    /// so memory stays bounded however large the blob.
+    pub async fn blob_reader(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, SourceError> {
+        match self {
+            Repo::Layout(l) => Ok(Box::new(l.open_blob(&desc.digest)?)),
+            Repo::Registry(r) => {
+                let mut stream = Box::pin(r.blob_stream(desc).await?);
+                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(32);
+                tokio::spawn(async move {
+                    while let Some(chunk) = stream.next().await {
+                        if tx.send(chunk).await.is_err() {
+                            break; // the reader gave up (error or cap); stop downloading
+                        }
+                    }
+                });
+                Ok(Box::new(ChannelReader { rx, cur: bytes::Bytes::new() }))
+            }
+        }
+    }
+}
+
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    cur: bytes::Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}

@@ -1,0 +1,416 @@
+//! The on-disk store under `$GANTRY_HOME`: package versions, the `current` pointer, wrappers,
+//! the unpacked-layer cache, the tag ledger, the lock, and staging. Every change becomes visible by
+//! a rename or a symlink flip, so a crash at any moment leaves either the old or the new version,
+//! never a mix. It does not fetch, verify or judge anything.
+
+use crate::shim;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid package name '{0}': use letters, digits, '.', '_' and '-', not starting with '.'")]
+    BadName(String),
+    #[error("refusing to overwrite {0}: it is not a gantry wrapper (remove it or choose another --name)")]
+    NotOurs(PathBuf),
+    #[error("package '{0}' is not installed")]
+    NotInstalled(String),
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::Io { path: path.to_path_buf(), source: e }
+}
+
+/// Checks a package name before it becomes a path component.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok { Ok(()) } else { Err(StoreError::BadName(name.to_string())) }
+}
+
+/// What `metadata.json` records about an installed version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageMetadata {
+    pub name: String,
+    /// The reference as normalised at install time.
+    pub reference: String,
+    pub registry: String,
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<String>,
+    pub platform: crate::facts::Platform,
+    /// RFC 3339.
+    pub installed_at: String,
+    pub entrypoint: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub signatures: Vec<crate::facts::SignatureFact>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub attestations: serde_json::Value,
+    #[serde(default)]
+    pub verdicts: serde_json::Value,
+}
+
+/// An exclusive lock on the home; released on drop.
+pub struct Lock {
+    _file: File,
+}
+
+/// The store rooted at a gantry home.
+#[derive(Debug, Clone)]
+pub struct Store {
+    home: PathBuf,
+}
+
+/// One line of `ledger.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sighting {
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// RFC 3339.
+    pub seen: String,
+}
+
+const DIGEST_DIR_PREFIX: &str = "sha256-";
+
+impl Store {
+    /// Opens (creating the layout of) the store at `home`.
+    pub fn open(home: &Path) -> Result<Store, StoreError> {
+        for sub in ["bin", "packages", "layers", "cache", "tmp"] {
+            let p = home.join(sub);
+            fs::create_dir_all(&p).map_err(io(&p))?;
+        }
+        Ok(Store { home: home.to_path_buf() })
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Takes the exclusive lock that serialises gantry processes on this home (waits for it).
+    pub fn lock(&self) -> Result<Lock, StoreError> {
+        let p = self.home.join("lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(io(&p))?;
+        f.lock().map_err(io(&p))?;
+        Ok(Lock { _file: f })
+    }
+
+    /// Removes staging leftovers of killed runs. Call with the lock held.
+    pub fn clean_leftovers(&self) -> Result<(), StoreError> {
+        let tmp = self.home.join("tmp");
+        for e in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
+            remove_any(&e.path())?;
+        }
+        let layers = self.home.join("layers");
+        for e in fs::read_dir(&layers).map_err(io(&layers))?.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp") {
+                remove_any(&e.path())?;
+            }
+        }
+        let pkgs = self.home.join("packages");
+        for e in fs::read_dir(&pkgs).map_err(io(&pkgs))?.flatten() {
+            if let Ok(rd) = fs::read_dir(e.path()) {
+                for f in rd.flatten() {
+                    if f.file_name().to_string_lossy().starts_with(".current.") {
+                        let _ = fs::remove_file(f.path());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh staging directory on the store's filesystem (removed on drop unless committed).
+    pub fn staging(&self) -> Result<tempfile::TempDir, StoreError> {
+        let tmp = self.home.join("tmp");
+        tempfile::Builder::new().prefix("stage-").tempdir_in(&tmp).map_err(io(&tmp))
+    }
+
+    /// Where an unpacked layer is cached.
+    pub fn layer_dir(&self, digest: &str) -> PathBuf {
+        self.home.join("layers").join(crate::registry::digest_hex(digest))
+    }
+
+    /// A temp dir name for a layer being unpacked (cleaned up if left over).
+    pub fn layer_tmp_dir(&self, digest: &str) -> PathBuf {
+        self.home.join("layers").join(format!(".tmp-{}-{}", crate::registry::digest_hex(digest), std::process::id()))
+    }
+
+    /// The directory of a package.
+    pub fn package_dir(&self, name: &str) -> PathBuf {
+        self.home.join("packages").join(name)
+    }
+
+    /// The final directory of one version of a package.
+    pub fn version_dir(&self, name: &str, digest: &str) -> PathBuf {
+        self.package_dir(name).join(format!("{DIGEST_DIR_PREFIX}{}", crate::registry::digest_hex(digest)))
+    }
+
+    /// The wrapper path of a package.
+    pub fn wrapper_path(&self, name: &str) -> PathBuf {
+        self.home.join("bin").join(name)
+    }
+
+    /// The digest `current` points at, if the package is installed.
+    pub fn current_digest(&self, name: &str) -> Option<String> {
+        let target = fs::read_link(self.package_dir(name).join("current")).ok()?;
+        let n = target.file_name()?.to_string_lossy().into_owned();
+        n.strip_prefix(DIGEST_DIR_PREFIX).map(|h| format!("sha256:{h}"))
+    }
+
+    /// Metadata of the current version.
+    pub fn current_metadata(&self, name: &str) -> Result<PackageMetadata, StoreError> {
+        let p = self.package_dir(name).join("current").join("metadata.json");
+        let bytes = fs::read(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound { StoreError::NotInstalled(name.into()) } else { StoreError::Io { path: p.clone(), source: e } }
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() })
+    }
+
+    /// Fails if `bin/NAME` exists and is not ours.
+    pub fn check_wrapper_free(&self, name: &str) -> Result<(), StoreError> {
+        let w = self.wrapper_path(name);
+        if fs::symlink_metadata(&w).is_ok() && !shim::is_our_wrapper(&w) {
+            return Err(StoreError::NotOurs(w));
+        }
+        Ok(())
+    }
+
+    /// Makes a staged version visible: fsync, rename into `packages/NAME/sha256-HEX`, flip
+    /// `current`, write the wrapper, and drop older versions. Each step is atomic on its own and
+    /// the order makes every intermediate state a working one.
+    pub fn commit(&self, name: &str, digest: &str, staged: tempfile::TempDir) -> Result<(), StoreError> {
+        self.check_wrapper_free(name)?;
+        let pkg = self.package_dir(name);
+        fs::create_dir_all(&pkg).map_err(io(&pkg))?;
+        let dest = self.version_dir(name, digest);
+        sync_fs(staged.path())?;
+        if dest.exists() {
+            // A leftover of an interrupted run for the same digest, not pointed at by current
+            // (the caller checked): replace it.
+            remove_any(&dest)?;
+        }
+        let staged_path = staged.keep();
+        fs::rename(&staged_path, &dest).map_err(io(&dest))?;
+        fsync_dir(&pkg)?;
+        // Flip `current` atomically: make a new symlink, rename it over the old one.
+        let tmp_link = pkg.join(format!(".current.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp_link);
+        std::os::unix::fs::symlink(dest.file_name().unwrap(), &tmp_link).map_err(io(&tmp_link))?;
+        fs::rename(&tmp_link, pkg.join("current")).map_err(io(&pkg))?;
+        fsync_dir(&pkg)?;
+        self.write_wrapper(name)?;
+        // Older versions are no longer reachable.
+        for e in fs::read_dir(&pkg).map_err(io(&pkg))?.flatten() {
+            let n = e.file_name();
+            if n.to_string_lossy().starts_with(DIGEST_DIR_PREFIX) && e.path() != dest {
+                let _ = remove_any(&e.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn write_wrapper(&self, name: &str) -> Result<(), StoreError> {
+        let w = self.wrapper_path(name);
+        let launch = self.package_dir(name).join("current").join("launch");
+        let body = shim::wrapper_script(name, &launch);
+        if fs::read_to_string(&w).is_ok_and(|b| b == body) {
+            return Ok(());
+        }
+        let tmp = self.home.join("bin").join(format!(".{name}.tmp"));
+        write_executable(&tmp, body.as_bytes())?;
+        fs::rename(&tmp, &w).map_err(io(&w))
+    }
+
+    /// Removes a package: wrapper first (so nothing half-removed is runnable), then its files.
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        validate_name(name)?;
+        let pkg = self.package_dir(name);
+        if !pkg.exists() {
+            return Err(StoreError::NotInstalled(name.into()));
+        }
+        let w = self.wrapper_path(name);
+        if shim::is_our_wrapper(&w) {
+            fs::remove_file(&w).map_err(io(&w))?;
+        }
+        // Rename away first: removal of a big tree is not atomic, a rename is.
+        let trash = self.home.join("tmp").join(format!("remove-{name}-{}", std::process::id()));
+        fs::rename(&pkg, &trash).map_err(io(&pkg))?;
+        remove_any(&trash)
+    }
+
+    /// Installed package names with their current metadata.
+    pub fn list(&self) -> Result<Vec<PackageMetadata>, StoreError> {
+        let dir = self.home.join("packages");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        names.sort();
+        Ok(names.into_iter().filter_map(|n| self.current_metadata(&n).ok()).collect())
+    }
+
+    /// Records a tag → digest sighting and returns the earlier sightings of that tag, aggregated
+    /// per digest as `{digest, first_seen, last_seen}`.
+    pub fn record_sighting(&self, s: &Sighting) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
+        let p = self.home.join("ledger.jsonl");
+        let earlier = self.sightings(&s.registry, &s.repository, &s.tag)?;
+        let mut f = OpenOptions::new().create(true).append(true).open(&p).map_err(io(&p))?;
+        let mut line = serde_json::to_vec(s).expect("sighting serialises");
+        line.push(b'\n');
+        f.write_all(&line).map_err(io(&p))?;
+        Ok(earlier)
+    }
+
+    /// Earlier sightings of a tag.
+    pub fn sightings(&self, registry: &str, repository: &str, tag: &str) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
+        let p = self.home.join("ledger.jsonl");
+        let text = match fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::Io { path: p, source: e }),
+        };
+        let mut out: Vec<crate::facts::LedgerSighting> = Vec::new();
+        // A torn last line (crash mid-append) is skipped, not fatal.
+        for s in text.lines().filter_map(|l| serde_json::from_str::<Sighting>(l).ok()) {
+            if s.registry != registry || s.repository != repository || s.tag != tag {
+                continue;
+            }
+            match out.iter_mut().find(|x| x.digest == s.digest) {
+                Some(x) => x.last_seen = s.seen.clone(),
+                None => out.push(crate::facts::LedgerSighting { digest: s.digest.clone(), first_seen: s.seen.clone(), last_seen: s.seen }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Writes a file with mode 0755.
+pub fn write_executable(path: &Path, body: &[u8]) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = fs::remove_file(path);
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o755).open(path).map_err(io(path))?;
+    f.write_all(body).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Removes a file, symlink or tree; absent is fine.
+pub fn remove_any(p: &Path) -> Result<(), StoreError> {
+    match fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => {
+            make_writable(p);
+            fs::remove_dir_all(p).map_err(io(p))
+        }
+        Ok(_) => fs::remove_file(p).map_err(io(p)),
+    }
+}
+
+/// Images may ship read-only directories; removal needs write permission on them.
+fn make_writable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(m) = fs::symlink_metadata(&d) else { continue };
+        if !m.is_dir() {
+            continue;
+        }
+        if m.permissions().mode() & 0o700 != 0o700 {
+            let _ = fs::set_permissions(&d, fs::Permissions::from_mode(m.permissions().mode() | 0o700));
+        }
+        if let Ok(rd) = fs::read_dir(&d) {
+            stack.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+}
+
+fn fsync_dir(p: &Path) -> Result<(), StoreError> {
+    File::open(p).and_then(|f| f.sync_all()).map_err(io(p))
+}
+
+/// Flushes everything written under `p` to disk (one `syncfs` rather than an fsync per file).
+fn sync_fs(p: &Path) -> Result<(), StoreError> {
+    let f = File::open(p).map_err(io(p))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs only reads the descriptor, which stays open for the call.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(StoreError::Io { path: p.into(), source: std::io::Error::last_os_error() });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: sync has no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    drop(f);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for bad in ["", "..", ".hidden", "a/b", "../x", "a b", "x\0y"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["jq", "gh-cli", "python3.12", "a_b"] {
+            validate_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn commit_flips_current_and_keeps_foreign_files() {
+        let home = tempfile::tempdir().unwrap();
+        let s = Store::open(home.path()).unwrap();
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let d2 = format!("sha256:{}", "2".repeat(64));
+        for d in [&d1, &d2] {
+            let st = s.staging().unwrap();
+            std::fs::write(st.path().join("launch"), d.as_bytes()).unwrap();
+            s.commit("tool", d, st).unwrap();
+            assert_eq!(s.current_digest("tool").as_deref(), Some(d.as_str()));
+        }
+        assert!(!s.version_dir("tool", &d1).exists(), "old version is dropped");
+        assert!(shim::is_our_wrapper(&s.wrapper_path("tool")));
+        std::fs::write(s.wrapper_path("mine"), "#!/bin/sh\necho mine\n").unwrap();
+        let st = s.staging().unwrap();
+        assert!(matches!(s.commit("mine", &d1, st), Err(StoreError::NotOurs(_))));
+        assert_eq!(std::fs::read_to_string(s.wrapper_path("mine")).unwrap(), "#!/bin/sh\necho mine\n");
+    }
+
+    #[test]
+    fn ledger_aggregates_sightings_and_survives_torn_lines() {
+        let home = tempfile::tempdir().unwrap();
+        let s = Store::open(home.path()).unwrap();
+        let mk = |d: &str, t: &str| Sighting { registry: "r".into(), repository: "x".into(), tag: "1".into(), digest: d.into(), seen: t.into() };
+        assert!(s.record_sighting(&mk("a", "t1")).unwrap().is_empty());
+        s.record_sighting(&mk("a", "t2")).unwrap();
+        std::fs::OpenOptions::new().append(true).open(home.path().join("ledger.jsonl")).unwrap().write_all(b"{\"torn").unwrap();
+        let seen = s.record_sighting(&mk("b", "t3")).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!((seen[0].first_seen.as_str(), seen[0].last_seen.as_str()), ("t1", "t2"));
+    }
+}

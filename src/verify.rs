@@ -1,0 +1,123 @@
+//! The bridge between the pipeline and the trust module: gathers every signature and attestation
+//! of an image as facts for the `signatures` and `attestations` hooks, with the trust material the
+//! registry's configuration names (keys, a custom `trusted_root`, or the cached public-good root).
+//! It decides nothing (policies do); a signature that fails is a fact with its reason.
+
+use crate::config::RegistryEntry;
+use crate::facts::{AttestationFact, SignatureFact, SignatureKind};
+use crate::repo::Repo;
+use crate::trust::cosign::{self, TrustConfig};
+use crate::trust::{PublicKey, TrustRoot};
+use std::path::Path;
+
+/// The trust facts of one image.
+#[derive(Debug, Default)]
+pub struct TrustFacts {
+    pub signatures: Vec<SignatureFact>,
+    pub attestations: Vec<AttestationFact>,
+    /// Attestations that did not count, with the reason.
+    pub rejected_attestations: Vec<String>,
+    /// Summary for output and metadata (SBOM, provenance, vulnerabilities).
+    pub summary: serde_json::Value,
+}
+
+/// Errors gathering trust facts: a source failure or unusable trust configuration (a bad
+/// signature is a fact, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error(transparent)]
+    Source(#[from] crate::trust::discover::DiscoverError),
+    #[error("registry '{registry}': {message}")]
+    Config { registry: String, message: String },
+}
+
+/// Builds the trust material for a registry entry. Keyless verification needs a trust root: the
+/// entry's `trusted_root`, else the cached public-good root. When neither can be had, keyless
+/// signatures stay unverified with the reason (fail closed), and key-based ones still verify.
+pub fn trust_config(registry: &str, entry: Option<&RegistryEntry>, home: &Path) -> Result<(TrustConfig, Option<String>), GatherError> {
+    let err = |message: String| GatherError::Config { registry: registry.to_string(), message };
+    let mut keys = Vec::new();
+    let mut root_problem = None;
+    let mut trust_root = None;
+    if let Some(e) = entry {
+        for p in &e.keys {
+            let pem = std::fs::read(p).map_err(|x| err(format!("key {}: {x}", p.display())))?;
+            keys.push(PublicKey::from_pem(&pem).map_err(|x| err(format!("key {}: {x}", p.display())))?);
+        }
+        if let Some(tr) = &e.trusted_root {
+            trust_root = Some(TrustRoot::from_file(tr).map_err(|x| err(x.to_string()))?);
+        }
+    }
+    // The public-good root (cached; fetched through TUF the first time) is only needed where a
+    // keyless identity is expected; elsewhere keyless signatures could not satisfy any policy.
+    let wants_keyless = entry.is_some_and(|e| e.issuer.is_some() || e.identity.is_some() || e.identity_regex.is_some());
+    if trust_root.is_none() && wants_keyless {
+        match TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false) {
+            Ok(r) => trust_root = Some(r),
+            Err(e) => root_problem = Some(e.to_string()),
+        }
+    }
+    Ok((TrustConfig { keys, trust_root, require_tlog: false, pki: None }, root_problem))
+}
+
+/// Finds and checks every signature and attestation of `digest`.
+pub async fn gather(repo: &Repo, repository: &str, digest: &str, registry: &str, entry: Option<&RegistryEntry>, home: &Path) -> Result<TrustFacts, GatherError> {
+    let (cfg, root_problem) = {
+        // Reading (or first fetching) the trust root blocks; keep it off the async workers.
+        let (registry, entry, home) = (registry.to_string(), entry.cloned(), home.to_path_buf());
+        tokio::task::spawn_blocking(move || trust_config(&registry, entry.as_ref(), &home))
+            .await
+            .map_err(|e| GatherError::Config { registry: "?".into(), message: format!("trust worker failed: {e}") })??
+    };
+    let found = cosign::verify_image(repo, repository, digest, &cfg).await?;
+    let mut signatures = found.signatures;
+    if let Some(problem) = root_problem {
+        for s in signatures.iter_mut().filter(|s| s.kind == SignatureKind::Keyless && !s.verified) {
+            s.error = Some(format!("{} ({problem})", s.error.as_deref().unwrap_or("not verified")));
+        }
+    }
+    let summary = serde_json::to_value(crate::trust::summary::summarize(&found.attestations)).unwrap_or_default();
+    Ok(TrustFacts { signatures, attestations: found.attestations, rejected_attestations: found.rejected_attestations, summary })
+}
+
+/// One line describing a signature for the install output.
+pub fn describe_signature(s: &SignatureFact) -> String {
+    let who = match s.kind {
+        SignatureKind::Key => format!("key {}", s.key_fingerprint.as_deref().unwrap_or("(unknown key)")),
+        SignatureKind::Keyless => format!(
+            "{} (issuer {})",
+            s.identity.subject.as_deref().unwrap_or("?"),
+            s.identity.issuer.as_deref().unwrap_or("?")
+        ),
+    };
+    let tlog = s.tlog.as_ref().map(|t| format!(", tlog index {} at {}", t.log_index, t.integrated_time)).unwrap_or_default();
+    if s.verified {
+        format!("verified: {who}{tlog}")
+    } else {
+        format!("NOT verified: {who}: {}", s.error.as_deref().unwrap_or("unknown error"))
+    }
+}
+
+/// Lines describing the attestations for the install output: what counted, summarised, and
+/// what was dropped and why.
+pub fn describe_attestations(t: &TrustFacts) -> Vec<String> {
+    let mut out = Vec::new();
+    let s = &t.summary;
+    for sb in s["sboms"].as_array().into_iter().flatten() {
+        out.push(format!("SBOM {}: {} packages", sb["format"].as_str().unwrap_or("?"), sb["packages"]));
+    }
+    for p in s["provenance"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "provenance: builder {}, source {}",
+            p["builder_id"].as_str().unwrap_or("?"),
+            p["source"].as_str().unwrap_or("?")
+        ));
+    }
+    for v in s["vulnerability_scans"].as_array().into_iter().flatten() {
+        out.push(format!("vulnerability scan by {}: {}", v["scanner"].as_str().unwrap_or("?"), v["by_severity"]));
+    }
+    for r in &t.rejected_attestations {
+        out.push(format!("ignored: {r}"));
+    }
+    out
+}

@@ -1,0 +1,67 @@
+//! Registry configuration commands and configuration errors, as a user sees them.
+
+mod common;
+use common::*;
+
+#[test]
+fn registry_add_list_remove_round_trip() {
+    let env = Env::new();
+    env.run(&["registry", "add", "corp", "registry.corp.example:5000/team", "--default"]).expect(0);
+    let l = env.run(&["registry", "list"]).expect(0);
+    assert!(l.stdout.contains("corp") && l.stdout.contains("(default)"), "{}", l.stdout);
+    assert!(l.stdout.contains("chainguard"), "seeded registry present: {}", l.stdout);
+    let cfg = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(cfg.contains("default_registry = \"corp\""), "{cfg}");
+    env.run(&["registry", "remove", "corp"]).expect(0);
+    env.run(&["registry", "remove", "corp"]).expect(2);
+    env.run(&["registry", "add", "bad name", "x.example"]).expect(2);
+}
+
+#[test]
+fn broken_config_is_an_error_naming_file_and_line_and_is_kept() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    let p = env.home().join("config.toml");
+    std::fs::write(&p, "[registries.x]\nurl = \"a\"\nbogus = [\n").unwrap();
+    let r = env.run(&["registry", "list"]).expect(2);
+    assert!(r.stderr.contains("config.toml") && r.stderr.contains("line"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "[registries.x]\nurl = \"a\"\nbogus = [\n");
+}
+
+#[test]
+fn system_layer_can_forbid_allow_unsigned() {
+    let env = Env::new();
+    std::fs::write(env.path("system.toml"), "forbid_allow_unsigned = true\n").unwrap();
+    let bin = hello_binary(env.dir.path(), "x");
+    let t = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &t]).expect(0);
+    let r = env.run(&["install", "--allow-unsigned", &t]).expect(2);
+    assert!(r.stderr.contains("forbidden by the system"), "{}", r.stderr);
+}
+
+#[test]
+fn image_index_without_host_platform_lists_what_it_offers() {
+    let env = Env::new();
+    let dir = env.path("l");
+    let bin = hello_binary(env.dir.path(), "x");
+    env.run(&["publish", bin.to_str().unwrap(), "--platform", "windows/arm64", "--to", &format!("oci:{}:w", dir.display())]).expect(0);
+    // Wrap the single-platform manifest into an index.
+    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m = &idx["manifests"][0];
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"], "platform": {"os": "windows", "architecture": "arm64"}}]
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = format!("sha256:{}", sha256_hex(&bytes));
+    std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
+    let new_index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&new_index).unwrap()).unwrap();
+    let r = env.run(&["install", "--allow-unsigned", &format!("oci:{}:multi", dir.display())]).expect(2);
+    assert!(r.stderr.contains("windows/arm64"), "{}", r.stderr);
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}

@@ -1,0 +1,158 @@
+//! End-to-end install tests against a real docker-registry on loopback.
+
+mod common;
+use common::*;
+
+#[test]
+fn publish_install_run_list_remove() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let bin = hello_binary(env.dir.path(), "hello from gantry");
+    let r = format!("{}/tools/hello:1.0", reg.host());
+    let out = env.run(&["publish", bin.to_str().unwrap(), "--to", &r, "--arg", "baked"]).expect(0);
+    let digest = out.stdout.trim().to_string();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+
+    // Unsigned: refused without the flag, nothing on disk.
+    let denied = env.run(&["install", &r]).expect(3);
+    assert!(denied.stderr.contains("--allow-unsigned"), "{}", denied.stderr);
+    assert!(!env.home().join("bin/hello").exists());
+    assert!(!env.home().join("packages/hello").exists());
+
+    let ok = env.run(&["install", "--allow-unsigned", &r]).expect(0);
+    assert!(ok.stdout.contains(&format!("installed hello {digest}")), "{}", ok.stdout);
+    let run = env.run_tool("hello", &["a b", "$HOME"]).expect(0);
+    assert_eq!(run.stdout, "hello from gantry [baked] [a b] [$HOME]\n");
+
+    // The same digest again is a no-op.
+    let again = env.run(&["install", "--allow-unsigned", &r]).expect(0);
+    assert!(again.stdout.contains("already installed"), "{}", again.stdout);
+
+    let list = env.run(&["list", "--json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v[0]["name"], "hello");
+    assert_eq!(v[0]["digest"], digest.as_str());
+    assert_eq!(v[0]["reference"], r.as_str());
+
+    env.run(&["remove", "hello"]).expect(0);
+    assert!(!env.home().join("bin/hello").exists());
+    assert!(!env.home().join("packages/hello").exists());
+    env.run(&["remove", "hello"]).expect(2);
+}
+
+#[test]
+fn update_replaces_version_and_tampered_blob_keeps_previous() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let r = format!("{}/tools/hello:1.0", reg.host());
+    let v1 = hello_binary(env.dir.path(), "v1");
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r]).expect(0);
+    env.run(&["install", "--allow-unsigned", &r]).expect(0);
+    assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n");
+
+    // v2 is pushed, but its layer is corrupted in the registry's storage (a registry that lies).
+    let v2 = hello_binary(env.dir.path(), "v2");
+    env.run(&["publish", v2.to_str().unwrap(), "--to", &r]).expect(0);
+    let manifest_digest = find_layer_digest(&reg, "tools/hello", "1.0");
+    let blob = reg.blob_file(&manifest_digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+
+    let bad = env.run(&["install", "--allow-unsigned", &r]).expect(4);
+    assert!(bad.stderr.contains("tampered") || bad.stderr.contains("digest"), "{}", bad.stderr);
+    assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n", "previous version still works");
+    assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "no staging left");
+}
+
+/// The digest of the first layer of repo:tag, read from the registry's storage.
+fn find_layer_digest(reg: &TestRegistry, repo: &str, tag: &str) -> String {
+    let link = reg.storage.path().join(format!("data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"));
+    let mdigest = std::fs::read_to_string(link).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(reg.blob_file(mdigest.trim())).unwrap()).unwrap();
+    manifest["layers"][0]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn oci_layout_install_needs_no_registry() {
+    let env = Env::new();
+    let bin = hello_binary(env.dir.path(), "from layout");
+    let dir = env.path("layout");
+    let target = format!("oci:{}:2.0", dir.display());
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &target, "--compression", "zstd"]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "hl", &target]).expect(0);
+    assert_eq!(env.run_tool("hl", &[]).stdout, "from layout\n");
+}
+
+#[test]
+fn foreign_file_at_wrapper_path_is_never_overwritten() {
+    let env = Env::new();
+    let bin = hello_binary(env.dir.path(), "x");
+    let target = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &target]).expect(0);
+    std::fs::create_dir_all(env.home().join("bin")).unwrap();
+    std::fs::write(env.home().join("bin/hello"), "#!/bin/sh\necho mine\n").unwrap();
+    let r = env.run(&["install", "--allow-unsigned", &target]).expect(6);
+    assert!(r.stderr.contains("not a gantry wrapper"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(env.home().join("bin/hello")).unwrap(), "#!/bin/sh\necho mine\n");
+    assert!(!env.home().join("packages/hello/current").exists());
+}
+
+#[test]
+fn script_and_missing_entrypoints_are_refused_clearly() {
+    let env = Env::new();
+    let img = env.path("img");
+    std::fs::create_dir_all(img.join("bin")).unwrap();
+    std::fs::write(img.join("bin/tool.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    let target = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/bin/tool.sh", "--to", &target]).expect(0);
+    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &target]).expect(2);
+    assert!(r.stderr.contains("is a script"), "{}", r.stderr);
+    assert!(!env.home().join("bin/tool").exists());
+
+    let target2 = format!("oci:{}:2", env.path("l").display());
+    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/bin/nope", "--to", &target2]).expect(0);
+    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &target2]).expect(2);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+#[test]
+fn dynamic_binary_runs_through_the_images_own_loader() {
+    let env = Env::new();
+    let img = env.path("img");
+    let src = env.path("dyn");
+    std::fs::create_dir_all(&src).unwrap();
+    let bin = compile_c(&src, "dyn", "#include <stdio.h>\nint main(void){puts(\"dynamic ok\");return 0;}\n", false);
+    // Build a rootfs with the binary, its loader and libc, from the host's own copies.
+    let ldd = std::process::Command::new("ldd").arg(&bin).output().unwrap();
+    std::fs::create_dir_all(img.join("usr/bin")).unwrap();
+    std::fs::copy(&bin, img.join("usr/bin/dyn")).unwrap();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(p) = path {
+            let real = std::fs::canonicalize(p).unwrap();
+            let dest = img.join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&real, &dest).unwrap();
+        }
+    }
+    let target = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/usr/bin/dyn", "--to", &target]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "dyn", &target]).expect(0);
+    let launch = std::fs::read_to_string(env.home().join("packages/dyn/current/launch")).unwrap();
+    assert!(launch.contains("--library-path"), "{launch}");
+    assert_eq!(env.run_tool("dyn", &[]).expect(0).stdout, "dynamic ok\n");
+}
+
+#[test]
+fn usage_and_registry_failures_have_their_exit_codes() {
+    let env = Env::new();
+    env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x@sha256:zz"]).expect(2);
+    // Nothing listens on port 1.
+    let r = env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x:1"]).expect(5);
+    assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
+    env.run(&["install", "--allow-unsigned", "--name", "../evil", "oci:/nonexistent:1"]).expect(2);
+    let r = env.run(&["install", "--allow-unsigned", "oci:/nonexistent:1"]).expect(5);
+    assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
+}
