@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Install a tool from an image: REF is a short name, REGISTRY/name, a full reference or oci:DIR[:tag].
     Install(InstallArgs),
+    /// Verify an image's signatures and attestations against its registry's policy, without installing.
+    Verify(VerifyArgs),
     /// Remove an installed tool.
     Remove {
         /// Package name.
@@ -60,6 +62,21 @@ pub struct InstallArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Platform to install, OS/ARCH[/VARIANT] (default: this host).
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Image reference.
+    pub reference: String,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Judge as if --allow-unsigned were given to install.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Platform, OS/ARCH[/VARIANT] (default: this host).
     #[arg(long)]
     pub platform: Option<String>,
 }

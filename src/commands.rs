@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let verbose = cli.verbose;
     match cli.command {
         Command::Install(a) => install(a, verbose),
+        Command::Verify(a) => verify(a, verbose),
         Command::Remove { name } => remove(&name),
         Command::List { json } => list(json),
         Command::Registry(c) => registry(c),
@@ -70,15 +71,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
+/// What install and verify share: the parsed request and the policy engine for its registry,
+/// loaded (and every policy parsed) before anything is pulled.
+struct Prepared {
+    home: PathBuf,
+    config: crate::config::Config,
+    hooks: crate::hooks::EngineHooks,
+    req: InstallRequest,
+}
+
+fn prepare(reference_text: &str, name: Option<String>, allow_unsigned: bool, platform: Option<&str>) -> Result<Prepared, Failure> {
     let home = home_dir()?;
     let layered = load_config(&home)?;
     let config = layered.effective();
-    let location = reference::parse(&a.reference, &config).kind(ExitKind::Usage)?;
-    let platform = parse_platform(a.platform.as_deref())?;
-    let store = Store::open(&home).kind(ExitKind::Io)?;
-    let _lock = store.lock().kind(ExitKind::Io)?;
-    store.clean_leftovers().kind(ExitKind::Io)?;
+    let location = reference::parse(reference_text, &config).kind(ExitKind::Usage)?;
+    let platform = parse_platform(platform)?;
     let (registry, configured) = match &location {
         ImageLocation::Registry(r) => (r.registry.clone(), r.configured),
         ImageLocation::Layout(l) => match &l.registry {
@@ -86,18 +93,55 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
             None => ("oci-layout".to_string(), false),
         },
     };
-    let hooks = crate::hooks::EngineHooks::load(&layered, &config, &registry, configured, a.allow_unsigned, &home)
+    let hooks = crate::hooks::EngineHooks::load(&layered, &config, &registry, configured, allow_unsigned, &home)
         .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    Ok(Prepared { home, config, hooks, req: InstallRequest { location, name, allow_unsigned, platform } })
+}
+
+fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
+    let p = prepare(&a.reference, None, a.allow_unsigned, a.platform.as_deref())?;
+    let store = Store::open(&p.home).kind(ExitKind::Io)?;
+    let reporter: Box<dyn crate::report::Reporter> = if a.json { Box::new(crate::report::Quiet) } else { Box::new(TextReporter { verbose }) };
+    let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: reporter.as_ref() };
+    let outcome = runtime()?.block_on(pipeline.verify(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
+    let Outcome::Verified { allowed, report } = outcome else {
+        return Err(Failure::msg(ExitKind::Internal, "verify ended without a report"));
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+    } else {
+        let verified = report["signatures"].as_array().map_or(0, |s| s.iter().filter(|x| x["verified"] == true).count());
+        let total = report["signatures"].as_array().map_or(0, |s| s.len());
+        let atts = report["attestations"].as_array().map_or(0, |s| s.len());
+        println!(
+            "{} {}: {verified}/{total} signatures verified, {atts} attestations; {}",
+            report["reference"].as_str().unwrap_or(""),
+            report["digest"].as_str().unwrap_or(""),
+            if allowed { "allowed by policy" } else { "DENIED by policy" }
+        );
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Failure::msg(ExitKind::Denied, format!("{} does not satisfy the policy of registry '{}'", report["reference"].as_str().unwrap_or(""), report["registry"].as_str().unwrap_or(""))))
+    }
+}
+
+fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
+    let p = prepare(&a.reference, a.name, a.allow_unsigned, a.platform.as_deref())?;
+    let store = Store::open(&p.home).kind(ExitKind::Io)?;
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
     let reporter = TextReporter { verbose };
-    let pipeline = Pipeline { store: &store, config: &config, hooks: &hooks, reporter: &reporter };
-    let req = InstallRequest { location, name: a.name, allow_unsigned: a.allow_unsigned, platform };
-    let outcome = runtime()?.block_on(pipeline.install(&req)).map_err(|e| Failure::new(e.kind(), e))?;
+    let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: &reporter };
+    let outcome = runtime()?.block_on(pipeline.install(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {
         Outcome::Installed { name, digest, previous } => {
             let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();
             println!("installed {name} {digest}{from} -> {}", store.wrapper_path(&name).display());
         }
         Outcome::AlreadyInstalled { name, digest } => println!("{name} is already installed at {digest}"),
+        Outcome::Verified { .. } => return Err(Failure::msg(ExitKind::Internal, "install ended in verify mode")),
     }
     Ok(())
 }

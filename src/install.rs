@@ -47,6 +47,8 @@ pub struct InstallRequest {
 pub enum Outcome {
     Installed { name: String, digest: String, previous: Option<String> },
     AlreadyInstalled { name: String, digest: String },
+    /// `gantry verify`: everything up to the attestations hook, nothing written.
+    Verified { allowed: bool, report: Value },
 }
 
 /// Why an install failed; each maps to one exit code.
@@ -134,6 +136,8 @@ struct Doc {
     digest: Option<String>,
     name: Option<String>,
     warn_mode: bool,
+    /// Verify only: record every verdict, stop after the attestations hook, write nothing.
+    verify_only: bool,
 }
 
 impl Pipeline<'_> {
@@ -145,7 +149,7 @@ impl Pipeline<'_> {
         self.reporter.verdict(hook, &verdict, !warn_mode);
         doc.verdicts.insert(hook.as_str().into(), serde_json::to_value(&verdict).unwrap_or(Value::Null));
         doc.hooks.push(decisions::HookDecision { hook, verdict: verdict.clone() });
-        if !verdict.allowed() && !warn_mode {
+        if !verdict.allowed() && !warn_mode && !doc.verify_only {
             let reasons = verdict.deny.iter().map(|m| format!("  - {} ({})", m.text, m.source)).collect::<Vec<_>>().join("\n");
             return Err(InstallError::Denied {
                 reference: reference.to_string(),
@@ -157,14 +161,29 @@ impl Pipeline<'_> {
         Ok(())
     }
 
+    /// Resolves and verifies without installing: every hook up to `attestations` runs and all
+    /// verdicts are reported; nothing is written but the tag ledger.
+    pub async fn verify(&self, req: &InstallRequest) -> Result<Outcome, InstallError> {
+        let mut doc = Doc {
+            input: Value::Null,
+            verdicts: Default::default(),
+            hooks: Vec::new(),
+            digest: None,
+            name: None,
+            warn_mode: false,
+            verify_only: true,
+        };
+        self.run(req, &mut doc).await
+    }
+
     /// Runs the whole pipeline for one request and records the decision in `decisions.jsonl`
     /// whatever the outcome (an install that is a no-op records nothing).
     pub async fn install(&self, req: &InstallRequest) -> Result<Outcome, InstallError> {
-        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false };
+        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false, verify_only: false };
         let result = self.run(req, &mut doc).await;
         let name = doc.name.clone().or_else(|| req.name.clone()).unwrap_or_else(|| req.location.default_name());
         let outcome = match &result {
-            Ok(Outcome::AlreadyInstalled { .. }) => return result,
+            Ok(Outcome::AlreadyInstalled { .. } | Outcome::Verified { .. }) => return result,
             Ok(Outcome::Installed { .. }) => decisions::DecisionOutcome::Installed,
             Err(InstallError::Denied { .. }) => decisions::DecisionOutcome::Denied,
             Err(_) => decisions::DecisionOutcome::Failed,
@@ -255,10 +274,12 @@ impl Pipeline<'_> {
         store::validate_name(&name)?;
         doc.name = Some(name.clone());
         let previous = self.store.current_digest(&name);
-        if previous.as_deref() == Some(resolved.digest.as_str()) {
-            return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
+        if !doc.verify_only {
+            if previous.as_deref() == Some(resolved.digest.as_str()) {
+                return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
+            }
+            self.store.check_wrapper_free(&name)?;
         }
-        self.store.check_wrapper_free(&name)?;
 
         // ── signatures and attestations
         let trust = crate::verify::gather(&repo, &req.location.repository(), &resolved.digest, &registry_name, entry, self.store.home())
@@ -280,6 +301,22 @@ impl Pipeline<'_> {
         }
         doc.input["attestations"] = json!(trust.attestations);
         self.gate(doc, HookPoint::Attestations, &ctx, &reference)?;
+        if doc.verify_only {
+            let allowed = doc.hooks.iter().all(|h| h.verdict.allowed()) || doc.warn_mode;
+            let report = json!({
+                "reference": reference,
+                "digest": resolved.digest,
+                "platform": resolved.platform,
+                "registry": registry_name,
+                "allowed": allowed,
+                "signatures": trust.signatures,
+                "attestations": trust.attestations,
+                "attestation_summary": trust.summary,
+                "rejected_attestations": trust.rejected_attestations,
+                "verdicts": Value::Object(doc.verdicts.clone()),
+            });
+            return Ok(Outcome::Verified { allowed, report });
+        }
 
         // ── layers → staging → contents
         let staged = self.store.staging()?;
