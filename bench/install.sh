@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-release}
 cargo build --profile "$PROFILE" --quiet
-GANTRY="$PWD/target/$PROFILE/gantry"
+GANTRY="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/gantry"
 W=$(mktemp -d)
 trap 'kill $REG_PID 2>/dev/null || true; rm -rf "$W"' EXIT
 
