@@ -53,7 +53,7 @@ pub enum PluginError {
         #[source]
         source: wasmtime::Error,
     },
-    #[error("plugin {file} imports '{import}', which was not granted (a plugin may import only {WIT_PACKAGE}/host@{WIT_VERSION}; grant capabilities by name in the registry's plugin entry)")]
+    #[error("plugin {file} imports '{import}', which was not granted (a plugin may import only {WIT_PACKAGE}/host@{WIT_VERSION})")]
     UngrantedImport { file: PathBuf, import: String },
     #[error("plugin {file} imports '{import}', which is granted, but this build of gantry provides no WASI capabilities")]
     UnsupportedGrant { file: PathBuf, import: String },
