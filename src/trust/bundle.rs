@@ -21,7 +21,9 @@ use x509_cert::der::Decode;
 /// What was signed: the artifact's bytes, or only its SHA-256 digest.
 #[derive(Debug, Clone)]
 pub enum Artifact {
+    /// The artifact itself (DSSE subjects may then match by SHA-256 or SHA-512).
     Bytes(Vec<u8>),
+    /// Only the artifact's SHA-256 (the artifact is never read).
     Sha256([u8; 32]),
 }
 
@@ -29,7 +31,12 @@ pub enum Artifact {
 #[derive(Debug, Clone)]
 pub enum BundlePolicy {
     /// A keyless signer: exact OIDC issuer and exact certificate SAN.
-    Identity { issuer: String, san: String },
+    Identity {
+        /// Expected OIDC issuer.
+        issuer: String,
+        /// Expected certificate SAN.
+        san: String,
+    },
     /// A key-signed bundle, verified with this key.
     Key(PublicKey),
 }
@@ -40,9 +47,11 @@ pub enum BundlePolicy {
 #[allow(clippy::manual_non_exhaustive)]
 #[derive(Debug, Clone)]
 pub struct VerifiedBundle {
+    /// The keyless signer (empty for key-signed bundles).
     pub identity: Identity,
     /// Fingerprint of the verifying key (`sha256:` of its SPKI), for key-signed bundles.
     pub key_fingerprint: Option<String>,
+    /// The first verified transparency-log entry.
     pub tlog: Option<TlogEntry>,
     /// For DSSE bundles: payload type and payload bytes (already bound to the artifact).
     pub dsse_payload: Option<(String, Vec<u8>)>,

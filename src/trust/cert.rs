@@ -22,9 +22,13 @@ const FULCIO: &str = "1.3.6.1.4.1.57264.1";
 /// What a verified leaf certificate establishes.
 #[derive(Debug, Clone)]
 pub struct CertFacts {
+    /// Issuer, SAN and GitHub workflow facts.
     pub identity: Identity,
+    /// The leaf's key, which verifies the signature.
     pub public_key: PublicKey,
+    /// Leaf validity start, Unix seconds.
     pub not_before: i64,
+    /// Leaf validity end, Unix seconds.
     pub not_after: i64,
 }
 

@@ -22,6 +22,7 @@ pub enum Verifier {
 pub struct EntryExpectation {
     /// The signature bytes the entry must carry.
     pub signature: Vec<u8>,
+    /// The certificate or key the entry must name.
     pub verifier: Verifier,
     /// For message signatures: SHA-256 of the signed artifact.
     pub artifact_sha256: Option<[u8; 32]>,

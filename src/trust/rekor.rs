@@ -73,9 +73,13 @@ pub fn find_log<'a>(
 /// An RFC 6962 inclusion proof as carried in a bundle.
 #[derive(Debug, Clone)]
 pub struct InclusionProof {
+    /// Index of the entry in the tree (not the global log index for sharded logs).
     pub log_index: i64,
+    /// Size of the tree the proof is for.
     pub tree_size: i64,
+    /// Root hash the proof leads to.
     pub root_hash: Vec<u8>,
+    /// Sibling hashes, leaf to root.
     pub hashes: Vec<Vec<u8>>,
     /// The signed-note checkpoint text (required; optional here only so a proof that does not
     /// even lead to its root hash is reported as such).
@@ -160,8 +164,11 @@ pub fn verify_inclusion(
 /// A verified checkpoint's contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log's origin line.
     pub origin: String,
+    /// Tree size.
     pub size: u64,
+    /// Tree root hash.
     pub root_hash: Vec<u8>,
 }
 

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 /// A closed validity interval in Unix seconds; no end means still valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
+    /// First trusted second (inclusive).
     pub start: i64,
+    /// Last trusted second (inclusive); `None` while still current.
     pub end: Option<i64>,
 }
 
@@ -28,19 +30,24 @@ impl TimeRange {
 /// root last, and when the root trusts it.
 #[derive(Debug, Clone)]
 pub struct CertAuthority {
+    /// Where the authority lives (for messages).
     pub uri: String,
     /// DER certificates as listed in the root (leaf-most first, self-signed root last).
     pub chain: Vec<Vec<u8>>,
+    /// When the trusted root trusts this authority.
     pub valid: TimeRange,
 }
 
 /// A transparency log (Rekor or CT): its key, log id and validity.
 #[derive(Debug, Clone)]
 pub struct TransparencyLog {
+    /// The log's URL (for messages and the Rekor v2 origin).
     pub base_url: String,
+    /// The key the log signs SETs, checkpoints or SCTs with.
     pub key: PublicKey,
     /// The log id (SHA-256 of the key for Rekor v1 and CT; as published for Rekor v2).
     pub log_id: Vec<u8>,
+    /// When the trusted root trusts this key.
     pub valid: TimeRange,
 }
 
@@ -55,9 +62,13 @@ impl TransparencyLog {
 /// A parsed Sigstore trusted root.
 #[derive(Debug, Clone)]
 pub struct TrustRoot {
+    /// Fulcio certificate authorities.
     pub fulcio: Vec<CertAuthority>,
+    /// Rekor transparency logs (v1 and v2).
     pub rekor: Vec<TransparencyLog>,
+    /// Certificate Transparency logs (for SCTs).
     pub ct: Vec<TransparencyLog>,
+    /// RFC 3161 timestamp authorities.
     pub tsas: Vec<CertAuthority>,
 }
 
