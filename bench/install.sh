@@ -54,7 +54,7 @@ GANTRY_HOME="$W/pubhome" "$GANTRY" publish "$W/layers/l0" "$W/layers/l1" "$W/lay
   --entrypoint /usr/local/bin/hello --to "$REF" >/dev/null
 
 measure() { # prints "seconds maxrss_kb" of a command
-  /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" >/dev/null 2>"$W/err.txt" || { cat "$W/err.txt"; exit 1; }
+  /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" >/dev/null 2>"$W/err.txt" || { cat "$W/err.txt" >&2; exit 1; }
   cat "$W/time.txt"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -63,7 +63,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for i in $(seq "$ROUNDS"); do
   rm -rf "$W/ghome" "$W/oci" "$W/rootfs"
   sync
-  read -r gs gm < <(GANTRY_HOME="$W/ghome" GANTRY_SYSTEM_CONFIG=/nonexistent measure "$GANTRY" install --allow-unsigned "$REF")
+  read -r gs gm < <(GANTRY_HOME="$W/ghome" GANTRY_SYSTEM_CONFIG=/nonexistent measure "$GANTRY" install -v --allow-unsigned "$REF")
+  [ -z "${VERBOSE:-}" ] || cat "$W/err.txt"
   "$W/ghome/bin/big" | grep -q "bench ok"
   sync
   read -r ss sm < <(measure skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$W/oci:big")

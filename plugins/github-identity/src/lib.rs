@@ -49,7 +49,7 @@ impl Guest for Plugin {
                 return verdict;
             }
         };
-        let repository = match expected_repository(&config, &input.image.repository) {
+        let repository = match expected_repository(&config, image_name(&input.image.reference)) {
             Ok(r) => r,
             Err(reason) => {
                 verdict.deny.push(reason);
@@ -82,6 +82,16 @@ impl Guest for Plugin {
             if config.refs.is_empty() { String::new() } else { format!(" ref starting with one of {:?}", config.refs) },
         ));
         verdict
+    }
+}
+
+/// `host/path` of a reference: without its `@digest` and its `:tag` (a port's colon is
+/// followed by a `/`, a tag's is not).
+fn image_name(reference: &str) -> &str {
+    let no_digest = reference.split('@').next().unwrap_or(reference);
+    match no_digest.rfind(':') {
+        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
+        _ => no_digest,
     }
 }
 

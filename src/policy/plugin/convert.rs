@@ -277,7 +277,7 @@ mod tests {
             "hook": "manifest",
             "registry": {"name": "ghcr", "url": "https://ghcr.io"},
             "image": {
-                "reference": "ghcr.io/acme/tool:1.0", "repository": "ghcr.io/acme/tool", "tag": "1.0",
+                "reference": "ghcr.io/acme/tool:1.0", "repository": "acme/tool", "tag": "1.0",
                 "digest": "sha256:aa", "platform": {"os": "linux", "architecture": "amd64"},
                 "config": {"labels": {"org.opencontainers.image.source": "https://github.com/acme/tool"}}
             },
@@ -333,6 +333,6 @@ mod tests {
         assert_eq!(i.attestations[0].predicate, r#"{"buildDefinition":{}}"#);
         assert_eq!(i.files[0].original_mode, 2541);
         assert_eq!(i.install.entrypoint, "/bin/tool --x");
-        assert_eq!(i.image.repository, "ghcr.io/acme/tool");
+        assert_eq!(i.image.repository, "acme/tool");
     }
 }

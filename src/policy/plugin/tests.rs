@@ -43,7 +43,7 @@ fn doc(extra: Value) -> Value {
         "hook": "manifest",
         "registry": {"name": "ghcr", "url": "https://ghcr.io"},
         "image": {
-            "reference": "ghcr.io/acme/tool:1.0", "repository": "ghcr.io/acme/tool", "tag": "1.0",
+            "reference": "ghcr.io/acme/tool:1.0", "repository": "acme/tool", "tag": "1.0",
             "digest": "sha256:0123", "platform": {"os": "linux", "architecture": "amd64"},
             "config": {"labels": {}}
         },

@@ -26,7 +26,9 @@ fn identity_verdict(config: Value, image: &str, signatures: Value) -> Verdict {
         .unwrap();
     assert_eq!(plugin.exports(), &[HookPoint::Signatures]);
     let mut input = doc(json!({"hook": "signatures", "signatures": signatures}));
-    input["image"]["repository"] = json!(image);
+    // The repository is the path within the registry; the plugin derives the host from the
+    // reference, as the core fills them.
+    input["image"]["repository"] = json!(image.split_once('/').map_or(image, |(_, path)| path));
     input["image"]["reference"] = json!(format!("{image}:1.0"));
     plugin.call(HookPoint::Signatures, &input)
 }
