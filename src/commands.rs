@@ -101,7 +101,7 @@ fn prepare(reference_text: &str, name: Option<String>, allow_unsigned: bool, pla
 fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
     let p = prepare(&a.reference, None, a.allow_unsigned, a.platform.as_deref())?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let reporter: Box<dyn crate::report::Reporter> = if a.json { Box::new(crate::report::Quiet) } else { Box::new(TextReporter { verbose }) };
+    let reporter: Box<dyn crate::report::Reporter> = if a.json { Box::new(crate::report::Quiet) } else { Box::new(TextReporter::new(verbose)) };
     let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: reporter.as_ref() };
     let outcome = runtime()?.block_on(pipeline.verify(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
     let Outcome::Verified { allowed, report } = outcome else {
@@ -132,7 +132,7 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
-    let reporter = TextReporter { verbose };
+    let reporter = TextReporter::new(verbose);
     let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: &reporter };
     let outcome = runtime()?.block_on(pipeline.install(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {

@@ -323,6 +323,12 @@ impl Pipeline<'_> {
         let rootfs = staged.path().join("rootfs");
         let files = self.unpack_layers(&repo, &resolved, &rootfs).await?;
         self.reporter.step("unpacked", &format!("{} files", files.len()));
+        // Start writing the staged files back while the remaining hooks run; the commit syncs
+        // again (cheaply, if this got there first) before anything becomes visible.
+        let early_sync = {
+            let p = staged.path().to_path_buf();
+            std::thread::spawn(move || store::sync_fs(&p))
+        };
         doc.input["files"] = json!(files);
         self.gate(doc, HookPoint::Contents, &ctx, &reference)?;
 
@@ -358,6 +364,8 @@ impl Pipeline<'_> {
         let meta_path = staged.path().join("metadata.json");
         std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("metadata serialises"))
             .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))?;
+        let _ = early_sync.join();
+        self.reporter.step("committing", &name);
         self.store.commit(&name, &resolved.digest, staged)?;
         Ok(Outcome::Installed { name, digest: resolved.digest, previous })
     }
@@ -413,6 +421,12 @@ impl Pipeline<'_> {
                     }
                     Err(e) => return Err(InstallError::Io(format!("{}: {e}", cached.display()))),
                 }
+                // Start this layer's writeback now, while other layers still unpack: the commit
+                // must sync everything anyway, and overlapping the I/O with their CPU work
+                // hides most of it.
+                // (Detached: the commit's own sync is the one that counts.)
+                let dir = cached.clone();
+                std::thread::spawn(move || store::sync_fs(&dir));
                 Ok(unpack::UnpackedLayer::open(&cached)?)
             }));
         }
@@ -432,6 +446,7 @@ impl Pipeline<'_> {
         if let Some(e) = first_err {
             return Err(e);
         }
+        self.reporter.step("composing", &format!("{} layers", layers.len()));
         let rootfs = rootfs.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&unpack::UnpackedLayer> = layers.iter().collect();

@@ -11,14 +11,26 @@ pub trait Reporter: Send + Sync {
     fn verdict(&self, hook: HookPoint, verdict: &Verdict, enforced: bool);
 }
 
-/// Human-readable progress on stderr.
+/// Human-readable progress on stderr; verbose mode adds the time since start to each step.
 pub struct TextReporter {
     pub verbose: bool,
+    pub start: std::time::Instant,
+}
+
+impl TextReporter {
+    /// A reporter whose clock starts now.
+    pub fn new(verbose: bool) -> Self {
+        TextReporter { verbose, start: std::time::Instant::now() }
+    }
 }
 
 impl Reporter for TextReporter {
     fn step(&self, what: &str, detail: &str) {
-        eprintln!("{what:>12} {detail}");
+        if self.verbose {
+            eprintln!("{what:>12} {detail} [+{:.3}s]", self.start.elapsed().as_secs_f64());
+        } else {
+            eprintln!("{what:>12} {detail}");
+        }
     }
 
     fn verdict(&self, hook: HookPoint, verdict: &Verdict, enforced: bool) {

@@ -348,7 +348,7 @@ fn fsync_dir(p: &Path) -> Result<(), StoreError> {
 }
 
 /// Flushes everything written under `p` to disk (one `syncfs` rather than an fsync per file).
-fn sync_fs(p: &Path) -> Result<(), StoreError> {
+pub fn sync_fs(p: &Path) -> Result<(), StoreError> {
     let f = File::open(p).map_err(io(p))?;
     #[cfg(target_os = "linux")]
     {

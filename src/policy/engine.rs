@@ -85,6 +85,10 @@ pub struct SignatureConfig {
     pub allow_unsigned: bool,
     /// The registry entry sets `always_allow_unsigned` (and the system layer allows it).
     pub always_allow_unsigned: bool,
+    /// `"repository"` or `"exact"`: a signature must also name this image in its signed
+    /// `docker-reference` (see `policies/signatures.rego`); absent = digest binding only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_reference: Option<String>,
 }
 
 impl SignatureConfig {
@@ -218,13 +222,19 @@ impl Engine {
     ) -> Verdict {
         let mut verdict = Verdict::default();
         let doc = hook_document(hook, input);
-        let rego_input = regorus::Value::from(doc.clone());
-        verdict.merge(
-            self.builtins
-                .evaluate(&rego_input, &normalise_config(config)),
-        );
-        for p in &self.policies {
-            verdict.merge(p.set.evaluate(&rego_input, &p.config));
+        // The built-in signature policy speaks only at the signatures hook (each of its rules
+        // tests `input.hook == "signatures"`), so it is not evaluated elsewhere; and the Rego form
+        // of the document (costly for a contents document of many files) is made only when some
+        // policy will read it.
+        let builtin_runs = hook == HookPoint::Signatures;
+        if builtin_runs || !self.policies.is_empty() {
+            let rego_input = regorus::Value::from(doc.clone());
+            if builtin_runs {
+                verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(config)));
+            }
+            for p in &self.policies {
+                verdict.merge(p.set.evaluate(&rego_input, &p.config));
+            }
         }
         for (_, plugin) in &self.plugins {
             if plugin.exports().contains(&hook) {
