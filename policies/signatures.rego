@@ -74,6 +74,7 @@ matches(sig) if {
 	sig.verified == true
 	sig.kind == "key"
 	sig.key_fingerprint in key_fingerprints
+	reference_matches(sig)
 }
 
 matches(sig) if {
@@ -82,6 +83,29 @@ matches(sig) if {
 	is_string(issuer)
 	sig.identity.issuer == issuer
 	subject_matches(sig.identity.subject)
+	reference_matches(sig)
+}
+
+# Optional binding of the signed docker-reference to the image (data.config.match_reference):
+# "repository" compares host/repository (tag and digest stripped), "exact" the whole reference.
+match_reference := object.get(cfg, "match_reference", null)
+
+image_reference := object.get(object.get(input, "image", {}), "reference", "")
+
+# host/repo from host/repo:tag or host/repo@sha256:… (a port's colon is followed by a "/").
+repository_of(ref) := regex.replace(regex.replace(ref, "@.*$", ""), ":[^:/]*$", "")
+
+reference_matches(_) if not is_string(match_reference)
+
+reference_matches(sig) if {
+	match_reference == "repository"
+	is_string(sig.docker_reference)
+	repository_of(sig.docker_reference) == repository_of(image_reference)
+}
+
+reference_matches(sig) if {
+	match_reference == "exact"
+	sig.docker_reference == image_reference
 }
 
 some_match if {

@@ -99,3 +99,31 @@ test_no_config_at_all_denies if {
 test_silent_at_other_hooks if {
 	count(sig.deny) == 0 with input as {"hook": "resolve"} with data.config as corp
 }
+
+keyref(fpr, ref) := object.union(key(fpr), {"docker_reference": ref})
+
+test_match_reference_repository_accepts_same_repository_any_tag if {
+	cfg := object.union(keyed, {"match_reference": "repository"})
+	count(sig.deny) == 0 with input as doc([keyref("sha256:aaaa", "ghcr.io/corp/tool")]) with data.config as cfg
+	count(sig.deny) == 0 with input as doc([keyref("sha256:aaaa", "ghcr.io/corp/tool:other")]) with data.config as cfg
+}
+
+test_match_reference_repository_denies_a_signature_for_another_repository if {
+	cfg := object.union(keyed, {"match_reference": "repository"})
+	count(sig.deny) > 0 with input as doc([keyref("sha256:aaaa", "ghcr.io/corp/tool-evil")]) with data.config as cfg
+	count(sig.deny) > 0 with input as doc([key("sha256:aaaa")]) with data.config as cfg
+}
+
+test_match_reference_exact_needs_the_tag_too if {
+	cfg := object.union(keyed, {"match_reference": "exact"})
+	count(sig.deny) == 0 with input as doc([keyref("sha256:aaaa", "ghcr.io/corp/tool:1")]) with data.config as cfg
+	count(sig.deny) > 0 with input as doc([keyref("sha256:aaaa", "ghcr.io/corp/tool:2")]) with data.config as cfg
+}
+
+test_match_reference_repository_keeps_registry_ports if {
+	cfg := object.union(keyed, {"match_reference": "repository"})
+	d := {"hook": "signatures", "image": {"reference": "127.0.0.1:5000/corp/tool:1"}, "signatures": [keyref("sha256:aaaa", "127.0.0.1:5000/corp/tool")]}
+	count(sig.deny) == 0 with input as d with data.config as cfg
+	d2 := {"hook": "signatures", "image": {"reference": "127.0.0.1:5000/corp/tool:1"}, "signatures": [keyref("sha256:aaaa", "127.0.0.1:5001/corp/tool")]}
+	count(sig.deny) > 0 with input as d2 with data.config as cfg
+}

@@ -31,6 +31,16 @@ pub enum Mode {
     Warn,
 }
 
+/// How a signature's `docker-reference` must relate to the image being installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceMatch {
+    /// Same `host/repository` (tags and digests ignored).
+    Repository,
+    /// The reference exactly as installed, tag included.
+    Exact,
+}
+
 /// A Rego policy file and its `data.config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyRef {
@@ -85,6 +95,11 @@ pub struct RegistryEntry {
     /// A Sigstore `trusted_root.json` for a private or air-gapped Sigstore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<PathBuf>,
+    /// Also require the signed `docker-reference` to name this image: its repository
+    /// (`repository`) or the exact reference with tag (`exact`). Default: digest binding only,
+    /// as cosign does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_reference: Option<ReferenceMatch>,
     /// Install unsigned images from this registry without `--allow-unsigned`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub always_allow_unsigned: bool,

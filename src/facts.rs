@@ -111,6 +111,11 @@ pub struct SignatureFact {
     pub identity: Identity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tlog: Option<TlogEntry>,
+    /// The `critical.identity.docker-reference` the signer wrote into a simple-signing payload
+    /// (cosign writes the repository, `host/repo`; some signers add a tag). Informative unless
+    /// the registry sets `match_reference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_reference: Option<String>,
 }
 
 /// An in-toto statement whose DSSE signature verified and whose subject names the image digest.

@@ -75,6 +75,13 @@ pub fn signature_config(config: &Config, registry: &str, entry: Option<&Registry
         key_fingerprints: key_fingerprints(registry, e)?,
         allow_unsigned: allow_unsigned && !forbid,
         always_allow_unsigned: e.always_allow_unsigned && !forbid,
+        match_reference: e.match_reference.map(|m| {
+            match m {
+                crate::config::ReferenceMatch::Repository => "repository",
+                crate::config::ReferenceMatch::Exact => "exact",
+            }
+            .to_string()
+        }),
     })
 }
 

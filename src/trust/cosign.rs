@@ -113,6 +113,7 @@ pub(crate) fn unverified(source: SignatureSource, kind: SignatureKind, error: St
         key_fingerprint: None,
         identity: Identity::default(),
         tlog: None,
+        docker_reference: None,
     }
 }
 
@@ -151,6 +152,9 @@ pub fn verify_signature_layer(layer: &FoundLayer, digest: &str, cfg: &TrustConfi
             Ok(()) => Ok(signer),
             Err(e) => Err((signer.kind, e)),
         });
+    let docker_reference = serde_json::from_slice::<Value>(&layer.blob)
+        .ok()
+        .and_then(|v| v.pointer("/critical/identity/docker-reference").and_then(Value::as_str).map(str::to_owned));
     match result {
         Ok(s) => SignatureFact {
             verified: true,
@@ -160,8 +164,9 @@ pub fn verify_signature_layer(layer: &FoundLayer, digest: &str, cfg: &TrustConfi
             key_fingerprint: s.key_fingerprint,
             identity: s.identity,
             tlog: s.tlog,
+            docker_reference,
         },
-        Err((kind, e)) => unverified(layer.source, kind, format!("{}: {e}", layer.origin)),
+        Err((kind, e)) => SignatureFact { docker_reference, ..unverified(layer.source, kind, format!("{}: {e}", layer.origin)) },
     }
 }
 

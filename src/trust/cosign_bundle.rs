@@ -61,6 +61,7 @@ pub fn verify_bundle_layer(layer: &FoundLayer, _repository: &str, digest: &str, 
             key_fingerprint: s.key_fingerprint,
             identity: s.identity,
             tlog: s.tlog,
+            docker_reference: None,
         }),
         (_, Err(e)) => out.signatures.push(unverified(SignatureSource::Bundle, kind, format!("{}: {e}", layer.origin))),
     }
