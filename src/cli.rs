@@ -127,6 +127,9 @@ pub struct RegistryAddArgs {
     /// Denials are reported but do not stop installs.
     #[arg(long)]
     pub warn_only: bool,
+    /// Also require each signature's signed docker-reference to name the image: same repository, or exact reference.
+    #[arg(long, value_enum)]
+    pub match_reference: Option<crate::config::ReferenceMatch>,
 }
 
 /// Identity templates for well-known signers.

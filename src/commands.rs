@@ -294,6 +294,7 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     if a.warn_only {
         entry.mode = crate::config::Mode::Warn;
     }
+    entry.match_reference = a.match_reference;
     layered.user.registries.insert(a.name.clone(), entry);
     if a.default {
         layered.user.default_registry = Some(a.name.clone());

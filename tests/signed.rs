@@ -110,6 +110,54 @@ fn unsigned_and_wrongly_signed_images_fail_closed() {
     env.run(&["install", "--allow-unsigned", &adhoc]).expect(0);
 }
 
+#[test]
+fn a_signature_copied_to_another_repository_fails_match_reference() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let (key, pubkey) = keygen(&env, "signer");
+    // The same bytes published to two repositories have one digest; only `tools/a` is signed.
+    let bin = hello_binary(env.dir.path(), "same");
+    let digest = publish_signed_bin(&env, &reg, &key, &bin, "tools/a:1");
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("{}/other/b:1", reg.host())]).expect(0);
+    // Copy the .sig manifest and its blobs from tools/a to other/b.
+    let home = tempfile::tempdir().unwrap();
+    let src = gantry::registry::Registry::new(&reg.host(), "tools/a", false, home.path()).unwrap();
+    let dst = gantry::registry::Registry::new(&reg.host(), "other/b", false, home.path()).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use gantry::source::{ImageSource, ManifestRef};
+        let tag = ManifestRef::Tag(attachment_tag(&digest, "sig").unwrap());
+        let m = src.fetch_manifest(&tag).await.unwrap().unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+        for d in [&manifest["config"]["digest"], &manifest["layers"][0]["digest"]] {
+            dst.push_blob(src.fetch_blob(d.as_str().unwrap(), 1 << 20).await.unwrap()).await.unwrap();
+        }
+        dst.push_manifest(&tag, m.bytes, OCI_MANIFEST_MEDIA_TYPE).await.unwrap();
+    });
+    let url = format!("{}/other", reg.host());
+    // Digest binding alone (cosign's rule) accepts the copied signature...
+    env.run(&["registry", "add", "loose", &url, "--key", pubkey.to_str().unwrap()]).expect(0);
+    env.run(&["install", "--name", "b1", "loose/b:1"]).expect(0);
+    // ...requiring the signed repository to be this one refuses it, and says why.
+    env.run(&["registry", "add", "strict", &url, "--key", pubkey.to_str().unwrap(), "--match-reference", "repository"]).expect(0);
+    let r = env.run(&["install", "--name", "b2", "strict/b:1"]).expect(3);
+    assert!(r.stderr.contains("does not match the policy of registry 'strict'"), "{}", r.stderr);
+    assert!(!env.home().join("bin/b2").exists());
+    // The original repository passes the strict rule.
+    env.run(&["registry", "add", "strict-a", &format!("{}/tools", reg.host()), "--key", pubkey.to_str().unwrap(), "--match-reference", "repository"]).expect(0);
+    env.run(&["install", "--name", "a", "strict-a/a:1"]).expect(0);
+}
+
+fn publish_signed_bin(env: &Env, reg: &TestRegistry, key: &std::path::Path, bin: &std::path::Path, repo_tag: &str) -> String {
+    let to = format!("{}/{repo_tag}", reg.host());
+    let out = env
+        .cmd(&["publish", bin.to_str().unwrap(), "--to", &to, "--key", key.to_str().unwrap()])
+        .env("GANTRY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn push_attachment(reg: &TestRegistry, repo: &str, tag: &str, layer: &AttachmentLayer) {
     let home = tempfile::tempdir().unwrap();
     let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
