@@ -219,20 +219,7 @@ impl Pipeline<'_> {
         }
         doc.name = early_name.clone();
         // ── resolve
-        let (registry_name, entry, registry_url) = match &req.location {
-            ImageLocation::Registry(r) => {
-                let entry = if r.configured { self.config.registries.get(&r.registry) } else { None };
-                let url = entry.map(|e| e.url.clone()).unwrap_or_else(|| r.host.clone());
-                (r.registry.clone(), entry, url)
-            }
-            ImageLocation::Layout(l) => match &l.registry {
-                Some(name) => {
-                    let entry = self.config.registries.get(name);
-                    (name.clone(), entry, format!("oci:{}", l.dir.display()))
-                }
-                None => ("oci-layout".to_string(), None, format!("oci:{}", l.dir.display())),
-            },
-        };
+        let (registry_name, entry, registry_url) = self.registry_of(&req.location);
         let ctx = HookContext { registry: &registry_name, entry, allow_unsigned: req.allow_unsigned };
         let tag = req.location.tag();
         doc.input = json!({
@@ -246,16 +233,7 @@ impl Pipeline<'_> {
         // ── manifest + config
         let (repo, version) = self.open(&req.location)?;
         let resolved = image::resolve(&repo, &reference, &version, &req.platform).await?;
-        let ledger = match (&req.location, &tag) {
-            (ImageLocation::Registry(r), Some(t)) => self.store.record_sighting(&Sighting {
-                registry: r.host.clone(),
-                repository: r.repository.clone(),
-                tag: t.clone(),
-                digest: resolved.digest.clone(),
-                seen: now(),
-            })?,
-            _ => Vec::new(),
-        };
+        let ledger = self.record_sighting(&req.location, &resolved.digest)?;
         doc.digest = Some(resolved.digest.clone());
         doc.input["image"]["digest"] = json!(resolved.digest);
         doc.input["image"]["platform"] = json!(resolved.platform);
@@ -282,19 +260,8 @@ impl Pipeline<'_> {
         }
 
         // ── signatures and attestations
-        let trust = crate::verify::gather(&repo, &req.location.repository(), &resolved.digest, &registry_name, entry, self.store.home())
-            .await
-            .map_err(|e| match e {
-                crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
-                crate::verify::GatherError::Source(_) => InstallError::Registry(e.to_string()),
-            })?;
+        let trust = self.gather_trust(&repo, &req.location, &resolved.digest, &registry_name, entry).await?;
         doc.input["signatures"] = json!(trust.signatures);
-        if trust.signatures.is_empty() {
-            self.reporter.step("signatures", "none found");
-        }
-        for s in &trust.signatures {
-            self.reporter.step("signature", &crate::verify::describe_signature(s));
-        }
         self.gate(doc, HookPoint::Signatures, &ctx, &reference)?;
         for line in crate::verify::describe_attestations(&trust) {
             self.reporter.step("attestation", &line);
@@ -302,20 +269,7 @@ impl Pipeline<'_> {
         doc.input["attestations"] = json!(trust.attestations);
         self.gate(doc, HookPoint::Attestations, &ctx, &reference)?;
         if doc.verify_only {
-            let allowed = doc.hooks.iter().all(|h| h.verdict.allowed()) || doc.warn_mode;
-            let report = json!({
-                "reference": reference,
-                "digest": resolved.digest,
-                "platform": resolved.platform,
-                "registry": registry_name,
-                "allowed": allowed,
-                "signatures": trust.signatures,
-                "attestations": trust.attestations,
-                "attestation_summary": trust.summary,
-                "rejected_attestations": trust.rejected_attestations,
-                "verdicts": Value::Object(doc.verdicts.clone()),
-            });
-            return Ok(Outcome::Verified { allowed, report });
+            return Ok(verify_report(doc, &reference, &registry_name, &resolved, &trust));
         }
 
         // ── layers → staging → contents
@@ -345,8 +299,6 @@ impl Pipeline<'_> {
         self.gate(doc, HookPoint::Install, &ctx, &reference)?;
 
         // ── commit
-        let final_root = self.store.version_dir(&name, &resolved.digest).join("rootfs");
-        store::write_executable(&staged.path().join("launch"), crate::shim::launch_script(&plan, &final_root).as_bytes())?;
         let meta = PackageMetadata {
             name: name.clone(),
             reference: reference.clone(),
@@ -361,13 +313,78 @@ impl Pipeline<'_> {
             attestations: trust.summary.clone(),
             verdicts: Value::Object(doc.verdicts.clone()),
         };
-        let meta_path = staged.path().join("metadata.json");
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("metadata serialises"))
-            .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))?;
+        self.write_version(staged.path(), &plan, &meta)?;
         let _ = early_sync.join();
         self.reporter.step("committing", &name);
         self.store.commit(&name, &resolved.digest, staged)?;
         Ok(Outcome::Installed { name, digest: resolved.digest, previous })
+    }
+
+    /// The registry a location maps to: its name, configured entry (none for an ad-hoc host or
+    /// a bare layout, which carry no policy), and URL.
+    fn registry_of(&self, loc: &ImageLocation) -> (String, Option<&RegistryEntry>, String) {
+        match loc {
+            ImageLocation::Registry(r) => {
+                let entry = if r.configured { self.config.registries.get(&r.registry) } else { None };
+                let url = entry.map(|e| e.url.clone()).unwrap_or_else(|| r.host.clone());
+                (r.registry.clone(), entry, url)
+            }
+            ImageLocation::Layout(l) => match &l.registry {
+                Some(name) => (name.clone(), self.config.registries.get(name), format!("oci:{}", l.dir.display())),
+                None => ("oci-layout".to_string(), None, format!("oci:{}", l.dir.display())),
+            },
+        }
+    }
+
+    /// Records a tag sighting (registry images with a tag) and returns the earlier ones.
+    fn record_sighting(&self, loc: &ImageLocation, digest: &str) -> Result<Vec<crate::facts::LedgerSighting>, InstallError> {
+        match loc {
+            ImageLocation::Registry(r) => match r.tag() {
+                Some(t) => Ok(self.store.record_sighting(&Sighting {
+                    registry: r.host.clone(),
+                    repository: r.repository.clone(),
+                    tag: t.to_string(),
+                    digest: digest.to_string(),
+                    seen: now(),
+                })?),
+                None => Ok(Vec::new()),
+            },
+            ImageLocation::Layout(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Finds and checks every signature and attestation, and reports what was found.
+    async fn gather_trust(
+        &self,
+        repo: &Repo,
+        loc: &ImageLocation,
+        digest: &str,
+        registry: &str,
+        entry: Option<&RegistryEntry>,
+    ) -> Result<crate::verify::TrustFacts, InstallError> {
+        let trust = crate::verify::gather(repo, &loc.repository(), digest, registry, entry, self.store.home())
+            .await
+            .map_err(|e| match e {
+                crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
+                crate::verify::GatherError::Source(_) => InstallError::Registry(e.to_string()),
+            })?;
+        if trust.signatures.is_empty() {
+            self.reporter.step("signatures", "none found");
+        }
+        for s in &trust.signatures {
+            self.reporter.step("signature", &crate::verify::describe_signature(s));
+        }
+        Ok(trust)
+    }
+
+    /// Writes the version's `launch` script (for its final location) and `metadata.json` into
+    /// the staging dir.
+    fn write_version(&self, staged: &std::path::Path, plan: &crate::shim::LaunchPlan, meta: &PackageMetadata) -> Result<(), InstallError> {
+        let final_root = self.store.version_dir(&meta.name, &meta.digest).join("rootfs");
+        store::write_executable(&staged.join("launch"), crate::shim::launch_script(plan, &final_root).as_bytes())?;
+        let meta_path = staged.join("metadata.json");
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(meta).expect("metadata serialises"))
+            .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))
     }
 
     fn open(&self, loc: &ImageLocation) -> Result<(Repo, ManifestRef), InstallError> {
@@ -456,6 +473,24 @@ impl Pipeline<'_> {
         .map_err(|e| InstallError::Io(format!("compose worker failed: {e}")))?
         .map_err(Into::into)
     }
+}
+
+/// The report of `gantry verify`: the facts and every verdict up to the attestations hook.
+fn verify_report(doc: &Doc, reference: &str, registry: &str, resolved: &Resolved, trust: &crate::verify::TrustFacts) -> Outcome {
+    let allowed = doc.hooks.iter().all(|h| h.verdict.allowed()) || doc.warn_mode;
+    let report = json!({
+        "reference": reference,
+        "digest": resolved.digest,
+        "platform": resolved.platform,
+        "registry": registry,
+        "allowed": allowed,
+        "signatures": trust.signatures,
+        "attestations": trust.attestations,
+        "attestation_summary": trust.summary,
+        "rejected_attestations": trust.rejected_attestations,
+        "verdicts": Value::Object(doc.verdicts.clone()),
+    });
+    Outcome::Verified { allowed, report }
 }
 
 /// The unpack caps in force: configured values, built-in defaults for the rest.

@@ -53,7 +53,6 @@ pub struct LeafIdentity {
 
 /// A generated test Sigstore instance.
 pub struct TestCa {
-    root_key: EcKey,
     root_der: Vec<u8>,
     intermediate_key: EcKey,
     intermediate_der: Vec<u8>,
@@ -178,7 +177,7 @@ impl TestCa {
             &spki_der(&intermediate_key),
             &root_key,
         );
-        TestCa { root_key, root_der, intermediate_key, intermediate_der, ct_key: random_key(), rekor_key: random_key(), valid_from }
+        TestCa { root_der, intermediate_key, intermediate_der, ct_key: random_key(), rekor_key: random_key(), valid_from }
     }
 
     /// Root certificate, DER.
