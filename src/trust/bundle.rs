@@ -11,7 +11,7 @@ use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
 use super::keys::{KeyAlgorithm, PublicKey};
 use super::rekor::{find_log, root_from_proof, verify_inclusion, verify_set, InclusionProof};
 use super::root::TrustRoot;
-use super::tsa::verify_timestamp;
+use super::tsa::{attest_timestamp, Attested};
 use super::TrustError;
 use crate::facts::{Identity, TlogEntry};
 use serde_json::Value;
@@ -246,18 +246,23 @@ pub fn verify_bundle(
         return Err(bad("no messageSignature or dsseEnvelope"));
     };
 
-    // Timestamps first: Rekor v2 entries have no integrated time of their own.
+    // Timestamps first: Rekor v2 entries have no integrated time of their own. A timestamp no
+    // authority in this root signed (e.g. the 2025 TSA under an older root copy) attests
+    // nothing and is set aside, as sigstore-go and sigstore-python do; it can never supply a
+    // time, and if no other verified time remains its error is the one reported below. Any
+    // other timestamp failure (malformed, not over this signature, a listed TSA out of its
+    // validity) is fatal.
     let mut times: Vec<i64> = Vec::new();
+    let mut unattributed = false;
     if let Some(ts) = vm
         .pointer("/timestampVerificationData/rfc3161Timestamps")
         .and_then(Value::as_array)
     {
         for t in ts {
-            times.push(verify_timestamp(
-                root,
-                &dec(t, "/signedTimestamp")?,
-                &signature,
-            )?);
+            match attest_timestamp(root, &dec(t, "/signedTimestamp")?, &signature)? {
+                Attested::Time(time) => times.push(time),
+                Attested::UnknownAuthority => unattributed = true,
+            }
         }
     }
     let tsa_time = times.first().copied();
@@ -371,9 +376,11 @@ pub fn verify_bundle(
         first_tlog.get_or_insert(entry);
     }
     if times.is_empty() {
-        return Err(TrustError::Timestamp(
-            "no verified signing time (no SET integrated time and no RFC 3161 timestamp)".into(),
-        ));
+        return Err(TrustError::Timestamp(if unattributed {
+            "no timestamp authority in the trusted root signed this timestamp, and there is no other verified signing time".into()
+        } else {
+            "no verified signing time (no SET integrated time and no RFC 3161 timestamp)".into()
+        }));
     }
 
     let (identity, key_fingerprint) = match (&leaf, policy) {
@@ -562,6 +569,36 @@ mod tests {
             &public_good()
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_timestamp_no_listed_authority_signed_attests_nothing() {
+        // bundle_v03.json carries a 2025 TSA timestamp; sigstore-go's older public-good copy
+        // does not list that TSA, so the verified Rekor SET time alone decides.
+        let b = read("sigstore-rs/tests-data/bundle_v03.json");
+        let san = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+        let good = "c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+        let go_root = root("sigstore-go/examples/trusted-root-public-good.json");
+        verify_bundle(&b, digest(good), &id(GHA, san), &go_root).unwrap();
+        // A listed TSA that signed it but was not trusted at that time stays fatal.
+        let mut closed = public_good();
+        for t in &mut closed.tsas {
+            t.valid.end = Some(t.valid.start);
+        }
+        let e = verify_bundle(&b, digest(good), &id(GHA, san), &closed).unwrap_err();
+        assert!(e.to_string().contains("outside the validity"), "{e}");
+        // Rekor v2 has no SET time: with the TSA unlisted nothing attests the signing time.
+        let dir = "sigstore-conformance/test/assets/bundle-verify/rekor2-happy-path";
+        let b = read(&format!("{dir}/bundle.sigstore.json"));
+        let a = read("sigstore-conformance/test/assets/bundle-verify/a.txt");
+        let mut no_tsa = root(&format!("{dir}/trusted_root.json"));
+        verify_bundle(&b, Artifact::Bytes(a.clone()), &id(GHA, BEACON), &no_tsa).unwrap();
+        no_tsa.tsas.clear();
+        let e = verify_bundle(&b, Artifact::Bytes(a), &id(GHA, BEACON), &no_tsa).unwrap_err();
+        assert!(
+            e.to_string().contains("no other verified signing time"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! X.509 certificates for keyless signing: chain a Fulcio leaf to a trusted CA *at the signed
 //! time* (never at "now": Fulcio leaves live ten minutes), verify its embedded SCT against the
-//! root's CT logs, and read the signer identity (issuer, SAN, GitHub workflow extensions). Also
+//! root's CT logs (required whenever the root lists any CT log), and read the signer identity (issuer, SAN, GitHub workflow extensions). Also
 //! a bring-your-own-PKI variant for custom CA roots. It never trusts a certificate that came
 //! with the signature unless it chains to a root from the trusted root or the caller.
 
@@ -118,7 +118,9 @@ impl Parsed {
 
 /// Verifies a Fulcio leaf at `at_unix` (the Rekor integrated time or RFC 3161 time): the leaf
 /// is valid then, chains through a trusted CA whose root validity covers that time, and carries
-/// an SCT from a trusted CT log. `chain_der` is what the bundle shipped after the leaf: only
+/// an SCT from a trusted CT log whenever the root lists CT logs (a root with no CT log keys,
+/// such as one built for 2021 Fulcio certificates that predate embedded SCTs, cannot demand
+/// one; the public-good root always lists them). `chain_der` is what the bundle shipped after the leaf: only
 /// trust-root certificates are used to build the path, and a shipped self-signed root is
 /// rejected (a bundle must not carry its own trust anchor).
 pub fn verify_leaf_at(
@@ -174,7 +176,11 @@ pub fn verify_leaf_at(
         };
         match check_path(&leaf, &chain, at_unix) {
             Ok(()) => {
-                verify_sct(root, &leaf, &chain[0])?;
+                // An SCT is demanded exactly when the root names CT logs (even ones whose keys
+                // are unusable); then a missing or unverifiable SCT is fatal.
+                if root.lists_ct_logs || !root.ct.is_empty() {
+                    verify_sct(root, &leaf, &chain[0])?;
+                }
                 return facts(&leaf);
             }
             Err(e) => last_err = e,
@@ -494,10 +500,24 @@ mod tests {
         let root = public_good();
         // "now" is long after the ten-minute window.
         assert!(verify_leaf_at(&root, &leaf, &[], chrono::Utc::now().timestamp()).is_err());
-        // Without the CT logs the SCT cannot be checked, so the leaf is refused.
+        // A root without CT logs demands no SCT, so the chain alone decides.
         let mut no_ct = root.clone();
         no_ct.ct.clear();
+        no_ct.lists_ct_logs = false;
+        assert!(verify_leaf_at(&no_ct, &leaf, &[], t).is_ok());
+        // A root that lists CT logs none of whose keys are usable still demands an SCT.
+        no_ct.lists_ct_logs = true;
         let err = verify_leaf_at(&no_ct, &leaf, &[], t)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SCT"), "{err}");
+        // A root whose only CT log is not the one that signed the SCT still demands one.
+        let mut wrong_ct = root.clone();
+        for log in &mut wrong_ct.ct {
+            log.key = wrong_ct.rekor[0].key.clone();
+            log.log_id = wrong_ct.rekor[0].log_id.clone();
+        }
+        let err = verify_leaf_at(&wrong_ct, &leaf, &[], t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("SCT"), "{err}");

@@ -269,7 +269,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn keyless_2021_kubewarden_chains_to_the_original_root_but_has_no_sct() {
+    fn keyless_2021_kubewarden_verifies_under_the_original_root_without_ct_logs() {
         let dir = shared!("sigstore-rs/extracted-from-src-cosign-signature_layers.rs");
         let k = format!("{dir}/kubewarden-keyless-2021");
         let read = |p: String| std::fs::read_to_string(p).unwrap();
@@ -285,12 +285,20 @@ pub(crate) mod tests {
         };
         let digest = check_digest_of(&payload);
         let crt1 = rooted(root_from_pems(&format!("{dir}/fulcio_crt_1.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
-        // Upstream accepts this 2021 signature; gantry refuses it because trustcore requires an
-        // embedded SCT and Fulcio only began embedding them after October 2021. The chain to the
-        // original root does verify: the SCT is the only thing missing.
+        // Fulcio only began embedding SCTs after October 2021, and this root (like upstream's
+        // test) lists no CT log, so nothing demands one: the chain, SET and signature decide.
         let f = verify_signature_layer(&found(&l), &digest, &crt1);
-        assert!(!f.verified);
-        assert!(f.error.as_deref().unwrap().ends_with("leaf certificate has no embedded SCT"), "{f:?}");
+        assert!(f.verified, "{f:?}");
+        assert_eq!(f.identity.subject.as_deref(), Some("flavio@castelli.me"));
+        // The same root with a CT log key demands an SCT, and this certificate has none.
+        let mut with_ct = root_from_pems(&format!("{dir}/fulcio_crt_1.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z");
+        with_ct.ct.push(with_ct.rekor[0].clone());
+        let h = verify_signature_layer(&found(&l), &digest, &rooted(with_ct));
+        assert!(!h.verified);
+        assert!(h.error.as_deref().unwrap().ends_with("leaf certificate has no embedded SCT"), "{h:?}");
+        // Another image digest does not verify.
+        let other = format!("sha256:{}", "0".repeat(64));
+        assert!(!verify_signature_layer(&found(&l), &other, &crt1).verified);
         // Under the later root the chain itself fails.
         let v1 = rooted(root_from_pems(ci!("fulcio_v1.crt.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
         let g = verify_signature_layer(&found(&l), &digest, &v1);

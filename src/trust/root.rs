@@ -68,6 +68,9 @@ pub struct TrustRoot {
     pub rekor: Vec<TransparencyLog>,
     /// Certificate Transparency logs (for SCTs).
     pub ct: Vec<TransparencyLog>,
+    /// Whether the root's JSON lists any CT log, usable key or not. Fulcio leaves must then
+    /// carry a verifiable SCT; a listed log whose key cannot be used must not turn that off.
+    pub lists_ct_logs: bool,
     /// RFC 3161 timestamp authorities.
     pub tsas: Vec<CertAuthority>,
 }
@@ -214,6 +217,7 @@ impl TrustRoot {
             fulcio: vec![],
             rekor: vec![],
             ct: vec![],
+            lists_ct_logs: !raw.ctlogs.is_empty(),
             tsas: vec![],
         };
         for l in &raw.tlogs {
@@ -321,7 +325,14 @@ mod tests {
         let root = TrustRoot::from_json(&public_good_copy()).unwrap();
         assert_eq!(root.fulcio.len(), 2);
         assert_eq!(root.rekor.len(), 2);
-        assert!(!root.ct.is_empty() && !root.tsas.is_empty());
+        assert!(!root.ct.is_empty() && !root.tsas.is_empty() && root.lists_ct_logs);
+        // A CT log whose key cannot be used is dropped, but the root still demands SCTs.
+        let mut j: serde_json::Value = serde_json::from_slice(&public_good_copy()).unwrap();
+        for l in j["ctlogs"].as_array_mut().unwrap() {
+            l["publicKey"]["rawBytes"] = serde_json::json!("AAAA");
+        }
+        let broken = TrustRoot::from_json(j.to_string().as_bytes()).unwrap();
+        assert!(broken.ct.is_empty() && broken.lists_ct_logs);
         let v1 = hex::decode("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d")
             .unwrap();
         let log = root.rekor_log(&v1).expect("rekor.sigstore.dev is listed");

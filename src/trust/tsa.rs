@@ -63,13 +63,40 @@ fn gen_time(t: &Tlv<'_>) -> Result<i64, TrustError> {
         .map_err(|e| err(format!("malformed genTime {s:?}: {e}")))
 }
 
+/// What a well-formed timestamp over the right signature attests under a trusted root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attested {
+    /// A listed timestamp authority signed it, within its validity: the time in Unix seconds.
+    Time(i64),
+    /// No timestamp authority listed in the root signed it (say, one newer than the root copy,
+    /// or a forged signature). It attests nothing; the caller decides whether that is fatal.
+    UnknownAuthority,
+}
+
+const UNKNOWN_AUTHORITY: &str = "no timestamp authority in the trusted root signed this timestamp";
+
 /// Verifies an RFC 3161 timestamp (a DER TimeStampResp or a bare token) over `signature` against
-/// the root's timestamp authorities; returns the attested time in Unix seconds.
+/// the root's timestamp authorities; returns the attested time in Unix seconds. A timestamp no
+/// listed authority signed is an error here.
 pub fn verify_timestamp(
     root: &TrustRoot,
     token: &[u8],
     signature: &[u8],
 ) -> Result<i64, TrustError> {
+    match attest_timestamp(root, token, signature)? {
+        Attested::Time(t) => Ok(t),
+        Attested::UnknownAuthority => Err(err(UNKNOWN_AUTHORITY)),
+    }
+}
+
+/// Like [`verify_timestamp`], but tells a timestamp no listed authority signed apart from one
+/// that is malformed, not over `signature`, or signed by a listed authority outside its
+/// validity (those stay errors).
+pub fn attest_timestamp(
+    root: &TrustRoot,
+    token: &[u8],
+    signature: &[u8],
+) -> Result<Attested, TrustError> {
     let top = seq(token, "timestamp")?;
     // TimeStampResp = SEQ { PKIStatusInfo SEQ, token }; a ContentInfo starts with an OID.
     let content_info = match top.first() {
@@ -165,7 +192,7 @@ pub fn verify_timestamp(
     }
     let time = gen_time(tst.get(4).ok_or_else(|| err("no genTime"))?)?;
     let alg = sig_alg(&sig_alg_oid, &digest_alg);
-    let mut last = err("no timestamp authority in the trusted root signed this timestamp");
+    let mut last = None;
     for tsa in &root.tsas {
         let Ok(leaf) = x509_cert::Certificate::from_der(&tsa.chain[0]) else {
             continue;
@@ -177,18 +204,22 @@ pub fn verify_timestamp(
             continue;
         }
         if !tsa.valid.contains(time) {
-            last = err(format!(
+            last = Some(err(format!(
                 "timestamp {time} is outside the validity of timestamp authority {}",
                 tsa.uri
-            ));
+            )));
             continue;
         }
         match chain_valid_at(&tsa.chain, time) {
-            Ok(()) => return Ok(time),
-            Err(e) => last = e,
+            Ok(()) => return Ok(Attested::Time(time)),
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
+    // A listed authority that signed it but failed on time is an error, never "unknown".
+    match last {
+        Some(e) => Err(e),
+        None => Ok(Attested::UnknownAuthority),
+    }
 }
 
 /// Every certificate of a TSA chain is valid at `t` and signed by the next one.
