@@ -16,7 +16,7 @@
 
 use crate::policy::hook::{HookPoint, Verdict};
 use crate::policy::plugin::{Plugin, PluginError, PluginRuntime};
-use crate::policy::rego::{RegoError, RegoModule, RegoSet};
+use crate::policy::rego::{input_value, RegoError, RegoModule, RegoSet};
 use std::path::{Path, PathBuf};
 
 /// The built-in policies, embedded in the binary: (label, text).
@@ -221,23 +221,31 @@ impl Engine {
         config: &serde_json::Value,
     ) -> Verdict {
         let mut verdict = Verdict::default();
-        let doc = hook_document(hook, input);
         // The built-in signature policy speaks only at the signatures hook (each of its rules
         // tests `input.hook == "signatures"`), so it is not evaluated elsewhere; and the Rego form
         // of the document (costly for a contents document of many files) is made only when some
-        // policy will read it.
+        // policy will read it, straight from `input` (no JSON copy first).
         let builtin_runs = hook == HookPoint::Signatures;
         if builtin_runs || !self.policies.is_empty() {
-            let rego_input = regorus::Value::from(doc.clone());
+            let rego_input = rego_hook_document(hook, input);
             if builtin_runs {
-                verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(config)));
+                verdict.merge(
+                    self.builtins
+                        .evaluate(&rego_input, &normalise_config(config)),
+                );
             }
             for p in &self.policies {
                 verdict.merge(p.set.evaluate(&rego_input, &p.config));
             }
         }
-        for (_, plugin) in &self.plugins {
-            if plugin.exports().contains(&hook) {
+        let mut callers = self
+            .plugins
+            .iter()
+            .filter(|(_, plugin)| plugin.exports().contains(&hook))
+            .peekable();
+        if callers.peek().is_some() {
+            let doc = hook_document(hook, input);
+            for (_, plugin) in callers {
                 verdict.merge(plugin.call(hook, &doc));
             }
         }
@@ -267,6 +275,24 @@ fn hook_document(hook: HookPoint, input: &serde_json::Value) -> serde_json::Valu
     };
     doc["hook"] = serde_json::Value::String(hook.as_str().to_string());
     doc
+}
+
+/// [`hook_document`] in Rego form, converted field by field from `input`: the same document,
+/// without first copying the whole JSON tree.
+fn rego_hook_document(hook: HookPoint, input: &serde_json::Value) -> regorus::Value {
+    let mut fields = std::collections::BTreeMap::new();
+    if let serde_json::Value::Object(map) = input {
+        for (k, v) in map {
+            if k != "hook" {
+                fields.insert(regorus::Value::from(k.as_str()), input_value(v));
+            }
+        }
+    }
+    fields.insert(
+        regorus::Value::from("hook"),
+        regorus::Value::from(hook.as_str()),
+    );
+    regorus::Value::from(fields)
 }
 
 /// `null` (no config given) reads as an empty object, so `object.get(data.config, k, default)`
@@ -410,6 +436,25 @@ mod tests {
         assert!(!engine
             .evaluate(HookPoint::Signatures, &doc, &corp_policy())
             .allowed());
+    }
+
+    #[test]
+    fn the_rego_document_is_the_hook_document() {
+        let stale = json!({"hook": "resolve", "files": [{"path": "a", "mode": 420}], "x": null});
+        for input in [
+            stale,
+            json!({}),
+            json!(["not", "an", "object"]),
+            json!(null),
+        ] {
+            for hook in HookPoint::ALL {
+                assert_eq!(
+                    rego_hook_document(hook, &input),
+                    regorus::Value::from(hook_document(hook, &input)),
+                    "{hook} {input}"
+                );
+            }
+        }
     }
 
     #[test]
