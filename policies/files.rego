@@ -29,11 +29,13 @@ special_bits := 3072
 
 mode_of(f) := object.get(f, "original_mode", 0)
 
+# Rules are written for the interpreter's cost model (every builtin and function call counts,
+# per file): config is checked before the loop, and per-file work is one or two builtins.
 deny contains msg if {
 	input.hook == "contents"
 	allow_setuid != true
 	some f in files
-	some m in [mode_of(f), object.get(f, "mode", 0)]
+	m := bits.or(mode_of(f), object.get(f, "mode", 0))
 	bits.and(m, special_bits) != 0
 	msg := sprintf("%s contains %s with the setuid/setgid bit (mode 0%s); images must not ask for elevated privileges", [image, f.path, format_int(m, 8)])
 }
@@ -41,29 +43,24 @@ deny contains msg if {
 deny contains msg if {
 	input.hook == "contents"
 	some f in files
-	some part in split(f.path, "/")
-	part == ".."
+	contains(concat("", ["/", f.path, "/"]), "/../")
 	msg := sprintf("%s contains the path %s, which climbs out with '..'", [image, f.path])
 }
 
-inside(path) if {
-	is_array(prefixes)
-	some p in prefixes
-	startswith(path, p)
-	endswith(p, "/")
-}
+# A prefix "usr/" (or "usr") allows the path "usr" itself and everything under "usr/".
+prefix_list := prefixes if is_array(prefixes)
+
+prefix_list := [] if not is_array(prefixes)
+
+exact_prefixes := {trim_suffix(p, "/") | some p in prefix_list}
+
+dir_prefixes := {concat("", [p, "/"]) | some p in exact_prefixes}
+
+inside(path) if path in exact_prefixes
 
 inside(path) if {
-	is_array(prefixes)
-	some p in prefixes
-	path == trim_suffix(p, "/")
-}
-
-inside(path) if {
-	is_array(prefixes)
-	some p in prefixes
-	not endswith(p, "/")
-	startswith(path, concat("", [p, "/"]))
+	some d in dir_prefixes
+	startswith(path, d)
 }
 
 deny contains msg if {
