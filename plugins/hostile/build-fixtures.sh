@@ -14,6 +14,8 @@ world_of() {
   case $1 in
     garbage) echo garbage ;;
     ungranted) echo ungranted ;;
+    granted) echo granted ;;
+    greedy) echo greedy ;;
     *) echo manifest-only ;;
   esac
 }

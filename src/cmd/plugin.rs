@@ -74,10 +74,12 @@ fn render(file: &std::path::Path, info: &PluginInfo) -> String {
         out.push_str("  (none)\n");
     }
     for import in &info.imports {
-        let note = if import.allowed {
-            "host interface"
-        } else {
-            "NOT provided: loading fails unless granted"
+        let note = match (&import.allowed, &import.grant) {
+            (true, _) => "host interface".to_string(),
+            (false, Some(grant)) => {
+                format!("provided only with grants = [\"{grant}\"]; loading fails without it")
+            }
+            (false, None) => "NOT provided: no grant allows it; loading fails".to_string(),
         };
         out.push_str(&format!("  {}  ({note})\n", import.name));
     }
@@ -122,7 +124,12 @@ mod tests {
             .find(|i| i.name.starts_with("wasi:clocks/wall-clock"))
             .unwrap();
         assert!(!clock.allowed);
-        assert!(render(UNGRANTED.as_ref(), &info).contains("NOT provided"));
+        assert_eq!(clock.grant.as_deref(), Some("clocks"));
+        assert!(
+            render(UNGRANTED.as_ref(), &info).contains(r#"provided only with grants = ["clocks"]"#),
+            "{}",
+            render(UNGRANTED.as_ref(), &info)
+        );
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! in a fresh store with a memory cap, a fuel budget and a wall-clock deadline. Whatever a plugin
 //! does (loop, allocate without end, trap, return garbage) comes back as a deny with the reason.
 //! This module must never let a plugin's failure become an allow, never give a plugin a capability
-//! beyond logging and its own configuration, and never print: log lines are returned as data.
+//! beyond logging, its own configuration and what its registry entry grants by name (see
+//! [`grants`]), and never print: log lines are returned as data.
 
 mod cache;
 mod convert;
+mod grants;
 mod inspect;
 mod sandbox;
 
@@ -21,6 +23,7 @@ use wasmtime::component::{
 };
 use wasmtime::{Config, Engine, Store};
 
+pub use grants::{KNOWN_GRANTS, MAX_RANDOM_BYTES};
 pub use inspect::{inspect, ImportInfo, PluginInfo};
 pub use sandbox::{LogLevel, LogLine};
 
@@ -55,10 +58,21 @@ pub enum PluginError {
         #[source]
         source: wasmtime::Error,
     },
-    #[error("plugin {file} imports '{import}', which was not granted (a plugin may import only {WIT_PACKAGE}/host@{WIT_VERSION})")]
-    UngrantedImport { file: PathBuf, import: String },
-    #[error("plugin {file} imports '{import}', which is granted, but this build of gantry provides no WASI capabilities")]
-    UnsupportedGrant { file: PathBuf, import: String },
+    #[error("plugin {file} imports '{import}', which was not granted ({hint})")]
+    UngrantedImport {
+        file: PathBuf,
+        import: String,
+        /// Which grant would allow it, or that none would.
+        hint: String,
+    },
+    #[error("plugin {file} imports '{function}' of '{import}': the interface is granted, but gantry does not provide that function")]
+    UnsupportedGrant {
+        file: PathBuf,
+        import: String,
+        function: String,
+    },
+    #[error("plugin {file}: unknown grant '{grant}' in its configuration (known grants: clocks, random)")]
+    UnknownGrant { file: PathBuf, grant: String },
     #[error("plugin {file} exports '{export}', built for another version of {WIT_PACKAGE} (this gantry speaks @{WIT_VERSION})")]
     IncompatibleExport { file: PathBuf, export: String },
     #[error("plugin {file} exports no hook interface of {WIT_PACKAGE}@{WIT_VERSION} (resolve, manifest, signatures, attestations, contents, install)")]
@@ -111,7 +125,6 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// One Wasm engine (compiler settings, code cache, epoch clock) shared by all plugins of a run.
 pub struct PluginRuntime {
     engine: Engine,
-    linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
     limits: PluginLimits,
 }
@@ -134,20 +147,20 @@ impl PluginRuntime {
             .epoch_interruption(true);
         let engine = Engine::new(&config).map_err(PluginError::Engine)?;
         spawn_epoch_ticker(&engine);
-        let mut linker = Linker::new(&engine);
-        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(PluginError::Engine)?;
+        // Fail at start rather than at the first load if the host interface cannot be linked.
+        host_linker(&engine).map_err(PluginError::Engine)?;
         Ok(PluginRuntime {
             engine,
-            linker,
             cache_dir: cache_dir.map(Path::to_path_buf),
             limits,
         })
     }
 
     /// Loads the component at `path` (binary or WAT) under `name`: compiles it (or reuses the
-    /// checked cache entry), refuses imports outside the host interface unless granted, finds the
-    /// hook interfaces it exports and checks their types.
+    /// checked cache entry), refuses imports outside the host interface unless `grants` names the
+    /// capability (and refuses unknown grant names), finds the hook interfaces it exports and
+    /// checks their types. The component is linked against the host interface and exactly the
+    /// granted capabilities it imports.
     pub fn load(
         &self,
         path: &Path,
@@ -167,15 +180,17 @@ impl PluginRuntime {
                     source,
                 }
             })?;
-        check_imports(&self.engine, &component, path, grants)?;
+        let granted = grants::check_imports(&self.engine, &component, path, grants)?;
         let hooks = find_exports(&self.engine, &component, path)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|source| PluginError::Link {
-                file: file.clone(),
-                source,
-            })?;
+        let link_error = |source| PluginError::Link {
+            file: file.clone(),
+            source,
+        };
+        let mut linker = host_linker(&self.engine).map_err(link_error)?;
+        for (import, cap) in &granted {
+            grants::link(&mut linker, import, cap).map_err(link_error)?;
+        }
+        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let config = serde_json::to_string(config).map_err(|source| PluginError::Config {
             file: file.clone(),
             source,
@@ -193,6 +208,13 @@ impl PluginRuntime {
         plugin.typecheck_exports()?;
         Ok(plugin)
     }
+}
+
+/// A linker holding only the host interface (`log`, `config`); grants are added per plugin.
+fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
 }
 
 /// Advances the engine's epoch once per [`EPOCH_TICK`] of wall-clock time for as long as the
@@ -401,32 +423,6 @@ fn parse_hook_export(name: &str) -> Option<(HookPoint, &str)> {
     let rest = name.strip_prefix(WIT_PACKAGE)?.strip_prefix('/')?;
     let (iface, version) = rest.split_once('@')?;
     Some((iface.parse().ok()?, version))
-}
-
-/// Refuses every import but the host interface: no WASI, nothing else, unless granted by name
-/// (and this build provides no grantable capability, so a granted import is refused too).
-fn check_imports(
-    engine: &Engine,
-    component: &Component,
-    path: &Path,
-    grants: &[String],
-) -> Result<(), PluginError> {
-    for (import, _) in component.component_type().imports(engine) {
-        if is_allowed_import(import) {
-            continue;
-        }
-        let granted = grants
-            .iter()
-            .any(|g| import == g || import.split('@').next() == Some(g.as_str()));
-        let import = import.to_string();
-        let file = path.to_path_buf();
-        return Err(if granted {
-            PluginError::UnsupportedGrant { file, import }
-        } else {
-            PluginError::UngrantedImport { file, import }
-        });
-    }
-    Ok(())
 }
 
 /// The hook interfaces a component exports, with the index of each one's `check` function.

@@ -1,7 +1,8 @@
 //! What `gantry plugin inspect` reports about a component file: its size and hash, the hooks it
-//! exports and every import with whether gantry would provide it. It compiles the component to
+//! exports and every import with whether gantry would provide it (always, or under which grant). It compiles the component to
 //! read its types but never links, instantiates or caches it.
 
+use super::grants::capability;
 use super::{is_allowed_import, parse_hook_export, PluginError, WIT_VERSION};
 use crate::policy::hook::HookPoint;
 use std::path::Path;
@@ -16,7 +17,7 @@ pub struct PluginInfo {
     pub sha256: String,
     /// The hooks it exports at this host's WIT version.
     pub hooks: Vec<HookPoint>,
-    /// Every import, with whether a plugin may have it without a grant.
+    /// Every import, with whether a plugin may have it without a grant, or which grant provides it.
     pub imports: Vec<ImportInfo>,
     /// Every export name.
     pub exports: Vec<String>,
@@ -26,7 +27,10 @@ pub struct PluginInfo {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportInfo {
     pub name: String,
+    /// The host interface: every plugin may import it.
     pub allowed: bool,
+    /// The grant name that provides it (`clocks`, `random`), if any grant does.
+    pub grant: Option<String>,
 }
 
 /// Compiles the component at `path` (without caching or linking) and lists what it imports and
@@ -47,6 +51,7 @@ pub fn inspect(path: &Path) -> Result<PluginInfo, PluginError> {
         .map(|(name, _)| ImportInfo {
             name: name.to_string(),
             allowed: is_allowed_import(name),
+            grant: capability(name).map(|c| c.grant.to_string()),
         })
         .collect();
     let exports: Vec<String> = ty

@@ -145,6 +145,12 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// A granted host function refusing a plugin's request (too many random bytes, say): the call
+/// ends, and the deny says what was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HostRefusal(pub String);
+
 /// Why a call failed, in words for the deny message.
 pub fn failure_reason(error: &wasmtime::Error, state: &HostState, limits: &PluginLimits) -> String {
     if state.limiter.memory_refused {
@@ -152,6 +158,9 @@ pub fn failure_reason(error: &wasmtime::Error, state: &HostState, limits: &Plugi
             "plugin exceeded its memory limit of {} MiB",
             limits.memory_bytes >> 20
         );
+    }
+    if let Some(refusal) = error.downcast_ref::<HostRefusal>() {
+        return format!("host refused the plugin's request: {refusal}");
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => format!("plugin exceeded its CPU budget of {} fuel", limits.fuel),

@@ -169,15 +169,138 @@ fn ungranted_import_fails_to_load_naming_the_import() {
         text.contains("ungranted.wat") && text.contains("wasi:clocks/wall-clock@0.2.0"),
         "{text}"
     );
-    // A grant cannot conjure a capability this build does not have: still refused, and said so.
-    let grants = ["wasi:clocks/wall-clock".to_string()];
+    assert!(text.contains(r#"grant "clocks""#), "{text}");
+    // Granting another capability does not grant this one.
     let err = rt
-        .load(&fixture("ungranted"), "ungranted", &json!({}), &grants)
+        .load(
+            &fixture("ungranted"),
+            "ungranted",
+            &json!({}),
+            &grants(&["random"]),
+        )
         .err()
         .unwrap();
     assert!(
-        matches!(err, PluginError::UnsupportedGrant { .. }),
+        matches!(err, PluginError::UngrantedImport { .. }),
         "{err:?}"
+    );
+}
+
+fn grants(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn granted_clocks_and_random_link_and_give_real_values() {
+    let rt = runtime();
+    let plugin = rt
+        .load(
+            &fixture("granted"),
+            "granted",
+            &json!({}),
+            &grants(&["clocks", "random"]),
+        )
+        .unwrap();
+    let verdict = plugin.call(HookPoint::Manifest, &doc(json!({})));
+    let deny: Vec<&str> = verdict.deny.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(deny.len(), 3, "{verdict:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let seconds: u64 = deny[0].strip_prefix("now ").unwrap().parse().unwrap();
+    assert!(seconds.abs_diff(now) <= 5, "{seconds} vs {now}");
+    let hex = deny[1].strip_prefix("random ").unwrap();
+    assert_eq!(hex.len(), 32, "{hex}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hex}");
+    deny[2]
+        .strip_prefix("u64 ")
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let mono: u64 = verdict.warn[0]
+        .text
+        .strip_prefix("monotonic ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A second call draws fresh randomness and a clock that has not gone backwards.
+    let again = plugin.call(HookPoint::Manifest, &doc(json!({})));
+    assert_ne!(again.deny[1].text, verdict.deny[1].text);
+    let mono2: u64 = again.warn[0]
+        .text
+        .strip_prefix("monotonic ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(mono2 >= mono, "{mono2} < {mono}");
+}
+
+#[test]
+fn each_import_needs_its_own_grant() {
+    let rt = runtime();
+    let err = rt
+        .load(&fixture("granted"), "granted", &json!({}), &[])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PluginError::UngrantedImport { import, .. } if import.starts_with("wasi:clocks/")),
+        "{err:?}"
+    );
+    let err = rt
+        .load(
+            &fixture("granted"),
+            "granted",
+            &json!({}),
+            &grants(&["clocks"]),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PluginError::UngrantedImport { import, .. } if import == "wasi:random/random@0.2.3"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("granted.wat") && text.contains(r#"grant "random""#),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_grant_is_an_error_naming_it() {
+    let rt = runtime();
+    let err = rt
+        .load(
+            &fixture("echo"),
+            "echo",
+            &json!({}),
+            &grants(&["clocks", "wasi:filesystem"]),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PluginError::UnknownGrant { grant, .. } if grant == "wasi:filesystem"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("'wasi:filesystem'"), "{err}");
+}
+
+#[test]
+fn oversized_random_request_is_a_deny_not_an_allocation() {
+    let rt = runtime();
+    let greedy = rt
+        .load(
+            &fixture("greedy"),
+            "greedy",
+            &json!({}),
+            &grants(&["random"]),
+        )
+        .unwrap();
+    let reason = denied(&greedy, HookPoint::Manifest);
+    assert!(
+        reason.contains("get-random-bytes asked for 1048576 bytes (limit 65536)"),
+        "{reason}"
     );
 }
 

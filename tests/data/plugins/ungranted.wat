@@ -3,8 +3,10 @@
 (component
   (type $ty-wasi:clocks/wall-clock@0.2.0 (;0;)
     (instance
-      (type (;0;) (func (result u64)))
-      (export (;0;) "now" (func (type 0)))
+      (type (;0;) (record (field "seconds" u64) (field "nanoseconds" u32)))
+      (export (;1;) "datetime" (type (eq 0)))
+      (type (;2;) (func (result 1)))
+      (export (;0;) "now" (func (type 2)))
     )
   )
   (import "wasi:clocks/wall-clock@0.2.0" (instance $wasi:clocks/wall-clock@0.2.0 (;0;) (type $ty-wasi:clocks/wall-clock@0.2.0)))
@@ -29,10 +31,10 @@
   )
   (import "gantry:policy/types@0.1.0" (instance $gantry:policy/types@0.1.0 (;1;) (type $ty-gantry:policy/types@0.1.0)))
   (core module $main (;0;)
-    (type (;0;) (func (result i64)))
+    (type (;0;) (func (param i32)))
     (type (;1;) (func (param i32 i32 i32 i32) (result i32)))
     (type (;2;) (func (param i32) (result i32)))
-    (import "wasi:clocks/wall-clock@0.2.0" "now" (func $now (;0;) (type 0) (result i64)))
+    (import "wasi:clocks/wall-clock@0.2.0" "now" (func $now (;0;) (type 0) (param i32)))
     (memory (;0;) 5)
     (global $bump (;0;) (mut i32) i32.const 262144)
     (export "memory" (memory 0))
@@ -75,8 +77,8 @@
       local.get $p
     )
     (func (;2;) (type 2) (param i32) (result i32)
+      i32.const 64
       call $now
-      drop
       i32.const 16
       i32.const 0
       i32.store
@@ -95,21 +97,54 @@
       (processed-by "wit-component" "0.263.0")
     )
   )
+  (core module $wit-component-shim-module (;1;)
+    (type (;0;) (func (param i32)))
+    (table (;0;) 1 1 funcref)
+    (export "0" (func $indirect-wasi:clocks/wall-clock@0.2.0-now))
+    (export "$imports" (table 0))
+    (func $indirect-wasi:clocks/wall-clock@0.2.0-now (;0;) (type 0) (param i32)
+      local.get 0
+      i32.const 0
+      call_indirect (type 0)
+    )
+    (@producers
+      (processed-by "wit-component" "0.263.0")
+    )
+  )
+  (core instance $wit-component-shim-instance (;0;) (instantiate $wit-component-shim-module))
   (alias export $gantry:policy/types@0.1.0 "manifest-input" (type $manifest-input (;2;)))
   (alias export $gantry:policy/types@0.1.0 "verdict" (type $verdict (;3;)))
-  (alias export $wasi:clocks/wall-clock@0.2.0 "now" (func $now (;0;)))
-  (core func $now (;0;) (canon lower (func $now)))
-  (core instance $wasi:clocks/wall-clock@0.2.0 (;0;)
-    (export "now" (func $now))
+  (alias core export $wit-component-shim-instance "0" (core func $indirect-wasi:clocks/wall-clock@0.2.0-now (;0;)))
+  (core instance $wasi:clocks/wall-clock@0.2.0 (;1;)
+    (export "now" (func $indirect-wasi:clocks/wall-clock@0.2.0-now))
   )
-  (core instance $main (;1;) (instantiate $main
+  (core instance $main (;2;) (instantiate $main
       (with "wasi:clocks/wall-clock@0.2.0" (instance $wasi:clocks/wall-clock@0.2.0))
     )
   )
   (alias core export $main "memory" (core memory $memory (;0;)))
+  (core module $wit-component-fixup (;2;)
+    (type (;0;) (func (param i32)))
+    (import "actual" "0" (func $0 (;0;) (type 0) (param i32)))
+    (import "shim" "$imports" (table (;0;) 1 1 funcref))
+    (elem (;0;) (i32.const 0) func $0)
+    (@producers
+      (processed-by "wit-component" "0.263.0")
+    )
+  )
+  (alias export $wasi:clocks/wall-clock@0.2.0 "now" (func $now (;0;)))
+  (core func $"#core-func1 indirect-wasi:clocks/wall-clock@0.2.0-now" (@name "indirect-wasi:clocks/wall-clock@0.2.0-now") (;1;) (canon lower (func $now) (memory $memory)))
+  (core instance $actual (;3;)
+    (export "0" (func $"#core-func1 indirect-wasi:clocks/wall-clock@0.2.0-now"))
+  )
+  (core instance $fixup (;4;) (instantiate $wit-component-fixup
+      (with "actual" (instance $actual))
+      (with "shim" (instance $wit-component-shim-instance))
+    )
+  )
   (type (;4;) (func (param "input" $manifest-input) (result $verdict)))
-  (alias core export $main "gantry:policy/manifest@0.1.0#check" (core func $gantry:policy/manifest@0.1.0#check (;1;)))
-  (alias core export $main "cabi_realloc" (core func $cabi_realloc (;2;)))
+  (alias core export $main "gantry:policy/manifest@0.1.0#check" (core func $gantry:policy/manifest@0.1.0#check (;2;)))
+  (alias core export $main "cabi_realloc" (core func $cabi_realloc (;3;)))
   (func $check (;1;) (type 4) (canon lift (core func $gantry:policy/manifest@0.1.0#check) (memory $memory) (realloc $cabi_realloc) string-encoding=utf8))
   (alias export $gantry:policy/types@0.1.0 "registry" (type $registry (;5;)))
   (alias export $gantry:policy/types@0.1.0 "platform" (type $platform (;6;)))
