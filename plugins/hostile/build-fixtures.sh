@@ -16,6 +16,7 @@ world_of() {
     ungranted) echo ungranted ;;
     granted) echo granted ;;
     greedy) echo greedy ;;
+    pollable) echo pollable ;;
     *) echo manifest-only ;;
   esac
 }

@@ -92,8 +92,13 @@ pub fn check_imports(
     grants: &[String],
 ) -> Result<Vec<(String, &'static Capability)>, PluginError> {
     check_grant_names(path, grants)?;
+    let ty = component.component_type();
+    let mut imports: Vec<_> = ty.imports(engine).collect();
+    // Capabilities first: for a granted interface that needs something gantry lacks (a pollable
+    // needs wasi:io), naming the missing function says more than naming wasi:io.
+    imports.sort_by_key(|(name, _)| capability(name).is_none());
     let mut linked = Vec::new();
-    for (import, item) in component.component_type().imports(engine) {
+    for (import, item) in imports {
         if is_allowed_import(import) {
             continue;
         }
@@ -120,7 +125,11 @@ pub fn check_imports(
                 function: "(not an interface instance)".into(),
             });
         };
-        for (name, member) in instance.exports(engine) {
+        // Functions first, so a component asking for subscribe-duration is told that, rather
+        // than about the pollable type it brings along.
+        let mut members: Vec<_> = instance.exports(engine).collect();
+        members.sort_by_key(|(_, m)| !matches!(m.ty, ComponentItem::ComponentFunc(_)));
+        for (name, member) in members {
             let provided = match member.ty {
                 ComponentItem::ComponentFunc(_) => cap.functions.contains(&name),
                 // Plain type definitions (datetime, instant) carry no capability; a resource

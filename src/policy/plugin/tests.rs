@@ -287,6 +287,35 @@ fn unknown_grant_is_an_error_naming_it() {
 }
 
 #[test]
+fn granted_interface_asking_for_a_function_gantry_lacks_fails_naming_it() {
+    let rt = runtime();
+    let err = rt
+        .load(
+            &fixture("pollable"),
+            "pollable",
+            &json!({}),
+            &grants(&["clocks"]),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, PluginError::UnsupportedGrant { import, function, .. }
+            if import == "wasi:clocks/monotonic-clock@0.2.0" && function == "subscribe-duration"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("subscribe-duration"), "{err}");
+    // Without the grant, the clock is refused as ungranted, and wasi:io is never grantable.
+    let err = rt
+        .load(&fixture("pollable"), "pollable", &json!({}), &[])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, PluginError::UngrantedImport { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn oversized_random_request_is_a_deny_not_an_allocation() {
     let rt = runtime();
     let greedy = rt
