@@ -130,6 +130,23 @@ mod tests {
             "{}",
             render(UNGRANTED.as_ref(), &info)
         );
+        // wasi:io comes with the pollable clock functions, and no grant provides it.
+        let pollable = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/plugins/pollable.wat"
+        );
+        let info = plugin::inspect(pollable.as_ref()).unwrap();
+        let text = render(pollable.as_ref(), &info);
+        assert!(
+            text.contains("wasi:io/poll@0.2.0  (NOT provided: no grant allows it; loading fails)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"wasi:clocks/monotonic-clock@0.2.0  (provided only with grants = ["clocks"]"#
+            ),
+            "{text}"
+        );
     }
 
     #[test]
