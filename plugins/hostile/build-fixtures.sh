@@ -17,6 +17,7 @@ world_of() {
     granted) echo granted ;;
     greedy) echo greedy ;;
     pollable) echo pollable ;;
+    mistyped) echo mistyped ;;
     *) echo manifest-only ;;
   esac
 }

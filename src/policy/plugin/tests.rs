@@ -316,6 +316,22 @@ fn granted_interface_asking_for_a_function_gantry_lacks_fails_naming_it() {
 }
 
 #[test]
+fn granted_import_of_the_wrong_type_fails_to_link() {
+    let rt = runtime();
+    let err = rt
+        .load(
+            &fixture("mistyped"),
+            "mistyped",
+            &json!({}),
+            &grants(&["clocks"]),
+        )
+        .err()
+        .unwrap();
+    assert!(matches!(err, PluginError::Link { .. }), "{err:?}");
+    assert!(err.to_string().contains("mistyped.wat"), "{err}");
+}
+
+#[test]
 fn oversized_random_request_is_a_deny_not_an_allocation() {
     let rt = runtime();
     let greedy = rt
