@@ -106,12 +106,8 @@ pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{CASES, PUBLIC_GOOD as ROOT};
 
-    const CASES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
-    );
-    const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json");
     const BEACON: &str =
         "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 

@@ -432,9 +432,7 @@ mod tests {
         TrustRoot::from_json(&read(rel)).unwrap()
     }
 
-    fn public_good() -> TrustRoot {
-        root("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")
-    }
+    use crate::trust::testdata::public_good;
 
     fn id(issuer: &str, san: &str) -> BundlePolicy {
         BundlePolicy::Identity {

@@ -423,30 +423,14 @@ fn san(value: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{public_good, CASES};
     use crate::trust::der_util::b64;
 
-    const CASES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
-    );
-    const CONF: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance"
-    );
     const CI: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/conformance/containers-image"
     );
 
-    fn public_good() -> TrustRoot {
-        TrustRoot::from_json(
-            &std::fs::read(format!(
-                "{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap()
-    }
 
     /// The leaf and integrated time of the happy-path v0.3 bundle.
     fn happy_leaf() -> (Vec<u8>, i64) {

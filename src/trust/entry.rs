@@ -228,11 +228,8 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{CASES};
 
-    const CASES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
-    );
 
     /// (body, expectation) for a message-signature bundle.
     fn case(name: &str) -> (Vec<u8>, EntryExpectation) {

@@ -178,9 +178,7 @@ pub(crate) mod tests {
         };
     }
 
-    pub(crate) fn public_good() -> TrustRoot {
-        TrustRoot::from_json(&std::fs::read(shared!("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap()
-    }
+    pub(crate) use crate::trust::testdata::public_good;
 
     pub(crate) fn rooted(root: TrustRoot) -> TrustConfig {
         TrustConfig { trust_root: Some(root), ..Default::default() }

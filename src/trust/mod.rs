@@ -26,6 +26,8 @@ pub mod sign;
 pub mod summary;
 /// A private offline Sigstore for tests (compiled always so integration tests can use it).
 pub mod testca;
+#[cfg(test)]
+pub(crate) mod testdata;
 
 pub use keys::PublicKey;
 pub use root::TrustRoot;

@@ -237,26 +237,10 @@ pub use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{public_good, CASES};
     use serde_json::Value;
 
-    const CASES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
-    );
-    const CONF: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance"
-    );
 
-    fn public_good() -> TrustRoot {
-        TrustRoot::from_json(
-            &std::fs::read(format!(
-                "{CONF}/public-good-trusted_root.from-sigstore-python-4.5.1.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap()
-    }
 
     fn entry(case: &str) -> Value {
         let b: Value = serde_json::from_slice(

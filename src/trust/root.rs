@@ -307,11 +307,8 @@ impl TrustRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{CONF};
 
-    const CONF: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance"
-    );
 
     fn public_good_copy() -> Vec<u8> {
         std::fs::read(format!(

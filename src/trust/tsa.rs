@@ -259,13 +259,10 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::testdata::{CASES};
     use crate::trust::der_util::b64;
     use serde_json::Value;
 
-    const CASES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
-    );
 
     fn case(name: &str) -> (TrustRoot, Vec<u8>, Vec<u8>) {
         let b: Value = serde_json::from_slice(
