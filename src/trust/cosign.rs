@@ -255,16 +255,7 @@ pub(crate) mod tests {
     use crate::trust::discover::memsource::MemSource;
     use crate::trust::sign::{self, AttachmentLayer};
 
-    macro_rules! ci {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image/", $p)
-        };
-    }
-    macro_rules! shared {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-        };
-    }
+    use crate::trust::testdata::{ci, shared};
 
     pub(crate) fn key(path: &str) -> PublicKey {
         PublicKey::from_pem(&std::fs::read(path).unwrap()).unwrap()

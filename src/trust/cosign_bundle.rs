@@ -155,11 +155,7 @@ mod tests {
     use crate::trust::sign;
     use crate::trust::TrustRoot;
 
-    macro_rules! shared {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-        };
-    }
+    use crate::trust::testdata::shared;
 
     fn bundle_source(path: &str) -> MemSource {
         let bundle = std::fs::read(path).unwrap();

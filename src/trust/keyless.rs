@@ -167,16 +167,7 @@ pub(crate) mod tests {
     use crate::trust::cosign::verify_signature_layer;
     use crate::trust::sign::{self, AttachmentLayer, ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_SIGNATURE};
 
-    macro_rules! ci {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image/", $p)
-        };
-    }
-    macro_rules! shared {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-        };
-    }
+    use crate::trust::testdata::{ci, shared};
 
     pub(crate) use crate::trust::testdata::public_good;
 

@@ -339,11 +339,7 @@ pub fn build_attachment_manifest(
 mod tests {
     use super::*;
 
-    macro_rules! shared {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-        };
-    }
+    use crate::trust::testdata::shared;
     const D: &str = "sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a";
 
     fn key123() -> SigningKey {

@@ -188,11 +188,7 @@ mod tests {
     use super::*;
     use crate::facts::SignerFacts;
 
-    macro_rules! shared {
-        ($p:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-        };
-    }
+    use crate::trust::testdata::shared;
 
     fn fact(pt: &str, predicate: Value) -> AttestationFact {
         AttestationFact { predicate_type: pt.into(), predicate, signer: SignerFacts::default() }

@@ -20,3 +20,19 @@ pub(crate) const PUBLIC_GOOD: &str = concat!(
 pub(crate) fn public_good() -> TrustRoot {
     TrustRoot::from_file(std::path::Path::new(PUBLIC_GOOD)).expect("public-good trusted root parses")
 }
+
+/// `shared!("dir/file")`: a path in the shared conformance folder, as a `&'static str`.
+macro_rules! shared {
+    ($p:literal) => {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
+    };
+}
+pub(crate) use shared;
+
+/// `ci!("file")`: a path in the containers-image fixtures.
+macro_rules! ci {
+    ($p:literal) => {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image/", $p)
+    };
+}
+pub(crate) use ci;
