@@ -10,6 +10,7 @@ PROFILE=${PROFILE:-release}
 cargo build --profile "$PROFILE" --quiet
 GANTRY="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/gantry"
 W=$(mktemp -d)
+: > "$W/system.toml" # an empty system layer for gantry
 trap 'kill $REG_PID 2>/dev/null || true; rm -rf "$W"' EXIT
 
 # ── registry on a free loopback port
@@ -63,7 +64,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for i in $(seq "$ROUNDS"); do
   rm -rf "$W/ghome" "$W/oci" "$W/rootfs"
   sync
-  read -r gs gm < <(GANTRY_HOME="$W/ghome" GANTRY_SYSTEM_CONFIG=/nonexistent measure "$GANTRY" install -v --allow-unsigned "$REF")
+  read -r gs gm < <(GANTRY_HOME="$W/ghome" GANTRY_SYSTEM_CONFIG="$W/system.toml" measure "$GANTRY" install -v --allow-unsigned "$REF")
   [ -z "${VERBOSE:-}" ] || cat "$W/err.txt"
   "$W/ghome/bin/big" | grep -q "bench ok"
   sync

@@ -130,6 +130,14 @@ allow_unsigned_note := " (--allow-unsigned does not apply to a registry with a s
 
 allow_unsigned_note := "" if not cfg.allow_unsigned == true
 
+# Which digest a signature was found on (and signs): the platform manifest's or the index's.
+signed_on(sig) := sprintf(" on image index %s", [sig.signed_digest]) if {
+	sig.on_index == true
+	is_string(sig.signed_digest)
+} else := sprintf(" on %s", [sig.signed_digest]) if {
+	is_string(sig.signed_digest)
+} else := ""
+
 # An else-chain, so a signature with both a subject and a fingerprint still describes once.
 describe(sig) := sprintf("signature by %s (issuer %s)", [sig.identity.subject, object.get(sig.identity, "issuer", "unknown")]) if {
 	sig.kind == "keyless"
@@ -151,7 +159,7 @@ deny contains msg if {
 	not some_match
 	some sig in signatures
 	sig.verified == true
-	msg := sprintf("%s on %s does not match the policy of registry '%s' (expected %s)%s", [describe(sig), image, registry, expected, allow_unsigned_note])
+	msg := sprintf("%s%s for %s does not match the policy of registry '%s' (expected %s)%s", [describe(sig), signed_on(sig), image, registry, expected, allow_unsigned_note])
 }
 
 deny contains msg if {
@@ -160,7 +168,7 @@ deny contains msg if {
 	not some_match
 	some sig in signatures
 	not sig.verified == true
-	msg := sprintf("a signature on %s did not verify: %s; no signature matches the policy of registry '%s' (expected %s)%s", [image, object.get(sig, "error", "unknown error"), registry, expected, allow_unsigned_note])
+	msg := sprintf("a signature%s for %s did not verify: %s; no signature matches the policy of registry '%s' (expected %s)%s", [signed_on(sig), image, object.get(sig, "error", "unknown error"), registry, expected, allow_unsigned_note])
 }
 
 deny contains msg if {

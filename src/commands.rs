@@ -8,6 +8,7 @@ use crate::exit::{Classify, ExitKind, Failure};
 use crate::facts::Platform;
 use crate::install::{InstallRequest, Outcome, Pipeline};
 use crate::reference::{self, ImageLocation, Version};
+use crate::registry_policy::{RegistryPolicy, Transport};
 use crate::report::TextReporter;
 use crate::store::Store;
 use std::path::PathBuf;
@@ -22,14 +23,16 @@ pub fn home_dir() -> Result<PathBuf, Failure> {
 }
 
 fn load_config(home: &std::path::Path) -> Result<Layered, Failure> {
-    std::fs::create_dir_all(home).map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
-    Layered::load(ConfigPaths::new(home)).map_err(|e| {
+    let classify = |e: crate::config::ConfigError| {
         let kind = match e {
             crate::config::ConfigError::Io { .. } => ExitKind::Io,
             _ => ExitKind::Usage,
         };
         Failure::new(kind, e)
-    })
+    };
+    let paths = ConfigPaths::new(home).map_err(classify)?;
+    std::fs::create_dir_all(home).map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
+    Layered::load(paths).map_err(classify)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 struct Prepared {
     home: PathBuf,
     config: crate::config::Config,
+    policy: RegistryPolicy,
     hooks: crate::hooks::EngineHooks,
     req: InstallRequest,
 }
@@ -84,25 +88,18 @@ fn prepare(reference_text: &str, name: Option<String>, allow_unsigned: bool, pla
     let home = home_dir()?;
     let layered = load_config(&home)?;
     let config = layered.effective();
-    let location = reference::parse(reference_text, &config).kind(ExitKind::Usage)?;
+    let (mut location, named) = reference::parse_named(reference_text, &config).kind(ExitKind::Usage)?;
     let platform = parse_platform(platform)?;
-    let (registry, configured) = match &location {
-        ImageLocation::Registry(r) => (r.registry.clone(), r.configured),
-        ImageLocation::Layout(l) => match &l.registry {
-            Some(r) => (r.clone(), true),
-            None => ("oci-layout".to_string(), false),
-        },
-    };
-    let hooks = crate::hooks::EngineHooks::load(&layered, &config, &registry, configured, allow_unsigned, &home)
-        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
-    Ok(Prepared { home, config, hooks, req: InstallRequest { location, name, allow_unsigned, platform } })
+    let policy = RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), allow_unsigned).kind(ExitKind::Usage)?;
+    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    Ok(Prepared { home, config, policy, hooks, req: InstallRequest { location, name, allow_unsigned, platform } })
 }
 
 fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
     let p = prepare(&a.reference, None, a.allow_unsigned, a.platform.as_deref())?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let reporter: Box<dyn crate::report::Reporter> = if a.json { Box::new(crate::report::Quiet) } else { Box::new(TextReporter::new(verbose)) };
-    let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: reporter.as_ref() };
+    let pipeline = Pipeline { store: &store, config: &p.config, policy: &p.policy, hooks: &p.hooks, reporter: reporter.as_ref() };
     let outcome = runtime()?.block_on(pipeline.verify(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
     let Outcome::Verified { allowed, report } = outcome else {
         return Err(Failure::msg(ExitKind::Internal, "verify ended without a report"));
@@ -133,7 +130,7 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
     let reporter = TextReporter::new(verbose);
-    let pipeline = Pipeline { store: &store, config: &p.config, hooks: &p.hooks, reporter: &reporter };
+    let pipeline = Pipeline { store: &store, config: &p.config, policy: &p.policy, hooks: &p.hooks, reporter: &reporter };
     let outcome = runtime()?.block_on(pipeline.install(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {
         Outcome::Installed { name, digest, previous } => {
@@ -235,12 +232,12 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     if layered.system.registries.contains_key(&a.name) {
         return Err(Failure::msg(ExitKind::Usage, format!("registry '{}' is set by the system configuration", a.name)));
     }
-    let (host, _) = reference::split_registry_url(&a.url);
-    if host.is_empty() || a.url.contains(char::is_whitespace) {
+    if a.url.contains(char::is_whitespace) {
         return Err(Failure::msg(ExitKind::Usage, format!("invalid registry URL '{}'", a.url)));
     }
+    let url = canonical_url(&a.url)?;
     let mut entry = RegistryEntry {
-        url: a.url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string(),
+        url,
         insecure: a.insecure,
         ..Default::default()
     };
@@ -280,6 +277,9 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     if (entry.identity.is_some() || entry.identity_regex.is_some()) && entry.issuer.is_none() {
         return Err(Failure::msg(ExitKind::Usage, "an identity needs --issuer (or a --template that sets it)"));
     }
+    if entry.issuer.is_some() && entry.identity.is_none() && entry.identity_regex.is_none() {
+        return Err(Failure::msg(ExitKind::Usage, "--issuer names no signer by itself: add --identity or --identity-regex"));
+    }
     for k in &a.keys {
         let abs = std::fs::canonicalize(k).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
         let pem = std::fs::read(&abs).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
@@ -295,6 +295,16 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
         entry.mode = crate::config::Mode::Warn;
     }
     entry.match_reference = a.match_reference;
+    // The same check as at load: a half-filled signature policy is never written.
+    entry.check(&a.name, false).map_err(|m| Failure::msg(ExitKind::Usage, m))?;
+    for (sys_name, sys) in &layered.system.registries {
+        if let Some(what) = overlap(&entry.url, &sys.url) {
+            eprintln!(
+                "note: registry '{}' ({}) {what} system registry '{sys_name}' ({}): where both cover a reference, the system entry governs and '{}' can only add requirements",
+                a.name, entry.url, sys.url, a.name
+            );
+        }
+    }
     layered.user.registries.insert(a.name.clone(), entry);
     if a.default {
         layered.user.default_registry = Some(a.name.clone());
@@ -303,10 +313,50 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     Ok(())
 }
 
+/// An entry URL in canonical spelling (host as in [`crate::identity`], prefix without empty
+/// components), or the reason it is not one.
+fn canonical_url(url: &str) -> Result<String, Failure> {
+    use crate::identity::RegistryUrl;
+    match RegistryUrl::parse(url.trim_end_matches('/')).map_err(|e| Failure::msg(ExitKind::Usage, e))? {
+        RegistryUrl::Registry { host, prefix } => Ok(std::iter::once(host.to_string()).chain(prefix).collect::<Vec<_>>().join("/")),
+        RegistryUrl::Layout(dir) => Ok(format!("oci:{}", crate::identity::canonical_path(&dir).display())),
+    }
+}
+
+/// How a user entry's URL overlaps a system entry's, if it does.
+fn overlap(user: &str, system: &str) -> Option<&'static str> {
+    use crate::identity::{canonical_path, RegistryUrl};
+    let (a, b): (Vec<String>, Vec<String>) = match (RegistryUrl::parse(user).ok()?, RegistryUrl::parse(system).ok()?) {
+        (RegistryUrl::Registry { host: h1, prefix: p1 }, RegistryUrl::Registry { host: h2, prefix: p2 }) => {
+            let plain = h1.is_loopback() || h2.is_loopback();
+            if h1.identity(plain) != h2.identity(plain) {
+                return None;
+            }
+            (p1, p2)
+        }
+        (RegistryUrl::Layout(d1), RegistryUrl::Layout(d2)) => {
+            let parts = |d: &std::path::Path| canonical_path(d).iter().map(|c| c.to_string_lossy().into_owned()).collect();
+            (parts(&d1), parts(&d2))
+        }
+        _ => return None,
+    };
+    if a == b {
+        Some("is the same registry as")
+    } else if a.starts_with(&b) {
+        Some("is inside")
+    } else if b.starts_with(&a) {
+        Some("covers")
+    } else {
+        None
+    }
+}
+
 fn publish(a: PublishArgs) -> Result<(), Failure> {
     let home = home_dir()?;
-    let config = load_config(&home)?.effective();
-    let target_loc = reference::parse(&a.to, &config).kind(ExitKind::Usage)?;
+    let layered = load_config(&home)?;
+    let config = layered.effective();
+    let (mut target_loc, named) = reference::parse_named(&a.to, &config).kind(ExitKind::Usage)?;
+    let target_policy = RegistryPolicy::resolve(&layered, &mut target_loc, named.as_deref(), false).kind(ExitKind::Usage)?;
     let mut labels = Vec::new();
     for l in &a.labels {
         let (k, v) = l.split_once('=').ok_or_else(|| Failure::msg(ExitKind::Usage, format!("invalid label '{l}': use KEY=VALUE")))?;
@@ -327,8 +377,7 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
                 Version::Tag(t) => t.clone(),
                 Version::Digest(_) => return Err(Failure::msg(ExitKind::Usage, "publish to a tag, not a digest")),
             };
-            let insecure = r.configured && config.registries.get(&r.registry).is_some_and(|e: &RegistryEntry| e.insecure);
-            let registry = crate::registry::Registry::for_image(r, insecure, &home).kind(ExitKind::Registry)?;
+            let registry = crate::registry::Registry::for_image(r, target_policy.transport == Transport::Http, &home).kind(ExitKind::Registry)?;
             crate::publish::Target::Registry { registry, tag }
         }
         ImageLocation::Layout(l) => {

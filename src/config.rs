@@ -43,6 +43,7 @@ pub enum ReferenceMatch {
 
 /// A Rego policy file and its `data.config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyRef {
     pub path: PathBuf,
     #[serde(default, skip_serializing_if = "is_empty_table")]
@@ -51,6 +52,7 @@ pub struct PolicyRef {
 
 /// A Wasm component plugin, its config and the WASI capabilities granted to it by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PluginRef {
     pub path: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +102,10 @@ pub struct RegistryEntry {
     /// as cosign does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_reference: Option<ReferenceMatch>,
+    /// Signers whose attestations count besides the image's signers (a scanner or a builder
+    /// that does not sign the image), matched by the same rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestors: Vec<Attestor>,
     /// Install unsigned images from this registry without `--allow-unsigned`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub always_allow_unsigned: bool,
@@ -107,6 +113,48 @@ pub struct RegistryEntry {
     pub policies: Vec<PolicyRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginRef>,
+}
+
+/// A signer whose attestations count: keys, or an issuer with an identity (exact or regex).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attestor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<PathBuf>,
+}
+
+/// Checks one signer description (an entry's or an attestor's) is complete: keys, or an issuer
+/// with an identity. `keys_given` says whether a `keys` key was written at all (an empty list is
+/// a half-filled policy, not no policy).
+fn check_signer(what: &str, issuer: &Option<String>, identity: &Option<String>, identity_regex: &Option<String>, keys: &[PathBuf], keys_given: bool) -> Result<(), String> {
+    if keys_given && keys.is_empty() {
+        return Err(format!("{what}: `keys` is empty; list at least one public key, or remove it"));
+    }
+    if identity.is_some() && identity_regex.is_some() {
+        return Err(format!("{what}: give `identity` or `identity_regex`, not both"));
+    }
+    let has_identity = identity.is_some() || identity_regex.is_some();
+    match (issuer.is_some(), has_identity) {
+        (true, false) => return Err(format!("{what}: `issuer` without `identity` or `identity_regex` names no signer; add one")),
+        (false, true) => {
+            let f = if identity.is_some() { "identity" } else { "identity_regex" };
+            return Err(format!("{what}: `{f}` needs the `issuer` of its OIDC provider"));
+        }
+        _ => {}
+    }
+    if let Some(re) = identity_regex {
+        regex::Regex::new(&anchor(re)).map_err(|e| format!("{what}: identity_regex: {e}"))?;
+    }
+    if let Some(i) = issuer.as_deref().filter(|i| i.trim().is_empty()) {
+        return Err(format!("{what}: `issuer` is empty ('{i}')"));
+    }
+    Ok(())
 }
 
 fn is_default_mode(m: &Mode) -> bool {
@@ -119,9 +167,54 @@ impl RegistryEntry {
         RegistryEntry { url: url.to_string(), ..Default::default() }
     }
 
-    /// True when the entry says who must sign (identity or keys).
+    /// True when any signer-related field is set: such an entry is a signature-policy entry,
+    /// and [`RegistryEntry::check`] makes sure it is a complete one.
     pub fn has_signature_policy(&self) -> bool {
-        self.identity.is_some() || self.identity_regex.is_some() || !self.keys.is_empty()
+        self.identity.is_some()
+            || self.identity_regex.is_some()
+            || !self.keys.is_empty()
+            || self.issuer.is_some()
+            || self.trusted_root.is_some()
+            || self.match_reference.is_some()
+            || !self.attestors.is_empty()
+    }
+
+    /// Checks the entry is whole: a valid URL, and either no signer field at all or a complete
+    /// signer policy (keys, or an issuer with an identity). `keys_given`: a `keys` key was
+    /// written in the file (so an empty list is caught).
+    pub fn check(&self, name: &str, keys_given: bool) -> Result<(), String> {
+        let what = format!("registry '{name}'");
+        crate::identity::RegistryUrl::parse(&self.url).map_err(|e| format!("{what}: {e}"))?;
+        let signer_fields = keys_given || self.has_signature_policy();
+        if signer_fields {
+            let names_signer = !self.keys.is_empty() || self.identity.is_some() || self.identity_regex.is_some();
+            if !names_signer && !keys_given && self.issuer.is_none() {
+                let set: Vec<&str> = [
+                    self.trusted_root.as_ref().map(|_| "trusted_root"),
+                    self.match_reference.as_ref().map(|_| "match_reference"),
+                    (!self.attestors.is_empty()).then_some("attestors"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                return Err(format!(
+                    "{what}: {} set, but no signer is named: add `keys`, or `issuer` with `identity` or `identity_regex` (a half-filled signature policy is refused, never read as no policy)",
+                    set.join(", ")
+                ));
+            }
+            check_signer(&what, &self.issuer, &self.identity, &self.identity_regex, &self.keys, keys_given)?;
+            if self.always_allow_unsigned {
+                return Err(format!("{what}: `always_allow_unsigned` contradicts its signature policy; remove one"));
+            }
+        }
+        for (i, a) in self.attestors.iter().enumerate() {
+            let aw = format!("{what}: attestors[{i}]");
+            if a.keys.is_empty() && a.issuer.is_none() && a.identity.is_none() && a.identity_regex.is_none() {
+                return Err(format!("{aw}: names no signer: give `keys`, or `issuer` with `identity` or `identity_regex`"));
+            }
+            check_signer(&aw, &a.issuer, &a.identity, &a.identity_regex, &a.keys, false)?;
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +243,10 @@ pub struct Config {
     /// System layer only: refuse `mode = "warn"` in any registry.
     #[serde(default, skip_serializing_if = "is_false")]
     pub forbid_warn_mode: bool,
+    /// System layer only (the default system file): let `GANTRY_SYSTEM_CONFIG` name another
+    /// system file.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_system_config_override: bool,
     #[serde(default, skip_serializing_if = "is_default_limits")]
     pub limits: LimitsConfig,
     /// Policies that run for every registry.
@@ -187,52 +284,36 @@ impl Config {
         self.registries.get_key_value(name).map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The configured registry covering `host/path`, longest URL prefix first.
-    pub fn registry_for(&self, host: &str, path: &str) -> Option<&str> {
-        self.registries
-            .iter()
-            .filter_map(|(name, e)| {
-                let (h, prefix) = crate::reference::split_registry_url(&e.url);
-                let covered = h == host
-                    && (prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/")));
-                covered.then_some((name.as_str(), prefix.len()))
-            })
-            .max_by_key(|(_, len)| *len)
-            .map(|(n, _)| n)
-    }
-
-    /// The configured registry whose `url = "oci:PREFIX"` contains the layout directory `dir`
-    /// (compared as canonical paths, component by component).
-    pub fn layout_registry(&self, dir: &Path) -> Option<&str> {
-        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        self.registries
-            .iter()
-            .filter_map(|(name, e)| {
-                let prefix = e.url.strip_prefix("oci:")?;
-                let prefix = std::fs::canonicalize(prefix).unwrap_or_else(|_| PathBuf::from(prefix));
-                dir.starts_with(&prefix).then_some((name.as_str(), prefix.components().count()))
-            })
-            .max_by_key(|(_, n)| *n)
-            .map(|(n, _)| n)
-    }
-
-    /// Reads a config file; `Ok(None)` when it does not exist.
+    /// Reads a config file; `Ok(None)` when it does not exist. Unknown keys, text that is not
+    /// UTF-8 and half-filled signature policies are errors naming the file (and line).
     pub fn read(path: &Path) -> Result<Option<Config>, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
+        let bytes = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ConfigError::Io { path: path.into(), source: e }),
         };
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: describe_toml_error(&text, &e),
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes().get(..at).map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count() + 1);
+            ConfigError::Parse { path: path.into(), message: format!("line {line}: not UTF-8 text (invalid byte at offset {at})") }
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve_paths(base);
-        config.validate().map_err(|m| ConfigError::Parse { path: path.into(), message: m })?;
-        Ok(Some(config))
+        Config::parse(path, &text).map(Some)
     }
 
+    /// Parses and checks the text of a config file read from `path` (relative paths in it are
+    /// relative to its directory).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse { path: path.into(), message };
+        let mut config: Config = toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
+        let raw: toml::Table = toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
+        config.validate(&raw).map_err(|(m, key)| parse_err(match key.and_then(|k| find_line(text, &k)) {
+            Some(line) => format!("line {line}: {m}"),
+            None => m,
+        }))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
     /// Writes atomically (temp file + rename), so a crash never leaves a half-written config.
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
         let io = |e| ConfigError::Io { path: path.into(), source: e };
@@ -262,22 +343,54 @@ impl Config {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks what serde cannot: references between keys and whole signature policies. An error
+    /// carries the registry (and field) it is about, so the caller can name the line.
+    fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
         if let Some(d) = &self.default_registry {
             if !self.registries.contains_key(d) {
-                return Err(format!("default_registry '{d}' is not a configured registry"));
+                return Err((format!("default_registry '{d}' is not a configured registry"), None));
             }
         }
         for (name, r) in &self.registries {
-            if r.url.trim().is_empty() {
-                return Err(format!("registry '{name}' has an empty url"));
-            }
-            if let Some(re) = &r.identity_regex {
-                regex::Regex::new(&anchor(re)).map_err(|e| format!("registry '{name}': identity_regex: {e}"))?;
+            let table = raw.get("registries").and_then(|t| t.get(name)).and_then(|t| t.as_table());
+            let keys_given = table.is_some_and(|t| t.contains_key("keys"));
+            if let Err(m) = r.check(name, keys_given) {
+                // The line of the field the message is about, when the entry writes it.
+                let field = ["url", "keys", "identity_regex", "identity", "issuer", "always_allow_unsigned", "attestors", "trusted_root", "match_reference"]
+                    .into_iter()
+                    .filter(|f| table.is_some_and(|t| t.contains_key(*f)))
+                    .find(|f| m.contains(&format!("`{f}`")) || m.contains(&format!("{f} set")) || (*f == "url" && m.contains("registry address")))
+                    .map(str::to_owned);
+                return Err((m, Some((name.clone(), field))));
             }
         }
         Ok(())
     }
+}
+
+/// A registry entry's name and, optionally, one of its fields.
+type EntryField = (String, Option<String>);
+
+/// The line of `[registries.NAME]` (or of FIELD within it) in a config file's text.
+fn find_line(text: &str, (name, field): &(String, Option<String>)) -> Option<usize> {
+    let header = |l: &str| {
+        let l: String = l.chars().filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'').collect();
+        l == format!("[registries.{name}]") || l.starts_with(&format!("registries.{name}=")) || l.starts_with(&format!("{name}="))
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| header(l))?;
+    if let Some(f) = field {
+        for (i, l) in lines.iter().enumerate().skip(start) {
+            if i > start && l.trim_start().starts_with('[') && !l.trim_start().starts_with(&format!("[[registries.{name}.")) {
+                break;
+            }
+            let t = l.trim_start();
+            if t.starts_with(f.as_str()) && t[f.len()..].trim_start().starts_with('=') || (i == start && t.contains(&format!("{f} ="))) {
+                return Some(i + 1);
+            }
+        }
+    }
+    Some(start + 1)
 }
 
 /// Anchors an identity regex so it must match the whole identity (a substring match is the
@@ -303,13 +416,45 @@ pub struct ConfigPaths {
     pub system: PathBuf,
 }
 
+/// The system layer's file when `GANTRY_SYSTEM_CONFIG` does not name another.
+pub const DEFAULT_SYSTEM_CONFIG: &str = "/etc/gantry/config.toml";
+
 impl ConfigPaths {
-    /// User layer under `home`; system layer from `GANTRY_SYSTEM_CONFIG` or `/etc/gantry/config.toml`.
-    pub fn new(home: &Path) -> Self {
-        let system = std::env::var_os("GANTRY_SYSTEM_CONFIG")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/gantry/config.toml"));
-        ConfigPaths { user: home.join("config.toml"), system }
+    /// User layer under `home`; system layer from `GANTRY_SYSTEM_CONFIG` or
+    /// [`DEFAULT_SYSTEM_CONFIG`] (see [`ConfigPaths::resolve`]).
+    pub fn new(home: &Path) -> Result<Self, ConfigError> {
+        ConfigPaths::resolve(home, Path::new(DEFAULT_SYSTEM_CONFIG), std::env::var_os("GANTRY_SYSTEM_CONFIG"))
+    }
+
+    /// The rules for the system layer's location, so it does not depend on the caller's
+    /// environment: `env` (the variable's value) set but empty, or naming a file that does not
+    /// exist, is an error; and while `default_system` exists, `env` may name another file only
+    /// when `default_system` sets `allow_system_config_override = true`.
+    pub fn resolve(home: &Path, default_system: &Path, env: Option<std::ffi::OsString>) -> Result<Self, ConfigError> {
+        let user = home.join("config.toml");
+        let Some(value) = env else {
+            return Ok(ConfigPaths { user, system: default_system.to_path_buf() });
+        };
+        if value.is_empty() {
+            return Err(ConfigError::Invalid("GANTRY_SYSTEM_CONFIG is set but empty: unset it, or name the system configuration file".into()));
+        }
+        let named = PathBuf::from(value);
+        if !named.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "GANTRY_SYSTEM_CONFIG names {}, which does not exist or is not a file",
+                named.display()
+            )));
+        }
+        if default_system.exists() && crate::identity::canonical_path(&named) != crate::identity::canonical_path(default_system) {
+            let default = Config::read(default_system)?.unwrap_or_default();
+            if !default.allow_system_config_override {
+                return Err(ConfigError::Invalid(format!(
+                    "GANTRY_SYSTEM_CONFIG may not replace {}: that file does not set allow_system_config_override = true",
+                    default_system.display()
+                )));
+            }
+        }
+        Ok(ConfigPaths { user, system: named })
     }
 }
 
@@ -415,13 +560,92 @@ mod tests {
         assert!(!re.is_match("https://github.com/corp/x\nsuffix"));
     }
 
+    fn parse_err(text: &str) -> String {
+        Config::parse(Path::new("/etc/x/config.toml"), text).unwrap_err().to_string()
+    }
+
     #[test]
-    fn registry_for_prefers_longest_prefix() {
-        let mut c = Config::default();
-        c.registries.insert("a".into(), RegistryEntry::new("r.example"));
-        c.registries.insert("b".into(), RegistryEntry::new("r.example/team"));
-        assert_eq!(c.registry_for("r.example", "team/x"), Some("b"));
-        assert_eq!(c.registry_for("r.example", "teamx/x"), Some("a"));
-        assert_eq!(c.registry_for("q.example", "team/x"), None);
+    fn half_filled_signature_policies_are_errors_naming_file_and_line() {
+        let head = "default_registry = \"r\"\n\n[registries.r]\nurl = \"r.example\"\n";
+        for (body, line, what) in [
+            ("issuer = \"https://gh\"\n", 5, "without `identity`"),
+            ("identity = \"me\"\n", 5, "needs the `issuer`"),
+            ("keys = []\n", 5, "`keys` is empty"),
+            ("match_reference = \"exact\"\n", 5, "no signer is named"),
+            ("trusted_root = \"/r.json\"\n", 5, "no signer is named"),
+            ("insecure = true\ntrusted_root = \"/r.json\"\n", 6, "trusted_root set"),
+            ("keys = [\"/k.pub\"]\nalways_allow_unsigned = true\n", 6, "contradicts"),
+            ("issuer = \"https://gh\"\nidentity = \"a\"\nidentity_regex = \"b\"\n", 7, "not both"),
+            ("[[registries.r.attestors]]\nissuer = \"https://gh\"\n", 3, "attestors"),
+        ] {
+            let e = parse_err(&format!("{head}{body}"));
+            assert!(e.contains("/etc/x/config.toml") && e.contains(&format!("line {line}:")) && e.contains(what), "{body:?}: {e}");
+        }
+        // Whole policies load.
+        for body in ["keys = [\"/k.pub\"]\n", "issuer = \"https://gh\"\nidentity_regex = \"x.*\"\nmatch_reference = \"repository\"\n", ""] {
+            Config::parse(Path::new("/c.toml"), &format!("{head}{body}")).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_in_every_table() {
+        for text in [
+            "polices = []\n",
+            "[limits]\nmax_entires = 1\n",
+            "[registries.r]\nurl = \"r.example\"\nidentiy = \"x\"\n",
+            "[[policies]]\npath = \"/p.rego\"\nconfg = {}\n",
+            "[[plugins]]\npath = \"/p.wasm\"\ngrant = [\"clocks\"]\n",
+            "[registries.r]\nurl = \"r.example\"\n[[registries.r.plugins]]\npath = \"/p.wasm\"\nmod = 1\n",
+            "[registries.r]\nurl = \"r.example\"\nkeys = [\"/k\"]\n[[registries.r.attestors]]\nkeys = [\"/k\"]\nsubject = \"x\"\n",
+        ] {
+            let e = parse_err(text);
+            assert!(e.contains("unknown field"), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_config_that_is_not_utf8_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, b"default_registry = \"x\"\n# caf\xe9\n").unwrap();
+        let e = Config::read(&p).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }));
+        let e = e.to_string();
+        assert!(e.contains("config.toml") && e.contains("line 2") && e.contains("not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn bad_registry_urls_are_errors() {
+        for url in ["r.example:", "r.example:70000", "::1", "r.example/Team", "r.example/a___b", "oci:"] {
+            let e = parse_err(&format!("[registries.r]\nurl = \"{url}\"\n"));
+            assert!(e.contains("registry 'r'") && e.contains("line 2"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_system_layer_does_not_depend_on_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let absent = dir.path().join("etc-absent.toml");
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "forbid_allow_unsigned = true\n").unwrap();
+        // Unset: the default file (present or not).
+        assert_eq!(ConfigPaths::resolve(&home, &absent, None).unwrap().system, absent);
+        // Set but empty, or naming nothing: an error.
+        let e = ConfigPaths::resolve(&home, &absent, Some("".into())).unwrap_err().to_string();
+        assert!(e.contains("set but empty"), "{e}");
+        let e = ConfigPaths::resolve(&home, &absent, Some(dir.path().join("nope.toml").into())).unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        // No default file: the variable names the system layer.
+        assert_eq!(ConfigPaths::resolve(&home, &absent, Some(other.clone().into())).unwrap().system, other);
+        // A default file that does not allow it: the variable cannot point elsewhere.
+        let default = dir.path().join("etc.toml");
+        std::fs::write(&default, "forbid_warn_mode = true\n").unwrap();
+        let e = ConfigPaths::resolve(&home, &default, Some(other.clone().into())).unwrap_err().to_string();
+        assert!(e.contains("allow_system_config_override"), "{e}");
+        // Naming the default file itself is fine.
+        assert_eq!(ConfigPaths::resolve(&home, &default, Some(default.clone().into())).unwrap().system, default);
+        std::fs::write(&default, "allow_system_config_override = true\n").unwrap();
+        assert_eq!(ConfigPaths::resolve(&home, &default, Some(other.clone().into())).unwrap().system, other);
     }
 }

@@ -116,6 +116,18 @@ pub struct SignatureFact {
     /// the registry sets `match_reference`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_reference: Option<String>,
+    /// The manifest digest this signature was found on (and, when verified, signs): the platform
+    /// manifest's, or the image index's when `on_index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_digest: Option<String>,
+    /// The signature is on the image index the platform manifest was selected from (the index
+    /// binds the platform digest), as `cosign sign` makes for a multi-arch tag.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub on_index: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An in-toto statement whose DSSE signature verified and whose subject names the image digest.

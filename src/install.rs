@@ -4,7 +4,7 @@
 //! Nothing is unpacked before the signatures and attestations hooks allow, and nothing becomes
 //! visible before the install hook allows. This module composes stages; it owns none of them.
 
-use crate::config::{Config, Mode, RegistryEntry};
+use crate::config::{Config, Mode};
 use crate::exit::ExitKind;
 use crate::facts::{FileEntry, Platform};
 use crate::image::{self, Resolved};
@@ -13,6 +13,7 @@ use crate::policy::decisions;
 use crate::policy::hook::{HookPoint, Verdict};
 use crate::reference::{ImageLocation, Version};
 use crate::registry::Registry;
+use crate::registry_policy::{RegistryPolicy, Transport};
 use crate::repo::Repo;
 use crate::report::Reporter;
 use crate::source::ManifestRef;
@@ -27,11 +28,9 @@ pub trait Hooks: Send + Sync {
     fn check(&self, hook: HookPoint, input: &Value, ctx: &HookContext) -> Verdict;
 }
 
-/// What a hook needs besides its document: the registry's configuration and the user's flags.
+/// What a hook needs besides its document: the registry policy in force.
 pub struct HookContext<'a> {
-    pub registry: &'a str,
-    pub entry: Option<&'a RegistryEntry>,
-    pub allow_unsigned: bool,
+    pub policy: &'a RegistryPolicy,
 }
 
 /// What the user asked for.
@@ -123,7 +122,10 @@ impl From<unpack::UnpackError> for InstallError {
 /// Everything a pipeline run needs.
 pub struct Pipeline<'a> {
     pub store: &'a Store,
+    /// The effective configuration (limits).
     pub config: &'a Config,
+    /// Which registry entry governs the request, decided once before the run.
+    pub policy: &'a RegistryPolicy,
     pub hooks: &'a dyn Hooks,
     pub reporter: &'a dyn Reporter,
 }
@@ -144,7 +146,7 @@ impl Pipeline<'_> {
     fn gate(&self, doc: &mut Doc, hook: HookPoint, ctx: &HookContext, reference: &str) -> Result<(), InstallError> {
         doc.input["hook"] = json!(hook.as_str());
         let verdict = self.hooks.check(hook, &doc.input, ctx);
-        let warn_mode = ctx.entry.is_some_and(|e| e.mode == Mode::Warn) && !self.config.forbid_warn_mode;
+        let warn_mode = ctx.policy.mode == Mode::Warn;
         doc.warn_mode = warn_mode;
         self.reporter.verdict(hook, &verdict, !warn_mode);
         doc.verdicts.insert(hook.as_str().into(), serde_json::to_value(&verdict).unwrap_or(Value::Null));
@@ -204,9 +206,6 @@ impl Pipeline<'_> {
 
     async fn run(&self, req: &InstallRequest, doc: &mut Doc) -> Result<Outcome, InstallError> {
         let reference = req.location.normalized();
-        if req.allow_unsigned && self.config.forbid_allow_unsigned {
-            return Err(InstallError::Usage("--allow-unsigned is forbidden by the system configuration".into()));
-        }
         // A registry image is named after its repository; a layout's directory name says little,
         // so it is named after its entrypoint once the config is known.
         let early_name = match (&req.name, &req.location) {
@@ -219,12 +218,13 @@ impl Pipeline<'_> {
         }
         doc.name = early_name.clone();
         // ── resolve
-        let (registry_name, entry, registry_url) = self.registry_of(&req.location);
-        let ctx = HookContext { registry: &registry_name, entry, allow_unsigned: req.allow_unsigned };
+        let policy = self.policy;
+        let registry_name = policy.name.clone();
+        let ctx = HookContext { policy };
         let tag = req.location.tag();
         doc.input = json!({
             "hook": "resolve",
-            "registry": {"name": registry_name, "url": registry_url},
+            "registry": {"name": registry_name, "url": policy.url},
             "image": {"reference": reference, "repository": req.location.repository(), "tag": tag},
         });
         self.reporter.step("resolving", &reference);
@@ -260,7 +260,7 @@ impl Pipeline<'_> {
         }
 
         // ── signatures and attestations
-        let trust = self.gather_trust(&repo, &req.location, &resolved.digest, &registry_name, entry).await?;
+        let trust = self.gather_trust(&repo, &req.location, &resolved).await?;
         doc.input["signatures"] = json!(trust.signatures);
         self.gate(doc, HookPoint::Signatures, &ctx, &reference)?;
         for line in crate::verify::describe_attestations(&trust) {
@@ -320,22 +320,6 @@ impl Pipeline<'_> {
         Ok(Outcome::Installed { name, digest: resolved.digest, previous })
     }
 
-    /// The registry a location maps to: its name, configured entry (none for an ad-hoc host or
-    /// a bare layout, which carry no policy), and URL.
-    fn registry_of(&self, loc: &ImageLocation) -> (String, Option<&RegistryEntry>, String) {
-        match loc {
-            ImageLocation::Registry(r) => {
-                let entry = if r.configured { self.config.registries.get(&r.registry) } else { None };
-                let url = entry.map(|e| e.url.clone()).unwrap_or_else(|| r.host.clone());
-                (r.registry.clone(), entry, url)
-            }
-            ImageLocation::Layout(l) => match &l.registry {
-                Some(name) => (name.clone(), self.config.registries.get(name), format!("oci:{}", l.dir.display())),
-                None => ("oci-layout".to_string(), None, format!("oci:{}", l.dir.display())),
-            },
-        }
-    }
-
     /// Records a tag sighting (registry images with a tag) and returns the earlier ones.
     fn record_sighting(&self, loc: &ImageLocation, digest: &str) -> Result<Vec<crate::facts::LedgerSighting>, InstallError> {
         match loc {
@@ -353,16 +337,10 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Finds and checks every signature and attestation, and reports what was found.
-    async fn gather_trust(
-        &self,
-        repo: &Repo,
-        loc: &ImageLocation,
-        digest: &str,
-        registry: &str,
-        entry: Option<&RegistryEntry>,
-    ) -> Result<crate::verify::TrustFacts, InstallError> {
-        let trust = crate::verify::gather(repo, &loc.repository(), digest, registry, entry, self.store.home())
+    /// Finds and checks every signature and attestation (of the platform manifest, and of the
+    /// index it was selected from), and reports what was found.
+    async fn gather_trust(&self, repo: &Repo, loc: &ImageLocation, resolved: &Resolved) -> Result<crate::verify::TrustFacts, InstallError> {
+        let trust = crate::verify::gather(repo, &loc.repository(), &resolved.digest, resolved.index_digest.as_deref(), self.policy, self.store.home())
             .await
             .map_err(|e| match e {
                 crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
@@ -390,8 +368,7 @@ impl Pipeline<'_> {
     fn open(&self, loc: &ImageLocation) -> Result<(Repo, ManifestRef), InstallError> {
         match loc {
             ImageLocation::Registry(r) => {
-                let insecure = r.configured && self.config.registries.get(&r.registry).is_some_and(|e| e.insecure);
-                let reg = Registry::for_image(r, insecure, self.store.home())?;
+                let reg = Registry::for_image(r, self.policy.transport == Transport::Http, self.store.home())?;
                 let v = match &r.version {
                     Version::Tag(t) => ManifestRef::Tag(t.clone()),
                     Version::Digest(d) => ManifestRef::Digest(d.clone()),

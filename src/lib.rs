@@ -32,3 +32,5 @@ pub mod store;
 pub mod trust;
 pub mod unpack;
 pub mod verify;
+pub mod identity;
+pub mod registry_policy;

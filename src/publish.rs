@@ -225,39 +225,6 @@ fn tar_of_dir(root: &Path) -> Result<Vec<u8>, PublishError> {
     b.into_inner().map_err(io_err(root))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(src: PathBuf) -> PublishRequest {
-        PublishRequest {
-            sources: vec![src],
-            entrypoint: None,
-            args: vec!["--x".into()],
-            platform: crate::image::host_platform(),
-            labels: vec![],
-            compression: LayerCompression::Gzip,
-        }
-    }
-
-    #[test]
-    fn publishing_is_deterministic_and_sets_entrypoint() {
-        let d = tempfile::tempdir().unwrap();
-        let bin = d.path().join("hello");
-        std::fs::write(&bin, b"\x7fELF...").unwrap();
-        let a = build(&req(bin.clone())).unwrap();
-        let b = build(&req(bin)).unwrap();
-        assert_eq!(a.digest, b.digest);
-        let cfg: serde_json::Value = serde_json::from_slice(&a.config).unwrap();
-        assert_eq!(cfg["config"]["Entrypoint"], json!(["/usr/local/bin/hello", "--x"]));
-    }
-
-    #[test]
-    fn a_directory_needs_an_entrypoint() {
-        let d = tempfile::tempdir().unwrap();
-        assert!(matches!(build(&req(d.path().to_path_buf())), Err(PublishError::Usage(_))));
-    }
-}
 
 /// What to sign and attach after pushing.
 pub struct Attachments<'a> {
@@ -309,4 +276,38 @@ async fn push_attachment(target: &Target, tag: &str, layer: &crate::trust::sign:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(src: PathBuf) -> PublishRequest {
+        PublishRequest {
+            sources: vec![src],
+            entrypoint: None,
+            args: vec!["--x".into()],
+            platform: crate::image::host_platform(),
+            labels: vec![],
+            compression: LayerCompression::Gzip,
+        }
+    }
+
+    #[test]
+    fn publishing_is_deterministic_and_sets_entrypoint() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("hello");
+        std::fs::write(&bin, b"\x7fELF...").unwrap();
+        let a = build(&req(bin.clone())).unwrap();
+        let b = build(&req(bin)).unwrap();
+        assert_eq!(a.digest, b.digest);
+        let cfg: serde_json::Value = serde_json::from_slice(&a.config).unwrap();
+        assert_eq!(cfg["config"]["Entrypoint"], json!(["/usr/local/bin/hello", "--x"]));
+    }
+
+    #[test]
+    fn a_directory_needs_an_entrypoint() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(build(&req(d.path().to_path_buf())), Err(PublishError::Usage(_))));
+    }
 }

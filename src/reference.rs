@@ -4,6 +4,7 @@
 //! This module only parses and normalises; it never touches the network or the disk.
 
 use crate::config::{Config, RegistryEntry};
+use crate::identity::{HostPort, RegistryUrl};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -23,14 +24,11 @@ pub enum Version {
     Digest(String),
 }
 
-/// An image in a registry.
+/// An image in a registry. Which configured entry governs it is not decided here but once, by
+/// [`crate::registry_policy::RegistryPolicy::resolve`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryImage {
-    /// The configured registry this maps to, or an ad-hoc one named after the host.
-    pub registry: String,
-    /// Whether `registry` is a configured entry (ad-hoc registries carry no signature policy).
-    pub configured: bool,
-    /// `host[:port]`.
+    /// `host[:port]` in canonical spelling (see [`crate::identity`]).
     pub host: String,
     /// Repository path within the host, e.g. `tools/jq`.
     pub repository: String,
@@ -42,9 +40,6 @@ pub struct RegistryImage {
 pub struct LayoutImage {
     pub dir: PathBuf,
     pub version: Option<Version>,
-    /// The configured registry whose `url = "oci:PREFIX"` covers this directory (air-gapped
-    /// catalogs get the same signature policy as a registry).
-    pub registry: Option<String>,
 }
 
 /// Where an image comes from.
@@ -137,13 +132,42 @@ fn is_valid_tag(t: &str) -> bool {
         && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
-fn is_valid_repo(r: &str) -> bool {
-    !r.is_empty()
-        && r.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        })
+/// A repository path in the distribution grammar: components of lower-case alphanumerics joined
+/// by one separator (`.`, `_`, `__` or a run of `-`), never starting or ending with one.
+pub fn is_valid_repo(r: &str) -> bool {
+    !r.is_empty() && r.len() <= 255 && r.split('/').all(is_valid_component)
+}
+
+fn is_valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: &u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if !(b.first().is_some_and(alnum) && b.last().is_some_and(alnum)) {
+        return false;
+    }
+    // Every run of separators is one of `.`, `_`, `__` or `-+`.
+    let mut run = String::new();
+    for &x in b {
+        if alnum(&x) {
+            if !(run.is_empty() || run == "." || run == "_" || run == "__" || run.bytes().all(|y| y == b'-')) {
+                return false;
+            }
+            run.clear();
+        } else if b"._-".contains(&x) {
+            run.push(x as char);
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// Why a repository path is not valid, naming the bad component.
+fn repo_problem(r: &str) -> String {
+    match r.split('/').find(|c| !is_valid_component(c)) {
+        Some("") => format!("'{r}' has an empty path component"),
+        Some(c) => format!("repository component '{c}' is not valid (lower case letters and digits, joined by one of '.', '_', '__' or '-')"),
+        None => format!("'{r}' is not a valid repository path"),
+    }
 }
 
 /// Splits `name[:tag][@digest]` into name and version (default tag `latest`).
@@ -170,75 +194,64 @@ fn split_version(input: &str, s: &str) -> Result<(String, Version), ReferenceErr
     }
 }
 
-/// Splits a registry URL (`host[:port][/prefix]`, scheme optional) into host and path prefix.
-pub fn split_registry_url(url: &str) -> (String, String) {
-    let url = url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    match url.split_once('/') {
-        Some((h, p)) => (h.to_string(), p.to_string()),
-        None => (url.to_string(), String::new()),
-    }
-}
-
 fn looks_like_host(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost" || component.starts_with('[')
+    component.contains('.') || component.contains(':') || component.eq_ignore_ascii_case("localhost") || component.starts_with('[')
 }
 
-fn in_registry(input: &str, name: &str, entry: &RegistryEntry, rest: &str) -> Result<ImageLocation, ReferenceError> {
-    let (host, prefix) = split_registry_url(&entry.url);
+fn in_registry(input: &str, entry: &RegistryEntry, rest: &str) -> Result<ImageLocation, ReferenceError> {
+    let url = RegistryUrl::parse(&entry.url).map_err(|e| invalid(input, e.to_string()))?;
     let (path, version) = split_version(input, rest)?;
-    let repository = if prefix.is_empty() { path } else { format!("{prefix}/{path}") };
-    if !is_valid_repo(&repository) {
-        return Err(invalid(input, format!("'{repository}' is not a valid repository path")));
+    if !is_valid_repo(&path) {
+        return Err(invalid(input, repo_problem(&path)));
     }
-    Ok(ImageLocation::Registry(RegistryImage {
-        registry: name.to_string(),
-        configured: true,
-        host,
-        repository,
-        version,
-    }))
+    match url {
+        RegistryUrl::Registry { host, prefix } => {
+            let repository = prefix.iter().map(String::as_str).chain(std::iter::once(path.as_str())).collect::<Vec<_>>().join("/");
+            Ok(ImageLocation::Registry(RegistryImage { host: host.to_string(), repository, version }))
+        }
+        RegistryUrl::Layout(dir) => Ok(ImageLocation::Layout(LayoutImage { dir: dir.join(path), version: Some(version) })),
+    }
 }
 
-/// Parses a reference as the user typed it, against the configured registries.
+/// Parses a reference as the user typed it. `config` supplies the registry names a reference
+/// may start with and the default registry; it does not decide which entry governs the result.
 pub fn parse(input: &str, config: &Config) -> Result<ImageLocation, ReferenceError> {
+    parse_named(input, config).map(|(l, _)| l)
+}
+
+/// [`parse`], also returning the name of the registry entry the reference was expanded against
+/// (`corp/tool`, or a short name and the default registry), if any.
+pub fn parse_named(input: &str, config: &Config) -> Result<(ImageLocation, Option<String>), ReferenceError> {
     let s = input.trim();
     if s.is_empty() {
         return Err(invalid(input, "empty reference"));
     }
     if let Some(rest) = s.strip_prefix("oci:") {
-        let mut l = parse_layout(input, rest)?;
-        if let ImageLocation::Layout(img) = &mut l {
-            img.registry = config.layout_registry(&img.dir).map(str::to_owned);
-        }
-        return Ok(l);
+        return parse_layout(input, rest).map(|l| (l, None));
+    }
+    if s.contains("://") {
+        return Err(invalid(input, "drop the URL scheme: write host[:port]/repository[:tag]"));
+    }
+    if s.starts_with('-') {
+        return Err(invalid(input, "a reference cannot start with '-'"));
     }
     let first = s.split('/').next().unwrap_or("");
     if s.contains('/') && looks_like_host(first) {
-        let rest = &s[first.len() + 1..];
-        // A host that a configured registry covers maps to that registry (with its policy).
+        let rest = s.get(first.len() + 1..).unwrap_or("");
+        let host = HostPort::parse(first).map_err(|e| invalid(input, e.reason))?;
         let (path, version) = split_version(input, rest)?;
         if !is_valid_repo(&path) {
-            return Err(invalid(input, format!("'{path}' is not a valid repository path")));
+            return Err(invalid(input, repo_problem(&path)));
         }
-        let (registry, configured) = match config.registry_for(first, &path) {
-            Some(name) => (name.to_string(), true),
-            None => (first.to_string(), false),
-        };
-        return Ok(ImageLocation::Registry(RegistryImage {
-            registry,
-            configured,
-            host: first.to_string(),
-            repository: path,
-            version,
-        }));
+        return Ok((ImageLocation::Registry(RegistryImage { host: host.to_string(), repository: path, version }), None));
     }
     if let Some((reg, rest)) = s.split_once('/') {
         if let Some(entry) = config.registries.get(reg) {
-            return in_registry(input, reg, entry, rest);
+            return in_registry(input, entry, rest).map(|l| (l, Some(reg.to_string())));
         }
     }
     let (name, entry) = config.default_registry().ok_or_else(|| ReferenceError::NoDefault { input: input.to_string() })?;
-    in_registry(input, name, entry, s)
+    in_registry(input, entry, s).map(|l| (l, Some(name.to_string())))
 }
 
 fn parse_layout(input: &str, rest: &str) -> Result<ImageLocation, ReferenceError> {
@@ -261,7 +274,7 @@ fn parse_layout(input: &str, rest: &str) -> Result<ImageLocation, ReferenceError
             _ => (rest, None),
         }
     };
-    Ok(ImageLocation::Layout(LayoutImage { dir: PathBuf::from(dir), version, registry: None }))
+    Ok(ImageLocation::Layout(LayoutImage { dir: PathBuf::from(dir), version }))
 }
 
 #[cfg(test)]
@@ -287,7 +300,6 @@ mod tests {
     #[test]
     fn short_name_expands_against_default_registry() {
         let r = reg(parse("jq", &config()).unwrap());
-        assert_eq!(r.registry, "hub");
         assert_eq!(r.normalized(), "docker.io/chainguard/jq:latest");
     }
 
@@ -295,9 +307,7 @@ mod tests {
     fn configured_registry_prefix_expands() {
         let l = parse("corp/tools/jq:1.7", &config()).unwrap();
         assert_eq!(l.default_name(), "jq");
-        let r = reg(l);
-        assert_eq!(r.registry, "corp");
-        assert_eq!(r.normalized(), "registry.corp.example:5000/team/tools/jq:1.7");
+        assert_eq!(reg(l).normalized(), "registry.corp.example:5000/team/tools/jq:1.7");
     }
 
     #[test]
@@ -305,52 +315,61 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         let r = reg(parse(&format!("127.0.0.1:5000/x/y@{d}"), &config()).unwrap());
         assert_eq!(r.host, "127.0.0.1:5000");
-        assert!(!r.configured);
         assert_eq!(r.version, Version::Digest(d));
     }
 
     #[test]
-    fn full_reference_under_a_configured_url_gets_that_registry() {
-        let r = reg(parse("registry.corp.example:5000/team/jq:1", &config()).unwrap());
-        assert_eq!(r.registry, "corp");
-        assert!(r.configured);
-        // Same host, other path: not covered by the entry's prefix.
-        let r = reg(parse("registry.corp.example:5000/teamx/jq:1", &config()).unwrap());
-        assert!(!r.configured);
+    fn hosts_are_spelled_canonically() {
+        for (typed, host) in [("Registry.Corp.Example.:443/team/jq", "registry.corp.example"), ("127.000.0.1:05000/x", "127.0.0.1:5000"), ("[0:0::1]:5000/x", "[::1]:5000"), ("LOCALHOST:5000/x", "localhost:5000")] {
+            assert_eq!(reg(parse(typed, &config()).unwrap()).host, host, "{typed}");
+        }
     }
 
     #[test]
     fn layout_references() {
         let l = parse("oci:./out:1.0", &config()).unwrap();
-        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "./out".into(), version: Some(Version::Tag("1.0".into())), registry: None }));
+        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "./out".into(), version: Some(Version::Tag("1.0".into())) }));
         let l = parse("oci:/tmp/a/b", &config()).unwrap();
-        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "/tmp/a/b".into(), version: None, registry: None }));
-    }
-
-    #[test]
-    fn layout_under_a_configured_oci_prefix_gets_that_registry() {
-        let d = tempfile::tempdir().unwrap();
-        let catalog = d.path().join("catalog");
-        std::fs::create_dir_all(catalog.join("tools")).unwrap();
-        std::fs::create_dir_all(d.path().join("catalogue")).unwrap();
-        let mut c = config();
-        c.registries.insert("airgap".into(), RegistryEntry::new(&format!("oci:{}", catalog.display())));
-        let l = parse(&format!("oci:{}/tools:1", catalog.display()), &c).unwrap();
-        assert!(matches!(l, ImageLocation::Layout(LayoutImage { registry: Some(ref r), .. }) if r == "airgap"));
-        // A sibling directory sharing the prefix string is not covered.
-        let l = parse(&format!("oci:{}:1", d.path().join("catalogue").display()), &c).unwrap();
-        assert!(matches!(l, ImageLocation::Layout(LayoutImage { registry: None, .. })));
+        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "/tmp/a/b".into(), version: None }));
     }
 
     #[test]
     fn hostile_or_malformed_references_are_rejected() {
         let c = config();
-        for bad in ["", "x@sha256:zz", "x:ta g", "127.0.0.1:5000/../etc", "127.0.0.1:5000/A/B", "corp/tools/jq:-x", "oci:"] {
-            assert!(parse(bad, &c).is_err(), "{bad:?} should be rejected");
+        for (bad, part) in [
+            ("", "empty"),
+            ("x@sha256:zz", "sha256"),
+            ("x:ta g", "tag"),
+            ("127.0.0.1:5000/../etc", "'..'"),
+            ("127.0.0.1:5000/A/B", "'A'"),
+            ("corp/tools/jq:-x", "tag"),
+            ("oci:", "directory"),
+            ("127.0.0.1:/x", "empty port"),
+            ("127.0.0.1:99999/x", "out of range"),
+            ("127.0.0.1:5x/x", "not a number"),
+            ("::1:5000/x", "brackets"),
+            ("http://127.0.0.1:5000/x", "scheme"),
+            ("127.0.0.1:5000/a___b", "'a___b'"),
+            ("127.0.0.1:5000/a-/b", "'a-'"),
+            ("127.0.0.1:5000/a//b", "empty path component"),
+            ("-rf", "'-'"),
+        ] {
+            let e = parse(bad, &c).map(|l| l.normalized()).unwrap_err().to_string();
+            assert!(e.contains(part), "{bad:?}: {e}");
         }
         let mut none = Config::default();
         none.registries.clear();
         none.default_registry = None;
         assert!(matches!(parse("jq", &none), Err(ReferenceError::NoDefault { .. })));
+    }
+
+    #[test]
+    fn repository_grammar() {
+        for ok in ["a", "a/b", "a.b", "a_b", "a__b", "a---b", "a1/b-2.c_d"] {
+            assert!(is_valid_repo(ok), "{ok}");
+        }
+        for bad in ["", "a___b", "a..b", "a._b", "_a", "a_", "A", "a/", "/a", "a b"] {
+            assert!(!is_valid_repo(bad), "{bad}");
+        }
     }
 }

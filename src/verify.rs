@@ -3,8 +3,8 @@
 //! registry's configuration names (keys, a custom `trusted_root`, or the cached public-good root).
 //! It decides nothing (policies do); a signature that fails is a fact with its reason.
 
-use crate::config::RegistryEntry;
 use crate::facts::{AttestationFact, SignatureFact, SignatureKind};
+use crate::registry_policy::{RegistryPolicy, RootSource};
 use crate::repo::Repo;
 use crate::trust::cosign::{self, TrustConfig};
 use crate::trust::{PublicKey, TrustRoot};
@@ -31,53 +31,67 @@ pub enum GatherError {
     Config { registry: String, message: String },
 }
 
-/// Builds the trust material for a registry entry. Keyless verification needs a trust root: the
-/// entry's `trusted_root`, else the cached public-good root. When neither can be had, keyless
-/// signatures stay unverified with the reason (fail closed), and key-based ones still verify.
-pub fn trust_config(registry: &str, entry: Option<&RegistryEntry>, home: &Path) -> Result<(TrustConfig, Option<String>), GatherError> {
-    let err = |message: String| GatherError::Config { registry: registry.to_string(), message };
+/// Builds the trust material of a registry policy: every key its rules and attestors name, and
+/// the trust root for keyless signers (an entry's `trusted_root`, else the cached public-good
+/// root). When the root cannot be had, keyless signatures stay unverified with the reason (fail
+/// closed), and key-based ones still verify.
+pub fn trust_config(policy: &RegistryPolicy, home: &Path) -> Result<(TrustConfig, Option<String>), GatherError> {
+    let err = |message: String| GatherError::Config { registry: policy.name.clone(), message };
     let mut keys = Vec::new();
+    for p in policy.key_files() {
+        let pem = std::fs::read(&p).map_err(|x| err(format!("key {}: {x}", p.display())))?;
+        keys.push(PublicKey::from_pem(&pem).map_err(|x| err(format!("key {}: {x}", p.display())))?);
+    }
     let mut root_problem = None;
-    let mut trust_root = None;
-    if let Some(e) = entry {
-        for p in &e.keys {
-            let pem = std::fs::read(p).map_err(|x| err(format!("key {}: {x}", p.display())))?;
-            keys.push(PublicKey::from_pem(&pem).map_err(|x| err(format!("key {}: {x}", p.display())))?);
-        }
-        if let Some(tr) = &e.trusted_root {
-            trust_root = Some(TrustRoot::from_file(tr).map_err(|x| err(x.to_string()))?);
-        }
-    }
-    // The public-good root (cached; fetched through TUF the first time) is only needed where a
-    // keyless identity is expected; elsewhere keyless signatures could not satisfy any policy.
-    let wants_keyless = entry.is_some_and(|e| e.issuer.is_some() || e.identity.is_some() || e.identity_regex.is_some());
-    if trust_root.is_none() && wants_keyless {
-        match TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false) {
-            Ok(r) => trust_root = Some(r),
-            Err(e) => root_problem = Some(e.to_string()),
-        }
-    }
+    let trust_root = match &policy.trust_root {
+        RootSource::None => None,
+        RootSource::File(tr) => Some(TrustRoot::from_file(tr).map_err(|x| err(x.to_string()))?),
+        RootSource::PublicGood => match TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                root_problem = Some(e.to_string());
+                None
+            }
+        },
+    };
     Ok((TrustConfig { keys, trust_root, require_tlog: false, pki: None }, root_problem))
 }
 
-/// Finds and checks every signature and attestation of `digest`.
-pub async fn gather(repo: &Repo, repository: &str, digest: &str, registry: &str, entry: Option<&RegistryEntry>, home: &Path) -> Result<TrustFacts, GatherError> {
+/// Finds and checks every signature and attestation of `digest`, and of `index_digest` (the
+/// image index the platform manifest was selected from, which binds it: what `cosign sign`
+/// signs for a multi-arch tag). Attestations count only when their signer satisfies the
+/// registry policy's signer rules (or attestors).
+pub async fn gather(repo: &Repo, repository: &str, digest: &str, index_digest: Option<&str>, policy: &RegistryPolicy, home: &Path) -> Result<TrustFacts, GatherError> {
     let (cfg, root_problem) = {
         // Reading (or first fetching) the trust root blocks; keep it off the async workers.
-        let (registry, entry, home) = (registry.to_string(), entry.cloned(), home.to_path_buf());
-        tokio::task::spawn_blocking(move || trust_config(&registry, entry.as_ref(), &home))
+        let (p, home) = (policy.clone(), home.to_path_buf());
+        tokio::task::spawn_blocking(move || trust_config(&p, &home))
             .await
-            .map_err(|e| GatherError::Config { registry: "?".into(), message: format!("trust worker failed: {e}") })??
+            .map_err(|e| GatherError::Config { registry: policy.name.clone(), message: format!("trust worker failed: {e}") })??
     };
-    let found = cosign::verify_image(repo, repository, digest, &cfg).await?;
+    let mut found = cosign::verify_image(repo, repository, digest, &cfg).await?;
+    if let Some(index) = index_digest.filter(|i| *i != digest) {
+        let on_index = cosign::verify_image(repo, repository, index, &cfg).await?;
+        found.signatures.extend(on_index.signatures.into_iter().map(|s| SignatureFact { on_index: true, ..s }));
+        found.attestations.extend(on_index.attestations);
+        found.rejected_attestations.extend(on_index.rejected_attestations);
+    }
     let mut signatures = found.signatures;
     if let Some(problem) = root_problem {
         for s in signatures.iter_mut().filter(|s| s.kind == SignatureKind::Keyless && !s.verified) {
             s.error = Some(format!("{} ({problem})", s.error.as_deref().unwrap_or("not verified")));
         }
     }
-    let summary = serde_json::to_value(crate::trust::summary::summarize(&found.attestations)).unwrap_or_default();
-    Ok(TrustFacts { signatures, attestations: found.attestations, rejected_attestations: found.rejected_attestations, summary })
+    let mut attestations = Vec::new();
+    let mut rejected = found.rejected_attestations;
+    for a in found.attestations {
+        match policy.attestation_rejected(&a.signer) {
+            None => attestations.push(a),
+            Some(why) => rejected.push(format!("attestation {}: {why}", a.predicate_type)),
+        }
+    }
+    let summary = serde_json::to_value(crate::trust::summary::summarize(&attestations)).unwrap_or_default();
+    Ok(TrustFacts { signatures, attestations, rejected_attestations: rejected, summary })
 }
 
 /// One line describing a signature for the install output.
@@ -91,10 +105,15 @@ pub fn describe_signature(s: &SignatureFact) -> String {
         ),
     };
     let tlog = s.tlog.as_ref().map(|t| format!(", tlog index {} at {}", t.log_index, t.integrated_time)).unwrap_or_default();
+    let on = match (&s.signed_digest, s.on_index) {
+        (Some(d), true) => format!(" on image index {d}"),
+        (Some(d), false) => format!(" on {d}"),
+        (None, _) => String::new(),
+    };
     if s.verified {
-        format!("verified: {who}{tlog}")
+        format!("verified: {who}{on}{tlog}")
     } else {
-        format!("NOT verified: {who}: {}", s.error.as_deref().unwrap_or("unknown error"))
+        format!("NOT verified{on}: {who}: {}", s.error.as_deref().unwrap_or("unknown error"))
     }
 }
 

@@ -121,7 +121,7 @@ pub enum PolicyError {
         name: String,
         path: PathBuf,
         #[source]
-        source: PluginError,
+        source: Box<PluginError>,
     },
 }
 
@@ -199,7 +199,7 @@ impl Engine {
                 .map_err(|source| PolicyError::Plugin {
                     name: spec.name.clone(),
                     path: spec.path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             loaded_plugins.push((spec.layer, plugin));
         }
@@ -247,6 +247,22 @@ impl Engine {
             let doc = hook_document(hook, input);
             for (_, plugin) in callers {
                 verdict.merge(plugin.call(hook, &doc));
+            }
+        }
+        verdict
+    }
+
+    /// [`Engine::evaluate`] with several signer rules: the built-in policies run once per
+    /// config in `configs` (each must allow), everything else once.
+    pub fn evaluate_rules(&self, hook: HookPoint, input: &serde_json::Value, configs: &[serde_json::Value]) -> Verdict {
+        let Some((first, rest)) = configs.split_first() else {
+            return self.evaluate(hook, input, &serde_json::json!({}));
+        };
+        let mut verdict = self.evaluate(hook, input, first);
+        if hook == HookPoint::Signatures && !rest.is_empty() {
+            let rego_input = rego_hook_document(hook, input);
+            for c in rest {
+                verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(c)));
             }
         }
         verdict

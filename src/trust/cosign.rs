@@ -100,6 +100,9 @@ pub async fn verify_image<S: ImageSource>(
             }
         }
     }
+    for s in &mut out.signatures {
+        s.signed_digest = Some(digest.to_string());
+    }
     Ok(out)
 }
 
@@ -114,6 +117,8 @@ pub(crate) fn unverified(source: SignatureSource, kind: SignatureKind, error: St
         identity: Identity::default(),
         tlog: None,
         docker_reference: None,
+        signed_digest: None,
+        on_index: false,
     }
 }
 
@@ -165,6 +170,8 @@ pub fn verify_signature_layer(layer: &FoundLayer, digest: &str, cfg: &TrustConfi
             identity: s.identity,
             tlog: s.tlog,
             docker_reference,
+            signed_digest: None,
+            on_index: false,
         },
         Err((kind, e)) => SignatureFact { docker_reference, ..unverified(layer.source, kind, format!("{}: {e}", layer.origin)) },
     }

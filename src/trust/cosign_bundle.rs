@@ -62,6 +62,8 @@ pub fn verify_bundle_layer(layer: &FoundLayer, _repository: &str, digest: &str, 
             identity: s.identity,
             tlog: s.tlog,
             docker_reference: None,
+            signed_digest: None,
+            on_index: false,
         }),
         (_, Err(e)) => out.signatures.push(unverified(SignatureSource::Bundle, kind, format!("{}: {e}", layer.origin))),
     }

@@ -380,7 +380,7 @@ impl<R: Read> TarStream<R> {
         } else if let Some(m) = &pax.sparse_map {
             m.clone()
         } else {
-            if pax.sparse_pairs.len() % 2 != 0 {
+            if !pax.sparse_pairs.len().is_multiple_of(2) {
                 return Err(e("GNU.sparse.offset without numbytes".into()));
             }
             pax.sparse_pairs.chunks(2).map(|c| (c[0], c[1])).collect()

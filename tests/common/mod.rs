@@ -43,8 +43,11 @@ impl Run {
 }
 
 impl Env {
+    /// A temp dir with an empty system layer (`system.toml`, which tests may fill).
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("tempdir") }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("system.toml"), "").expect("write system.toml");
+        Env { dir }
     }
 
     pub fn home(&self) -> PathBuf {
