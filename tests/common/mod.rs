@@ -26,6 +26,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The outcome of a command run with [`Env::cmd`].
+    pub fn from_output(o: Output) -> Run {
+        Run::from(o)
+    }
+
     fn from(o: Output) -> Run {
         Run {
             code: o.status.code().unwrap_or(-1),
