@@ -97,103 +97,28 @@ pub struct LaunchPlan {
     pub entrypoint: String,
 }
 
-fn host_elf_machine() -> (u16, &'static str) {
-    match std::env::consts::ARCH {
-        "x86_64" => (62, "x86-64"),
-        "aarch64" => (183, "aarch64"),
-        "x86" => (3, "x86"),
-        "arm" => (40, "arm"),
-        "riscv64" => (243, "riscv64"),
-        "s390x" => (22, "s390x"),
-        "powerpc64" => (21, "ppc64"),
-        other => (0, other),
-    }
-}
-
-fn elf_machine_name(m: u16) -> String {
-    match m {
-        62 => "x86-64".into(),
-        183 => "aarch64".into(),
-        3 => "x86".into(),
-        40 => "arm".into(),
-        243 => "riscv64".into(),
-        22 => "s390x".into(),
-        21 => "ppc64".into(),
-        other => format!("ELF machine {other}"),
-    }
-}
-
 /// Reads enough of a file to classify it and find its ELF interpreter.
 fn inspect_binary(file: &Path, shown: &str) -> Result<Option<String>, ShimError> {
+    use crate::elf::Header;
     let io = |e| ShimError::Io { path: shown.to_string(), source: e };
     let mut f = std::fs::File::open(file).map_err(io)?;
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut f, &mut head).map_err(io)?;
     head.truncate(n);
-    if head.starts_with(b"#!") {
-        let line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-        return Err(ShimError::Script { path: shown.into(), shebang: String::from_utf8_lossy(&line[..line.len().min(80)]).into() });
-    }
-    if cfg!(target_os = "macos") && head.len() >= 8 {
-        let magic = u32::from_le_bytes(head[0..4].try_into().unwrap());
-        if magic == 0xfeedfacf {
-            let cpu = u32::from_le_bytes(head[4..8].try_into().unwrap());
-            let ok = match std::env::consts::ARCH {
-                "x86_64" => cpu == 0x0100_0007,
-                "aarch64" => cpu == 0x0100_000c,
-                _ => false,
-            };
-            return if ok {
-                Ok(None)
-            } else {
-                Err(ShimError::WrongArch { path: shown.into(), found: format!("Mach-O cpu {cpu:#x}"), host: std::env::consts::ARCH.into() })
-            };
-        }
-    }
-    if head.len() < 64 || &head[0..4] != b"\x7fELF" {
-        return Err(ShimError::NotNative { path: shown.into(), reason: "not an ELF file".into() });
-    }
-    let class64 = match head[4] {
-        1 => false,
-        2 => true,
-        _ => return Err(ShimError::NotNative { path: shown.into(), reason: "bad ELF class".into() }),
-    };
-    if head[5] != 1 {
-        return Err(ShimError::NotNative { path: shown.into(), reason: "big-endian ELF".into() });
-    }
-    let u16at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]);
-    let u32at = |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().unwrap()) as u64;
-    let u64at = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().unwrap());
-    let e_type = u16at(16);
-    if e_type != 2 && e_type != 3 {
-        return Err(ShimError::NotNative { path: shown.into(), reason: "ELF file is not an executable".into() });
-    }
-    let machine = u16at(18);
-    let (host_machine, host_name) = host_elf_machine();
-    if machine != host_machine || class64 != cfg!(target_pointer_width = "64") {
-        return Err(ShimError::WrongArch { path: shown.into(), found: elf_machine_name(machine), host: host_name.into() });
-    }
-    let (phoff, phentsize, phnum) = if class64 { (u64at(32), u16at(54) as u64, u16at(56) as u64) } else { (u32at(28), u16at(42) as u64, u16at(44) as u64) };
-    let bad = || ShimError::NotNative { path: shown.into(), reason: "truncated program headers".into() };
-    for i in 0..phnum.min(256) {
-        let off = phoff.checked_add(i * phentsize).ok_or_else(bad)? as usize;
-        if off + if class64 { 56 } else { 32 } > head.len() {
-            return Err(bad());
-        }
-        if u32at(off) == 3 {
-            let (p_offset, p_filesz) = if class64 { (u64at(off + 8), u64at(off + 32)) } else { (u32at(off + 4), u32at(off + 16)) };
-            if p_filesz == 0 || p_filesz > 4096 {
-                return Err(ShimError::NotNative { path: shown.into(), reason: "bad interpreter header".into() });
-            }
-            let mut buf = vec![0u8; p_filesz as usize];
+    match crate::elf::classify(&head) {
+        Header::Script(shebang) => Err(ShimError::Script { path: shown.into(), shebang }),
+        Header::WrongArch(found) => Err(ShimError::WrongArch { path: shown.into(), found, host: crate::elf::host_machine().1.into() }),
+        Header::NotNative(reason) => Err(ShimError::NotNative { path: shown.into(), reason: reason.into() }),
+        Header::Native { interp: None } => Ok(None),
+        Header::Native { interp: Some((offset, size)) } => {
             use std::io::{Seek, SeekFrom};
-            f.seek(SeekFrom::Start(p_offset)).map_err(io)?;
-            f.read_exact(&mut buf).map_err(io)?;
-            let s = String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
-            return Ok(Some(s));
+            let bad = || ShimError::NotNative { path: shown.into(), reason: "bad interpreter header".into() };
+            let mut buf = vec![0u8; usize::try_from(size).map_err(|_| bad())?];
+            f.seek(SeekFrom::Start(offset)).map_err(io)?;
+            f.read_exact(&mut buf).map_err(|_| bad())?;
+            Ok(Some(String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned()))
         }
     }
-    Ok(None)
 }
 
 fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -226,6 +151,9 @@ pub fn plan(root: &Path, entrypoint: &[String], cmd: &[String], env: &[String]) 
     let argv: &[String] = if !entrypoint.is_empty() { entrypoint } else { cmd };
     let first = argv.first().filter(|s| !s.is_empty()).ok_or(ShimError::NoEntrypoint)?.clone();
     let declared = if first.contains('/') { first.clone() } else { search_path(root, &first, env).ok_or_else(|| ShimError::Missing(first.clone()))? };
+    if let Some(bad) = [&first, &declared].into_iter().find(|s| has_control(s)) {
+        return Err(ShimError::NotNative { path: escape(bad), reason: "its path holds control characters".into() });
+    }
     let program = resolve_in_root(root, &declared)?;
     let abs = root.join(&program);
     let meta = std::fs::metadata(&abs).map_err(|_| ShimError::Missing(declared.clone()))?;
@@ -235,6 +163,9 @@ pub fn plan(root: &Path, entrypoint: &[String], cmd: &[String], env: &[String]) 
     let interp = inspect_binary(&abs, &declared)?;
     let (interpreter, library_path) = match interp {
         None => (None, Vec::new()),
+        Some(i) if has_control(&i) => {
+            return Err(ShimError::NotNative { path: declared, reason: format!("its dynamic loader path {} holds control characters", escape(&i)) })
+        }
         Some(i) => {
             let ld = resolve_in_root(root, &i).map_err(|_| ShimError::NotNative {
                 path: declared.clone(),
@@ -256,6 +187,10 @@ fn library_dirs(root: &Path) -> Vec<PathBuf> {
             if let Ok(rd) = std::fs::read_dir(root.join(&p)) {
                 for e in rd.flatten() {
                     let n = e.file_name().to_string_lossy().into_owned();
+                    // A name that would split the library path or hide a line is skipped.
+                    if has_control(&n) || n.contains(':') {
+                        continue;
+                    }
                     if n.ends_with("-linux-gnu") || n.ends_with("-linux-musl") {
                         let sub = p.join(&n);
                         if root.join(&sub).is_dir() && !dirs.contains(&sub) {
@@ -267,6 +202,15 @@ fn library_dirs(root: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// A string with control characters shown as escapes, for messages and comments.
+fn escape(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 /// Quotes a string for POSIX sh.
@@ -285,8 +229,9 @@ pub fn launch_script(plan: &LaunchPlan, root: &Path) -> String {
         if !musl {
             line += "--inhibit-cache ";
         }
-        let libs: Vec<String> = plan.library_path.iter().map(|p| format!("$R/{}", p.display())).collect();
-        line += &format!("--library-path \"{}\" ", libs.join(":").replace('"', "\\\""));
+        // One word: `"$R"/'dir'` pieces joined by `:`, every image-controlled part single-quoted.
+        let libs: Vec<String> = plan.library_path.iter().map(|p| format!("\"$R\"/{}", sh_quote(&p.display().to_string()))).collect();
+        line += &format!("--library-path {} ", libs.join(":"));
     }
     line += &prog;
     for a in &plan.args {
@@ -294,7 +239,7 @@ pub fn launch_script(plan: &LaunchPlan, root: &Path) -> String {
         line += &sh_quote(a);
     }
     line += " \"$@\"";
-    format!("#!/bin/sh\n# gantry-launch: {}\nR={}\n{}\n", plan.entrypoint, sh_quote(&r), line)
+    format!("#!/bin/sh\n# gantry-launch: {}\nR={}\n{}\n", escape(&plan.entrypoint), sh_quote(&r), line)
 }
 
 /// The wrapper put on PATH: a fixed stub that runs the current version's launch script, so that
@@ -364,5 +309,52 @@ mod tests {
         assert_eq!(sh_quote("a'b"), "'a'\\''b'");
         let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", sh_quote("$(id) `x` 'q' \"d\""))).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "$(id) `x` 'q' \"d\"");
+    }
+
+    #[test]
+    fn image_controlled_names_never_reach_the_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let pwned = d.path().join("pwned");
+        let inject = "$(touch pwned)`touch pwned`;touch pwned".to_string();
+        // A stand-in loader that prints the arguments it was given, one per line.
+        let ld = format!("ld-{inject}");
+        std::fs::write(root.join(&ld), "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+        std::fs::set_permissions(root.join(&ld), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plan = LaunchPlan {
+            program: PathBuf::from(format!("bin/{inject}'q")),
+            interpreter: Some(PathBuf::from(&ld)),
+            library_path: vec![PathBuf::from(format!("lib/{inject}-linux-gnu")), PathBuf::from("usr/lib\"x")],
+            args: vec![inject.clone(), "a'b".into()],
+            entrypoint: "/bin/x\ntouch pwned".into(),
+        };
+        let script = launch_script(&plan, &root);
+        assert_eq!(script.lines().count(), 4, "{script}");
+        let launch = d.path().join("launch");
+        std::fs::write(&launch, &script).unwrap();
+        let out = std::process::Command::new("sh").arg(&launch).arg("$(user arg)").current_dir(d.path()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!pwned.exists(), "an image-controlled name ran a command:\n{script}");
+        let r = root.display();
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let expected = vec![
+            "--inhibit-cache".to_string(),
+            "--library-path".into(),
+            format!("{r}/lib/{inject}-linux-gnu:{r}/usr/lib\"x"),
+            format!("{r}/bin/{inject}'q"),
+            inject.clone(),
+            "a'b".into(),
+            "$(user arg)".into(),
+        ];
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn control_characters_in_entrypoints_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let e = plan(d.path(), &["/bin/x\ntouch /tmp/y".into()], &[], &[]).unwrap_err();
+        assert!(e.to_string().contains("control characters") && e.to_string().contains("\\n"), "{e}");
     }
 }
