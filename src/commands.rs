@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keygen(a) => {
             let args = crate::cmd::keygen::KeygenArgs { output_key_prefix: a.output_key_prefix };
             let written = crate::cmd::keygen::run(&args)?;
-            println!("{}", written.public_key.display());
+            crate::outln!("{}", written.public_key.display());
             eprintln!("wrote private key {} and public key {}", written.private_key.display(), written.public_key.display());
             Ok(())
         }
@@ -105,12 +105,12 @@ fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
         return Err(Failure::msg(ExitKind::Internal, "verify ended without a report"));
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        crate::outln!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     } else {
         let verified = report["signatures"].as_array().map_or(0, |s| s.iter().filter(|x| x["verified"] == true).count());
         let total = report["signatures"].as_array().map_or(0, |s| s.len());
         let atts = report["attestations"].as_array().map_or(0, |s| s.len());
-        println!(
+        crate::outln!(
             "{} {}: {verified}/{total} signatures verified, {atts} attestations; {}",
             report["reference"].as_str().unwrap_or(""),
             report["digest"].as_str().unwrap_or(""),
@@ -135,9 +135,9 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     match outcome {
         Outcome::Installed { name, digest, previous } => {
             let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();
-            println!("installed {name} {digest}{from} -> {}", store.wrapper_path(&name).display());
+            crate::outln!("installed {name} {digest}{from} -> {}", store.wrapper_path(&name).display());
         }
-        Outcome::AlreadyInstalled { name, digest } => println!("{name} is already installed at {digest}"),
+        Outcome::AlreadyInstalled { name, digest } => crate::outln!("{name} is already installed at {digest}"),
         Outcome::Verified { .. } => return Err(Failure::msg(ExitKind::Internal, "install ended in verify mode")),
     }
     Ok(())
@@ -155,7 +155,7 @@ fn remove(name: &str) -> Result<(), Failure> {
         };
         Failure::new(kind, e)
     })?;
-    println!("removed {name}");
+    crate::outln!("removed {name}");
     Ok(())
 }
 
@@ -164,15 +164,15 @@ fn list(json: bool) -> Result<(), Failure> {
     let store = Store::open(&home).kind(ExitKind::Io)?;
     let pkgs = store.list().kind(ExitKind::Io)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&pkgs).expect("metadata serialises"));
+        crate::outln!("{}", serde_json::to_string_pretty(&pkgs).expect("metadata serialises"));
         return Ok(());
     }
     if pkgs.is_empty() {
-        println!("nothing installed");
+        crate::outln!("nothing installed");
     }
     for p in pkgs {
         let signed = if p.signatures.iter().any(|s| s.verified) { "signed" } else { "unsigned" };
-        println!("{:<20} {:<60} {} {}", p.name, p.reference, &p.digest[..p.digest.len().min(19)], signed);
+        crate::outln!("{:<20} {:<60} {} {}", p.name, p.reference, &p.digest[..p.digest.len().min(19)], signed);
     }
     Ok(())
 }
@@ -185,7 +185,7 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
         RegistryCommand::List { json } => {
             let eff = layered.effective();
             if json {
-                println!("{}", serde_json::to_string_pretty(&eff.registries).expect("registries serialise"));
+                crate::outln!("{}", serde_json::to_string_pretty(&eff.registries).expect("registries serialise"));
             } else {
                 for (name, e) in &eff.registries {
                     let default = if eff.default_registry.as_deref() == Some(name) { " (default)" } else { "" };
@@ -196,7 +196,7 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
                         (_, _, n) if n > 0 => format!("{n} key(s)"),
                         _ => "no signature policy".into(),
                     };
-                    println!("{name:<16} {:<40} {policy}{default}{system}", e.url);
+                    crate::outln!("{name:<16} {:<40} {policy}{default}{system}", e.url);
                 }
             }
             Ok(())
@@ -218,7 +218,7 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
                 layered.user.default_registry = None;
             }
             layered.user.write(&layered.paths.user).kind(ExitKind::Io)?;
-            println!("removed registry {name}");
+            crate::outln!("removed registry {name}");
             Ok(())
         }
     }
@@ -309,7 +309,7 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     if a.default {
         layered.user.default_registry = Some(a.name.clone());
     }
-    println!("added registry {} -> {}", a.name, a.url);
+    crate::outln!("added registry {} -> {}", a.name, a.url);
     Ok(())
 }
 
@@ -419,7 +419,7 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
         rt.block_on(crate::publish::attach(&target, &digest, &att)).map_err(publish_failure)?;
         eprintln!("signed {digest} with key {}", key.public_key().fingerprint());
     }
-    println!("{digest}");
+    crate::outln!("{digest}");
     eprintln!("published {} ({} layer(s))", target_loc.normalized(), img.layers.len());
     Ok(())
 }

@@ -75,3 +75,31 @@ impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
         self.map_err(|e| Failure::new(kind, e))
     }
 }
+
+/// Writes command output to stdout. A reader that went away (`gantry list | head -1`) ends the
+/// command quietly with success, as `cat` does, instead of a panic.
+pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out.write_fmt(args).and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) }).and_then(|()| out.flush());
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write output: {e}");
+            std::process::exit(i32::from(ExitKind::Io.code()));
+        }
+    }
+}
+
+/// `println!` for command output, through [`write_stdout`].
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::exit::write_stdout(format_args!($($t)*), true) };
+}
+
+/// `print!` for command output, through [`write_stdout`].
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::exit::write_stdout(format_args!($($t)*), false) };
+}

@@ -65,3 +65,17 @@ fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let env = Env::new();
+    env.run(&["registry", "add", "corp", "registry.corp.example", "--default"]).expect(0);
+    for args in [&["registry", "list", "--json"][..], &["list", "--json"][..], &["registry", "list"][..]] {
+        let mut child = env.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // the reader is gone before gantry writes
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -32,13 +32,13 @@ pub fn run(args: ExplainArgs, home: &Path) -> Result<(), Failure> {
     }
     if args.json {
         for r in &mine {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string(r).map_err(|e| Failure::new(ExitKind::Internal, e))?
             );
         }
     } else {
-        print!(
+        crate::out!(
             "{}",
             render(&args.name, &mine, records.len(), broken.as_ref())
         );

@@ -34,9 +34,9 @@ pub fn run(cmd: PluginCommand) -> Result<(), Failure> {
             if json {
                 let text = serde_json::to_string_pretty(&info)
                     .map_err(|e| Failure::new(ExitKind::Internal, e))?;
-                println!("{text}");
+                crate::outln!("{text}");
             } else {
-                print!("{}", render(&file, &info));
+                crate::out!("{}", render(&file, &info));
             }
             Ok(())
         }

@@ -66,7 +66,7 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
                 TestError::Dir { .. } => Failure::new(ExitKind::Io, e),
                 TestError::Rego(_) => Failure::new(ExitKind::Usage, e),
             })?;
-            print!("{}", render_tests(&report, verbose));
+            crate::out!("{}", render_tests(&report, verbose));
             match report.failed() {
                 0 => Ok(()),
                 n => Err(Failure::msg(
@@ -112,13 +112,13 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
             let verdict = engine.evaluate(hook, &input_doc, &signature_policy);
             if json {
                 let doc = serde_json::json!({ "hook": hook, "allowed": verdict.allowed(), "deny": verdict.deny, "warn": verdict.warn });
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&doc)
                         .map_err(|e| Failure::new(ExitKind::Internal, e))?
                 );
             } else {
-                print!("{}", render_verdict(hook, &verdict));
+                crate::out!("{}", render_verdict(hook, &verdict));
             }
             if verdict.allowed() {
                 Ok(())

@@ -31,7 +31,7 @@ pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
         TrustCommand::Refresh => {
             let root = TrustRoot::public_good(&cache_dir(home), true)
                 .map_err(|e| Failure::new(ExitKind::Registry, e))?;
-            println!(
+            crate::outln!(
                 "cached the Sigstore public-good trusted root ({} Fulcio CAs, {} Rekor logs, {} CT logs, {} TSAs) at {}",
                 root.fulcio.len(),
                 root.rekor.len(),

@@ -1,5 +1,6 @@
 //! Small encoding helpers shared by the trust modules: PEM blocks, base64, DER time and OID
 //! lookups. They only decode; any malformed input is an error, never a best guess.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
 use super::TrustError;
 use base64::Engine;
@@ -99,23 +100,17 @@ pub(crate) fn tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
             return Err("unsupported DER length".into());
         }
         let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | *input.get(2 + i).ok_or_else(err)? as usize;
+        for b in input.get(2..2usize.saturating_add(n)).filter(|b| b.len() == n).ok_or_else(err)? {
+            len = len.checked_mul(256).ok_or_else(err)? | usize::from(*b);
         }
-        (len, 2 + n)
+        (len, n.saturating_add(2))
     };
     let end = hdr
         .checked_add(len)
         .filter(|e| *e <= input.len())
         .ok_or_else(err)?;
-    Ok((
-        Tlv {
-            tag,
-            whole: &input[..end],
-            content: &input[hdr..end],
-        },
-        &input[end..],
-    ))
+    let (whole, rest) = input.split_at_checked(end).ok_or_else(err)?;
+    Ok((Tlv { tag, whole, content: whole.get(hdr..).ok_or_else(err)? }, rest))
 }
 
 /// All DER elements inside `content`, in order.
@@ -137,9 +132,9 @@ pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(n as u8);
     } else {
         let bytes = n.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(&significant);
     }
     out.extend_from_slice(content);
     out

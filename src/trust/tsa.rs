@@ -3,6 +3,7 @@
 //! that it is signed by a timestamp authority of the trusted root, and that the time lies in
 //! that authority's validity and its certificates' validity. Certificates embedded in the token
 //! are never trusted; only the root's chains are.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
 use super::der_util::{encode, tlv, tlvs, Tlv};
 use super::keys::PublicKey;
@@ -58,9 +59,16 @@ fn gen_time(t: &Tlv<'_>) -> Result<i64, TrustError> {
     if t.tag != 0x18 || s.len() < 15 || !s.ends_with('Z') {
         return Err(err(format!("malformed genTime {s:?}")));
     }
-    chrono::NaiveDateTime::parse_from_str(&s[..14], "%Y%m%d%H%M%S")
+    let digits = s.get(..14).ok_or_else(|| err(format!("malformed genTime {s:?}")))?;
+    chrono::NaiveDateTime::parse_from_str(digits, "%Y%m%d%H%M%S")
         .map(|d| d.and_utc().timestamp())
         .map_err(|e| err(format!("malformed genTime {s:?}: {e}")))
+}
+
+/// The OID that starts an AlgorithmIdentifier element (an empty one is an error, not a panic).
+fn first_oid(alg: &Tlv<'_>, what: &str) -> Result<String, TrustError> {
+    let parts = tlvs(alg.content).map_err(err)?;
+    oid(parts.first().ok_or_else(|| err(format!("empty {what}")))?)
 }
 
 /// What a well-formed timestamp over the right signature attests under a trusted root.
@@ -114,43 +122,40 @@ pub fn attest_timestamp(
         }
         _ => top,
     };
-    if content_info.len() != 2
-        || oid(&content_info[0])? != OID_SIGNED_DATA
-        || content_info[1].tag != 0xa0
-    {
+    let [ci_type, ci_content] = content_info.as_slice() else {
+        return Err(err("token is not CMS SignedData"));
+    };
+    if oid(ci_type)? != OID_SIGNED_DATA || ci_content.tag != 0xa0 {
         return Err(err("token is not CMS SignedData"));
     }
-    let sd = seq(content_info[1].content, "SignedData")?;
+    let sd = seq(ci_content.content, "SignedData")?;
     // version, digestAlgorithms, encapContentInfo, [certificates], [crls], signerInfos
     let encap = sd.get(2).ok_or_else(|| err("SignedData has no content"))?;
     let encap = tlvs(encap.content).map_err(err)?;
-    if encap.len() != 2 || oid(&encap[0])? != OID_TST_INFO || encap[1].tag != 0xa0 {
+    let [encap_type, encap_content] = encap.as_slice() else {
+        return Err(err("SignedData does not hold a TSTInfo"));
+    };
+    if oid(encap_type)? != OID_TST_INFO || encap_content.tag != 0xa0 {
         return Err(err("SignedData does not hold a TSTInfo"));
     }
-    let (octets, _) = tlv(encap[1].content).map_err(err)?;
+    let (octets, _) = tlv(encap_content.content).map_err(err)?;
     let tst_bytes = octets.content;
     let signer_infos = sd
         .last()
         .filter(|t| t.tag == 0x31)
         .ok_or_else(|| err("no signerInfos"))?;
     let signers = tlvs(signer_infos.content).map_err(err)?;
-    if signers.len() != 1 {
+    let [signer] = signers.as_slice() else {
         return Err(err(format!("expected one signer, found {}", signers.len())));
-    }
-    let si = tlvs(signers[0].content).map_err(err)?;
+    };
+    let si = tlvs(signer.content).map_err(err)?;
     // version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature
-    let digest_alg =
-        oid(&tlvs(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?.content).map_err(err)?[0])?;
+    let digest_alg = first_oid(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?, "digestAlgorithm")?;
     let (signed_attrs, rest) = match si.get(3) {
-        Some(t) if t.tag == 0xa0 => (Some(t), &si[4..]),
+        Some(t) if t.tag == 0xa0 => (Some(t), si.get(4..).unwrap_or(&[])),
         _ => (None, si.get(3..).unwrap_or(&[])),
     };
-    let sig_alg_oid = oid(&tlvs(
-        rest.first()
-            .ok_or_else(|| err("no signatureAlgorithm"))?
-            .content,
-    )
-    .map_err(err)?[0])?;
+    let sig_alg_oid = first_oid(rest.first().ok_or_else(|| err("no signatureAlgorithm"))?, "signatureAlgorithm")?;
     let sig = rest
         .get(1)
         .filter(|t| t.tag == 0x04)
@@ -162,9 +167,11 @@ pub fn attest_timestamp(
             let mut ok = false;
             for a in tlvs(attrs.content).map_err(err)? {
                 let parts = tlvs(a.content).map_err(err)?;
-                if parts.len() == 2 && oid(&parts[0])? == OID_MESSAGE_DIGEST {
-                    let vals = tlvs(parts[1].content).map_err(err)?;
-                    ok = vals.len() == 1 && vals[0].content == want.as_slice();
+                if let [attr_type, values] = parts.as_slice() {
+                    if oid(attr_type)? == OID_MESSAGE_DIGEST {
+                        let vals = tlvs(values.content).map_err(err)?;
+                        ok = matches!(vals.as_slice(), [v] if v.content == want.as_slice());
+                    }
                 }
             }
             if !ok {
@@ -178,8 +185,7 @@ pub fn attest_timestamp(
     // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
     let tst = seq(tst_bytes, "TSTInfo")?;
     let imprint = tlvs(tst.get(2).ok_or_else(|| err("no messageImprint"))?.content).map_err(err)?;
-    let imprint_alg =
-        oid(&tlvs(imprint.first().ok_or_else(|| err("bad imprint"))?.content).map_err(err)?[0])?;
+    let imprint_alg = first_oid(imprint.first().ok_or_else(|| err("bad imprint"))?, "messageImprint")?;
     let hashed = imprint
         .get(1)
         .filter(|t| t.tag == 0x04)
@@ -194,7 +200,7 @@ pub fn attest_timestamp(
     let alg = sig_alg(&sig_alg_oid, &digest_alg);
     let mut last = None;
     for tsa in &root.tsas {
-        let Ok(leaf) = x509_cert::Certificate::from_der(&tsa.chain[0]) else {
+        let Some(Ok(leaf)) = tsa.chain.first().map(|c| x509_cert::Certificate::from_der(c)) else {
             continue;
         };
         let Ok(key) = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info()) else {
@@ -241,9 +247,9 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
                 "timestamp {t} is outside TSA certificate {i}'s validity"
             )));
         }
-        if let Some(issuer) = certs.get(i + 1) {
+        if let (Some(issuer), Some(der)) = (i.checked_add(1).and_then(|n| certs.get(n)), chain.get(i)) {
             let key = PublicKey::from_spki(issuer.tbs_certificate().subject_public_key_info())?;
-            let (outer, _) = tlv(&chain[i]).map_err(err)?;
+            let (outer, _) = tlv(der).map_err(err)?;
             let (tbs, _) = tlv(outer.content).map_err(err)?;
             key.verify_with_oid(
                 &c.signature_algorithm().oid.to_string(),
@@ -257,6 +263,7 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::trust::testdata::{CASES};
@@ -314,5 +321,23 @@ mod tests {
         }
         let (root, ts, sig) = case("trust-root-tsa-validity-end-inclusive");
         verify_timestamp(&root, &ts, &sig).unwrap();
+    }
+
+    #[test]
+    fn hostile_timestamps_are_errors_not_panics() {
+        // A multibyte character straddling byte 14 of genTime, and an empty AlgorithmIdentifier.
+        let t = "2024010112000\u{e9}0Z";
+        assert!(gen_time(&Tlv { tag: 0x18, whole: t.as_bytes(), content: t.as_bytes() }).is_err());
+        assert!(first_oid(&Tlv { tag: 0x30, whole: b"\x30\x00", content: b"" }, "digestAlgorithm").is_err());
+        // Every byte of a real token replaced by a few telling values, and every truncation.
+        let (root, ts, sig) = case("rekor2-happy-path");
+        for i in 0..ts.len() {
+            for v in [0x00, 0x01, 0x30, 0x80, 0x84, 0xff] {
+                let mut bad = ts.clone();
+                bad[i] = v;
+                let _ = attest_timestamp(&root, &bad, &sig);
+            }
+            let _ = attest_timestamp(&root, &ts[..i], &sig);
+        }
     }
 }
