@@ -164,6 +164,14 @@ impl<R: Read> TarStream<R> {
         Ok(())
     }
 
+    /// Skips up to `n` padding bytes; `false` when the stream ended first.
+    fn skip_padding(&mut self, n: u64) -> Result<bool, TarError> {
+        let mut buf = [0u8; BLOCK];
+        let want = usize::try_from(n).unwrap_or(BLOCK).min(BLOCK);
+        let got = self.read_full(&mut buf[..want])?;
+        Ok(got == want)
+    }
+
     /// Reads the current entry's stored bytes; `Ok(0)` at its end. A stream that ends early is an error.
     pub(crate) fn read_data(&mut self, buf: &mut [u8]) -> Result<usize, TarError> {
         if self.remaining == 0 || buf.is_empty() {
@@ -207,9 +215,14 @@ impl<R: Read> TarStream<R> {
 
     /// The next member, or `None` at the end-of-archive marker or a clean EOF between headers.
     pub(crate) fn next_entry(&mut self) -> Result<Option<Entry>, TarError> {
-        self.skip(self.remaining + self.pad)?;
+        self.skip(self.remaining)?;
         self.remaining = 0;
-        self.pad = 0;
+        // As Go's archive/tar and umoci: the stream may end in the padding of a last entry whose
+        // data is complete (no padding, no end-of-archive blocks); that is the end.
+        let pad = std::mem::take(&mut self.pad);
+        if !self.skip_padding(pad)? {
+            return Ok(None);
+        }
         let mut local = Pax::default();
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
