@@ -247,6 +247,10 @@ pub struct Config {
     /// system file.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_system_config_override: bool,
+    /// System layer only: where system-layer plugins' compiled code is cached (a directory only
+    /// the administrator can write). Unset: they are compiled in memory on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_cache_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "is_default_limits")]
     pub limits: LimitsConfig,
     /// Policies that run for every registry.
@@ -333,6 +337,9 @@ impl Config {
         };
         self.policies.iter_mut().for_each(|p| fix(&mut p.path));
         self.plugins.iter_mut().for_each(|p| fix(&mut p.path));
+        if let Some(d) = self.plugin_cache_dir.as_mut() {
+            fix(d);
+        }
         for r in self.registries.values_mut() {
             r.keys.iter_mut().for_each(fix);
             if let Some(t) = r.trusted_root.as_mut() {

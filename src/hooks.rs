@@ -60,7 +60,8 @@ impl EngineHooks {
             plugins.extend(plugin_specs(*layer, std::slice::from_ref(p)));
         }
         let signature_configs = policy.signature_configs().iter().map(SignatureConfig::to_value).collect();
-        let engine = Engine::load(&policies, &plugins, Some(&home.join("cache").join("plugins")))?;
+        // System plugins are cached only where the system layer says (never under the home).
+        let engine = Engine::load_with_caches(&policies, &plugins, Some(&home.join("cache").join("plugins")), layered.system.plugin_cache_dir.as_deref())?;
         Ok(EngineHooks { engine, signature_configs })
     }
 }

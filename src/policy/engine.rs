@@ -145,10 +145,26 @@ pub struct Engine {
 impl Engine {
     /// Loads and parses everything once. Built-in policies (embedded from `policies/`) are always
     /// included. A missing or unparsable policy, or a plugin that fails to load, is an error.
+    ///
+    /// `plugin_cache_dir` caches the compiled code of user-layer plugins; system-layer plugins
+    /// are compiled in memory (see [`Engine::load_with_caches`]).
     pub fn load(
         policies: &[PolicySpec],
         plugins: &[PluginSpec],
         plugin_cache_dir: Option<&Path>,
+    ) -> Result<Engine, PolicyError> {
+        Engine::load_with_caches(policies, plugins, plugin_cache_dir, None)
+    }
+
+    /// [`Engine::load`] with a compile cache per layer. Compiled code is native and runs outside
+    /// the sandbox, so a system-layer plugin is never loaded from a place the user can write:
+    /// `system_cache` must be a directory the system configuration names (or `None`, compiled
+    /// in memory on every run).
+    pub fn load_with_caches(
+        policies: &[PolicySpec],
+        plugins: &[PluginSpec],
+        user_cache: Option<&Path>,
+        system_cache: Option<&Path>,
     ) -> Result<Engine, PolicyError> {
         let builtin_modules: Vec<RegoModule> = BUILTIN_POLICIES
             .iter()
@@ -186,15 +202,20 @@ impl Engine {
         let mut loaded_plugins = Vec::new();
         for spec in ordered {
             if runtime.is_none() {
-                runtime = Some(PluginRuntime::new(plugin_cache_dir).map_err(PolicyError::Runtime)?);
+                runtime = Some(PluginRuntime::new(None).map_err(PolicyError::Runtime)?);
             }
             let rt = runtime.as_ref().expect("runtime just created");
+            let cache = match spec.layer {
+                Layer::System => system_cache,
+                Layer::User => user_cache,
+            };
             let plugin = rt
-                .load(
+                .load_cached_in(
                     &spec.path,
                     &spec.name,
                     &normalise_config(&spec.config),
                     &spec.grants,
+                    cache,
                 )
                 .map_err(|source| PolicyError::Plugin {
                     name: spec.name.clone(),
@@ -626,5 +647,23 @@ mod tests {
             );
         }
         println!("engine: load (3 policies + built-in) {load:?}; first install, 6 hooks {first:?}; warm install, 6 hooks {warm}");
+    }
+
+    #[test]
+    fn system_plugins_are_never_cached_where_the_user_writes() {
+        let echo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plugins/echo.wat");
+        let plugin = |layer| PluginSpec { layer, path: echo.clone(), name: "echo".into(), config: json!({}), grants: vec![] };
+        let user_cache = tempfile::tempdir().unwrap();
+        let count = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+        // A system plugin: compiled in memory, nothing read from or written to the user's cache.
+        Engine::load(&[], &[plugin(Layer::System)], Some(user_cache.path())).unwrap();
+        assert_eq!(count(user_cache.path()), 0);
+        // In the directory the system configuration names, it is cached.
+        let system_cache = tempfile::tempdir().unwrap();
+        Engine::load_with_caches(&[], &[plugin(Layer::System)], Some(user_cache.path()), Some(system_cache.path())).unwrap();
+        assert_eq!((count(user_cache.path()), count(system_cache.path())), (0, 2));
+        // A user plugin uses the user's cache.
+        Engine::load(&[], &[plugin(Layer::User)], Some(user_cache.path())).unwrap();
+        assert_eq!(count(user_cache.path()), 2);
     }
 }

@@ -168,13 +168,26 @@ impl PluginRuntime {
         config: &serde_json::Value,
         grants: &[String],
     ) -> Result<Plugin, PluginError> {
+        self.load_cached_in(path, name, config, grants, self.cache_dir.as_deref())
+    }
+
+    /// [`PluginRuntime::load`] with the compiled code cached in `cache_dir` (`None`: compiled in
+    /// memory), whatever this runtime's own cache directory is.
+    pub fn load_cached_in(
+        &self,
+        path: &Path,
+        name: &str,
+        config: &serde_json::Value,
+        grants: &[String],
+        cache_dir: Option<&Path>,
+    ) -> Result<Plugin, PluginError> {
         let file = path.to_path_buf();
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             file: file.clone(),
             source,
         })?;
         let component =
-            cache::compile(&self.engine, &bytes, self.cache_dir.as_deref()).map_err(|source| {
+            cache::compile(&self.engine, &bytes, cache_dir).map_err(|source| {
                 PluginError::Compile {
                     file: file.clone(),
                     source,

@@ -1,8 +1,16 @@
-//! The on-disk cache of compiled components. An entry is keyed by the sha256 of the component's
-//! bytes and a hash of the engine's compatibility settings, and is stored with the sha256 of the
-//! compiled artifact beside it. An entry is only deserialized after that hash checks out; a
-//! missing, torn or corrupt entry is recompiled and rewritten. The cache must never be the
-//! reason a load fails: any cache I/O error falls back to compiling in memory.
+//! The on-disk cache of compiled components. Compiled components are native code run outside
+//! the sandbox, so an entry is trusted only when it is bound to the exact source and engine: it
+//! is keyed by the sha256 of the component's bytes and a hash of the engine's compatibility
+//! settings, and a record beside it states that source hash, that engine hash and the sha256 of
+//! the compiled artifact. All three are checked before anything is deserialized; an entry copied
+//! over another plugin's (its record names the other source), a torn or a corrupt one is a miss,
+//! recompiled and rewritten. The cache must never be the reason a load fails: any cache I/O
+//! error falls back to compiling in memory.
+//!
+//! What this does not defend against: someone who can write the cache directory can also write a
+//! matching record for code of their own. So the user's cache (under their home) serves only
+//! their own plugins; system-layer plugins are compiled in memory or cached in a directory the
+//! system configuration names (see `policy::engine`).
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -21,24 +29,29 @@ pub fn compile(
         return Component::new(engine, wasm);
     };
     let entry = entry_path(engine, wasm, dir);
-    if let Some(component) = read_checked(engine, &entry) {
+    if let Some(component) = read_checked(engine, &entry, wasm) {
         return Ok(component);
     }
     let artifact = engine.precompile_component(wasm)?;
     // A cache that cannot be written only costs the next run a compile.
-    let _ = write_entry(&entry, &artifact);
+    let _ = write_entry(&entry, &record(engine, wasm, &artifact), &artifact);
     // SAFETY: `artifact` was produced by `precompile_component` of this very engine just now.
     unsafe { Component::deserialize(engine, &artifact) }
 }
 
-/// `DIR/<sha256 of wasm>-<engine hash>.cwasm`; the artifact's hash is in `….cwasm.sha256`.
-pub fn entry_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
+fn engine_hash(engine: &Engine) -> String {
     let mut compat = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut compat);
-    let engine_hash = hex::encode(&compat.0.finalize()[..8]);
+    hex::encode(compat.0.finalize())
+}
+
+/// `DIR/<sha256 of wasm>-<engine hash>.cwasm`; its record is `….cwasm.sha256`.
+pub fn entry_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
+    let engine_hash = engine_hash(engine);
     dir.join(format!(
-        "{}-{engine_hash}.cwasm",
-        hex::encode(Sha256::digest(wasm))
+        "{}-{}.cwasm",
+        hex::encode(Sha256::digest(wasm)),
+        engine_hash.get(..16).unwrap_or(&engine_hash)
     ))
 }
 
@@ -48,30 +61,38 @@ fn sidecar(entry: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The cached component, if the entry and its hash are present and agree.
-fn read_checked(engine: &Engine, entry: &Path) -> Option<Component> {
+/// The record that binds an artifact to its source and engine.
+fn record(engine: &Engine, wasm: &[u8], artifact: &[u8]) -> String {
+    format!(
+        "source sha256:{}\nengine {}\nartifact sha256:{}\n",
+        hex::encode(Sha256::digest(wasm)),
+        engine_hash(engine),
+        hex::encode(Sha256::digest(artifact))
+    )
+}
+
+/// The cached component for `wasm`, if the entry exists and its record names this source, this
+/// engine and these artifact bytes.
+fn read_checked(engine: &Engine, entry: &Path, wasm: &[u8]) -> Option<Component> {
     let artifact = std::fs::read(entry).ok()?;
-    let expected = std::fs::read_to_string(sidecar(entry)).ok()?;
-    if hex::encode(Sha256::digest(&artifact)) != expected.trim() {
+    let stated = std::fs::read_to_string(sidecar(entry)).ok()?;
+    if stated != record(engine, wasm, &artifact) {
         return None;
     }
-    // SAFETY: the bytes are exactly those this process family wrote with `precompile_component`
-    // (their sha256 matches the one recorded beside them), and wasmtime itself rejects artifacts
-    // of an incompatible engine; a failed deserialize is treated as a miss.
+    // SAFETY: the bytes are the artifact this engine compiled from exactly `wasm` (their record
+    // states that source, engine and artifact hash, and the record's writer is the user whose
+    // own plugins these are), and wasmtime itself rejects artifacts of an incompatible engine;
+    // a failed deserialize is a miss.
     unsafe { Component::deserialize(engine, &artifact) }.ok()
 }
 
-/// Writes the artifact and then its hash, each through a temporary file and a rename, so a reader
-/// sees either a whole entry or a mismatch (which it treats as a miss).
-fn write_entry(entry: &Path, artifact: &[u8]) -> std::io::Result<()> {
+/// Writes the artifact and then its record, each through a temporary file and a rename, so a
+/// reader sees either a whole entry or a mismatch (which it treats as a miss).
+fn write_entry(entry: &Path, record: &str, artifact: &[u8]) -> std::io::Result<()> {
     let dir = entry.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     write_atomic(dir, entry, artifact)?;
-    write_atomic(
-        dir,
-        &sidecar(entry),
-        hex::encode(Sha256::digest(artifact)).as_bytes(),
-    )
+    write_atomic(dir, &sidecar(entry), record.as_bytes())
 }
 
 fn write_atomic(dir: &Path, to: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -119,7 +140,7 @@ mod tests {
         let written = std::fs::metadata(&entry).unwrap().modified().unwrap();
         assert!(sidecar(&entry).exists());
         assert!(
-            read_checked(&engine, &entry).is_some(),
+            read_checked(&engine, &entry, WAT.as_bytes()).is_some(),
             "a fresh entry must pass its check"
         );
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
@@ -142,7 +163,7 @@ mod tests {
         bad[mid] ^= 0xff;
         std::fs::write(&entry, &bad).unwrap();
         assert!(
-            read_checked(&engine, &entry).is_none(),
+            read_checked(&engine, &entry, WAT.as_bytes()).is_none(),
             "a flipped byte must fail the hash check"
         );
 
@@ -150,7 +171,7 @@ mod tests {
         let rewritten = std::fs::read(&entry).unwrap();
         assert_ne!(rewritten, bad);
         assert!(
-            read_checked(&engine, &entry).is_some(),
+            read_checked(&engine, &entry, WAT.as_bytes()).is_some(),
             "the rewritten entry must check out"
         );
     }
@@ -161,16 +182,12 @@ mod tests {
         let engine = engine();
         let entry = entry_path(&engine, WAT.as_bytes(), dir.path());
         std::fs::write(&entry, b"not a compiled component").unwrap();
-        assert!(read_checked(&engine, &entry).is_none());
-        // Even with a matching hash, garbage fails wasmtime's own header check and is a miss.
-        std::fs::write(
-            sidecar(&entry),
-            hex::encode(Sha256::digest(b"not a compiled component")),
-        )
-        .unwrap();
-        assert!(read_checked(&engine, &entry).is_none());
+        assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_none());
+        // Even with a matching record, garbage fails wasmtime's own header check and is a miss.
+        std::fs::write(sidecar(&entry), record(&engine, WAT.as_bytes(), b"not a compiled component")).unwrap();
+        assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_none());
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
-        assert!(read_checked(&engine, &entry).is_some());
+        assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_some());
     }
 
     #[test]
@@ -185,5 +202,30 @@ mod tests {
             entry_path(&engine, b"a", dir),
             entry_path(&engine, b"a", dir)
         );
+    }
+
+    const OTHER: &str = r#"(component
+        (core module $m (func (export "g")))
+        (core instance $i (instantiate $m))
+    )"#;
+
+    #[test]
+    fn an_entry_copied_over_another_components_entry_is_never_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
+        compile(&engine, OTHER.as_bytes(), Some(dir.path())).unwrap();
+        let (mine, theirs) = (entry_path(&engine, WAT.as_bytes(), dir.path()), entry_path(&engine, OTHER.as_bytes(), dir.path()));
+        // Artifact and record of OTHER copied over WAT's entry: the record names OTHER's source.
+        std::fs::copy(&theirs, &mine).unwrap();
+        std::fs::copy(sidecar(&theirs), sidecar(&mine)).unwrap();
+        assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_none());
+        // The artifact alone with WAT's old-style record (only the artifact hash): also a miss.
+        std::fs::write(sidecar(&mine), hex::encode(Sha256::digest(std::fs::read(&mine).unwrap()))).unwrap();
+        assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_none());
+        // compile recompiles WAT and rewrites its entry.
+        compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
+        assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_some());
+        assert_ne!(std::fs::read(&mine).unwrap(), std::fs::read(&theirs).unwrap());
     }
 }
