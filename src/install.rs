@@ -397,6 +397,8 @@ impl Pipeline<'_> {
         for desc in &resolved.layers {
             let cached = self.store.layer_dir(&desc.digest);
             if let Ok(layer) = unpack::UnpackedLayer::open(&cached) {
+                // A cached layer counts against the limits exactly as a fresh one.
+                layer.charge(&limits, &budget)?;
                 tasks.push(tokio::task::spawn_blocking(move || Ok::<_, InstallError>(layer)));
                 continue;
             }

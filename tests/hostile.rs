@@ -95,3 +95,25 @@ fn decompression_bomb_stops_at_the_cap() {
     assert!(r.stderr.contains("limit"), "{}", r.stderr);
     assert!(!env.home().join("packages/tool").exists());
 }
+
+#[test]
+fn limits_apply_to_layers_reused_from_the_cache() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    // 8 MiB of zeros: a tiny blob that unpacks big.
+    let big = gzip(&RawTar::new().file("big", 0o644, &vec![0u8; 8 << 20]).finish());
+    push_raw_image(&reg, "cached/tool", "1", &[(hello_layer(&env), TAR_GZ), (big, TAR_GZ)], "/bin/hello");
+    let image = format!("{}/cached/tool:1", reg.host());
+    // Installed once with no limits: both layers are now in the layer cache.
+    env.run(&["install", "--allow-unsigned", &image]).expect(0);
+    // The system layer lowers the caps; the same layers, reused, must still be counted.
+    for (limit, what) in [("max_file_bytes = 1048576", "max_file_bytes"), ("max_total_bytes = 4194304", "max_total_bytes"), ("max_entries = 1", "max_entries")] {
+        std::fs::write(env.path("system.toml"), format!("[limits]\n{limit}\n")).unwrap();
+        let name = format!("again-{what}");
+        let r = env.run(&["install", "--allow-unsigned", "--name", &name, &image]).expect(4);
+        assert!(r.stderr.contains(what), "{what}: {}", r.stderr);
+        assert!(!env.home().join("bin").join(&name).exists());
+    }
+    std::fs::write(env.path("system.toml"), "").unwrap();
+    env.run(&["install", "--allow-unsigned", "--name", "again", &image]).expect(0);
+}

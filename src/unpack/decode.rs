@@ -58,12 +58,15 @@ pub(crate) struct Charged<'a, R> {
     pub inner: R,
     pub budget: &'a Budget,
     pub pending: u64,
+    /// Every byte charged so far (recorded with the layer, so a cached layer costs the same).
+    pub total: u64,
 }
 
 impl<R: Read> Read for Charged<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pending += n as u64;
+        self.total += n as u64;
         if self.pending >= 1 << 20 || n == 0 {
             let p = std::mem::take(&mut self.pending);
             self.budget.charge_bytes(p).map_err(std::io::Error::other)?;

@@ -85,6 +85,7 @@ fn unpack_into<R: Read>(
             inner: decoder,
             budget,
             pending: 0,
+            total: 0,
         };
         let mut tar = TarStream::new(charged);
         let out = read_entries(&mut tar, digest, dest, limits, budget);
@@ -101,10 +102,12 @@ fn unpack_into<R: Read>(
                     Err(e) => return Err(tar_error(digest, TarError::Io(e))),
                 }
             }
+            out.map(|(entries, skipped)| (entries, skipped, rest.total))
+        } else {
+            out.map(|(entries, skipped)| (entries, skipped, 0))
         }
-        out
     };
-    let (entries, skipped) = match streamed {
+    let (entries, skipped, decompressed) = match streamed {
         Ok(v) => v,
         Err(e) => {
             if let Some(size) = verifier.size_error(digest) {
@@ -125,6 +128,7 @@ fn unpack_into<R: Read>(
         digest: digest.to_string(),
         size: expected_size,
         skipped,
+        decompressed: Some(decompressed),
         entries,
     };
     let path = dest.join(META_FILE);
@@ -136,6 +140,7 @@ fn unpack_into<R: Read>(
         digest: meta.digest,
         size: expected_size,
         skipped,
+        decompressed: meta.decompressed,
         entries: meta.entries,
     })
 }

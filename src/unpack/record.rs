@@ -55,6 +55,9 @@ pub(crate) struct Meta {
     pub size: u64,
     /// Device nodes, FIFOs and unknown entry types left out.
     pub skipped: u64,
+    /// Decompressed bytes charged to the image budget when it was unpacked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decompressed: Option<u64>,
     pub entries: Vec<LayerEntry>,
 }
 
@@ -65,6 +68,7 @@ pub struct UnpackedLayer {
     pub(crate) digest: String,
     pub(crate) size: u64,
     pub(crate) skipped: u64,
+    pub(crate) decompressed: Option<u64>,
     pub(crate) entries: Vec<LayerEntry>,
 }
 
@@ -104,6 +108,7 @@ impl UnpackedLayer {
             digest: meta.digest,
             size: meta.size,
             skipped: meta.skipped,
+            decompressed: meta.decompressed,
             entries: meta.entries,
         })
     }
@@ -126,6 +131,31 @@ impl UnpackedLayer {
     /// How many device nodes, FIFOs or unknown-type entries were left out.
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Charges a layer reused from the cache to an image's budget exactly as unpacking it did:
+    /// its entries, its decompressed bytes, and the per-file cap. Limits apply to what is
+    /// installed, not only to what was downloaded.
+    pub fn charge(&self, limits: &super::Limits, budget: &super::Budget) -> Result<(), UnpackError> {
+        for e in &self.entries {
+            budget.charge_entry()?;
+            if let LayerEntry::File { path, size, .. } = e {
+                if *size > limits.max_file_bytes {
+                    return Err(UnpackError::Limit(format!(
+                        "layer {}: file '{path}' is {size} bytes (max_file_bytes {})",
+                        self.digest, limits.max_file_bytes
+                    )));
+                }
+            }
+        }
+        for _ in 0..self.skipped {
+            budget.charge_entry()?;
+        }
+        // Entries cached before the decompressed size was recorded: their file bytes at least.
+        let bytes = self.decompressed.unwrap_or_else(|| {
+            self.entries.iter().map(|e| if let LayerEntry::File { size, .. } = e { *size } else { 0 }).sum()
+        });
+        budget.charge_bytes(bytes)
     }
 
     /// The cleaned entries, in tar order.
