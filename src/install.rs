@@ -140,6 +140,8 @@ struct Doc {
     warn_mode: bool,
     /// Verify only: record every verdict, stop after the attestations hook, write nothing.
     verify_only: bool,
+    /// The decision record of this run is already in the log.
+    recorded: bool,
 }
 
 impl Pipeline<'_> {
@@ -174,34 +176,44 @@ impl Pipeline<'_> {
             name: None,
             warn_mode: false,
             verify_only: true,
+            recorded: false,
         };
         self.run(req, &mut doc).await
     }
 
     /// Runs the whole pipeline for one request and records the decision in `decisions.jsonl`
-    /// whatever the outcome (an install that is a no-op records nothing).
+    /// whatever the outcome (an install that is a no-op records nothing). A successful install's
+    /// record is appended and synced before `current` flips (see [`Pipeline::run`]); one that
+    /// cannot be written fails the install with nothing changed.
     pub async fn install(&self, req: &InstallRequest) -> Result<Outcome, InstallError> {
-        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false, verify_only: false };
+        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false, verify_only: false, recorded: false };
         let result = self.run(req, &mut doc).await;
-        let name = doc.name.clone().or_else(|| req.name.clone()).unwrap_or_else(|| req.location.default_name());
         let outcome = match &result {
             Ok(Outcome::AlreadyInstalled { .. } | Outcome::Verified { .. }) => return result,
+            Ok(Outcome::Installed { .. }) | Err(_) if doc.recorded => return result,
             Ok(Outcome::Installed { .. }) => decisions::DecisionOutcome::Installed,
             Err(InstallError::Denied { .. }) => decisions::DecisionOutcome::Denied,
             Err(_) => decisions::DecisionOutcome::Failed,
         };
-        let mut record = decisions::DecisionRecord::new(&name, &req.location.normalized(), doc.digest.as_deref(), outcome);
-        record.mode = Some(if doc.warn_mode { "warn" } else { "enforce" }.into());
-        record.hooks = std::mem::take(&mut doc.hooks);
-        record.error = result.as_ref().err().map(|e| e.to_string());
-        let log = self.store.home().join("decisions.jsonl");
-        if let Err(e) = decisions::append(&log, record) {
-            // The install itself is done (or refused); a log we cannot write is reported loudly.
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if let Err(e) = self.record(&mut doc, req, outcome, error) {
+            // The install is refused or failed already; a log we cannot write is reported loudly.
             if result.is_ok() {
-                return Err(InstallError::Io(format!("{}: cannot record the decision: {e}", log.display())));
+                return Err(e);
             }
         }
         result
+    }
+
+    /// Appends (and syncs) the decision record of this run.
+    fn record(&self, doc: &mut Doc, req: &InstallRequest, outcome: decisions::DecisionOutcome, error: Option<String>) -> Result<(), InstallError> {
+        let name = doc.name.clone().or_else(|| req.name.clone()).unwrap_or_else(|| req.location.default_name());
+        let mut record = decisions::DecisionRecord::new(&name, &req.location.normalized(), doc.digest.as_deref(), outcome);
+        record.mode = Some(if doc.warn_mode { "warn" } else { "enforce" }.into());
+        record.hooks = if doc.recorded { doc.hooks.clone() } else { std::mem::take(&mut doc.hooks) };
+        record.error = error;
+        let log = self.store.home().join("decisions.jsonl");
+        decisions::append(&log, record).map_err(|e| InstallError::Io(format!("{}: cannot record the decision: {e}", log.display())))
     }
 
     async fn run(&self, req: &InstallRequest, doc: &mut Doc) -> Result<Outcome, InstallError> {
@@ -315,8 +327,18 @@ impl Pipeline<'_> {
         };
         self.write_version(staged.path(), &plan, &meta)?;
         let _ = early_sync.join();
+        // The decision is on disk before the install becomes visible: if it cannot be written,
+        // nothing changes.
+        self.record(doc, req, decisions::DecisionOutcome::Installed, None)
+            .map_err(|e| InstallError::Io(format!("{e}; nothing was installed")))?;
+        doc.recorded = true;
         self.reporter.step("committing", &name);
-        self.store.commit(&name, &resolved.digest, staged)?;
+        if let Err(e) = self.store.commit(&name, &resolved.digest, staged) {
+            // Say so after the record that announced it.
+            let e = InstallError::from(e);
+            let _ = self.record(doc, req, decisions::DecisionOutcome::Failed, Some(e.to_string()));
+            return Err(e);
+        }
         Ok(Outcome::Installed { name, digest: resolved.digest, previous })
     }
 

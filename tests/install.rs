@@ -156,3 +156,25 @@ fn usage_and_registry_failures_have_their_exit_codes() {
     let r = env.run(&["install", "--allow-unsigned", "oci:/nonexistent:1"]).expect(5);
     assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
 }
+
+#[test]
+fn the_decision_is_recorded_before_the_install_is_visible() {
+    let env = Env::new();
+    let bin = hello_binary(env.dir.path(), "recorded");
+    let t = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &t]).expect(0);
+    // A log that cannot be appended to (a directory in its place): the install fails, nothing
+    // becomes visible.
+    std::fs::create_dir_all(env.home().join("decisions.jsonl")).unwrap();
+    let r = env.run(&["install", "--allow-unsigned", "--name", "rec", &t]).expect(6);
+    assert!(r.stderr.contains("cannot record the decision") && r.stderr.contains("nothing was installed"), "{}", r.stderr);
+    assert!(!env.home().join("bin/rec").exists());
+    assert!(!env.home().join("packages/rec/current").exists());
+    assert!(env.run(&["list"]).expect(0).stdout.contains("nothing installed"));
+    // With the log back, the same install goes through and is recorded once.
+    std::fs::remove_dir(env.home().join("decisions.jsonl")).unwrap();
+    env.run(&["install", "--allow-unsigned", "--name", "rec", &t]).expect(0);
+    let log = std::fs::read_to_string(env.home().join("decisions.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("\"installed\""), "{log}");
+}
