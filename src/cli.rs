@@ -64,6 +64,9 @@ pub struct InstallArgs {
     /// Platform to install, OS/ARCH[/VARIANT] (default: this host).
     #[arg(long)]
     pub platform: Option<String>,
+    /// Replace a package of this name installed from another registry or repository.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

@@ -92,7 +92,7 @@ fn prepare(reference_text: &str, name: Option<String>, allow_unsigned: bool, pla
     let platform = parse_platform(platform)?;
     let policy = RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), allow_unsigned).kind(ExitKind::Usage)?;
     let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| Failure::new(ExitKind::Usage, e))?;
-    Ok(Prepared { home, config, policy, hooks, req: InstallRequest { location, name, allow_unsigned, platform } })
+    Ok(Prepared { home, config, policy, hooks, req: InstallRequest { location, name, allow_unsigned, platform, replace: false } })
 }
 
 fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
@@ -125,7 +125,8 @@ fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
 }
 
 fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
-    let p = prepare(&a.reference, a.name, a.allow_unsigned, a.platform.as_deref())?;
+    let mut p = prepare(&a.reference, a.name, a.allow_unsigned, a.platform.as_deref())?;
+    p.req.replace = a.replace;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;

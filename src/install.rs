@@ -39,6 +39,8 @@ pub struct InstallRequest {
     pub name: Option<String>,
     pub allow_unsigned: bool,
     pub platform: Platform,
+    /// Replace a package of the same name installed from another origin.
+    pub replace: bool,
 }
 
 /// How an install ended.
@@ -265,6 +267,9 @@ impl Pipeline<'_> {
         doc.name = Some(name.clone());
         let previous = self.store.current_digest(&name);
         if !doc.verify_only {
+            if previous.is_some() {
+                self.check_origin(&name, &req.location, req.replace)?;
+            }
             if previous.as_deref() == Some(resolved.digest.as_str()) {
                 return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
             }
@@ -340,6 +345,20 @@ impl Pipeline<'_> {
             return Err(e);
         }
         Ok(Outcome::Installed { name, digest: resolved.digest, previous })
+    }
+
+    /// A package does not silently change origin: installing `name` from another registry or
+    /// repository than the one it came from needs `--replace`.
+    fn check_origin(&self, name: &str, loc: &ImageLocation, replace: bool) -> Result<(), InstallError> {
+        let Ok(meta) = self.store.current_metadata(name) else { return Ok(()) };
+        let old = origin_of(&meta.reference);
+        let new = origin_of(&loc.normalized());
+        if old == new || replace {
+            return Ok(());
+        }
+        Err(InstallError::Usage(format!(
+            "{name} is installed from {old}, not from {new}; pass --replace to install it from {new} instead, or --name to install both"
+        )))
     }
 
     /// Records a tag sighting (registry images with a tag) and returns the earlier ones.
@@ -501,6 +520,16 @@ fn limits(cfg: &crate::config::LimitsConfig) -> unpack::Limits {
         max_total_bytes: cfg.max_total_bytes.unwrap_or(d.max_total_bytes),
         max_entries: cfg.max_entries.unwrap_or(d.max_entries),
         max_file_bytes: cfg.max_file_bytes.unwrap_or(d.max_file_bytes),
+    }
+}
+
+/// Where a normalised reference comes from: `host/repository` or `oci:DIR`, without tag or
+/// digest.
+fn origin_of(reference: &str) -> String {
+    let no_digest = reference.split_once('@').map_or(reference, |(r, _)| r);
+    match no_digest.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') && r != "oci" => r.to_string(),
+        _ => no_digest.to_string(),
     }
 }
 

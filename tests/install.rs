@@ -178,3 +178,29 @@ fn the_decision_is_recorded_before_the_install_is_visible() {
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains("\"installed\""), "{log}");
 }
+
+#[test]
+fn a_package_does_not_silently_change_origin() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let one = hello_binary(env.dir.path(), "from one");
+    let two = hello_binary(env.dir.path(), "from two");
+    for (bin, repo) in [(&one, "one/tool:1"), (&two, "two/tool:1"), (&two, "one/tool:2")] {
+        env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("{}/{repo}", reg.host())]).expect(0);
+    }
+    let (a, b) = (format!("{}/one/tool:1", reg.host()), format!("{}/two/tool:1", reg.host()));
+    env.run(&["install", "--allow-unsigned", &a]).expect(0);
+    let r = env.run(&["install", "--allow-unsigned", &b]).expect(2);
+    assert!(r.stderr.contains(&format!("{}/one/tool", reg.host())) && r.stderr.contains(&format!("{}/two/tool", reg.host())) && r.stderr.contains("--replace"), "{}", r.stderr);
+    assert_eq!(env.run_tool("tool", &[]).stdout, "from one\n");
+    // Another tag of the same repository is the same origin.
+    env.run(&["install", "--allow-unsigned", &format!("{}/one/tool:2", reg.host())]).expect(0);
+    // And --replace says yes.
+    env.run(&["install", "--allow-unsigned", "--replace", &b]).expect(0);
+    assert_eq!(env.run_tool("tool", &[]).stdout, "from two\n");
+    // From a layout: another origin too.
+    let t = format!("oci:{}:1", env.path("l").display());
+    env.run(&["publish", one.to_str().unwrap(), "--to", &t]).expect(0);
+    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &t]).expect(2);
+    assert!(r.stderr.contains("oci:"), "{}", r.stderr);
+}
