@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Offline quickstart: build gantry, make a signing key, publish a signed sample tool (with an SBOM
-# attestation) into a local OCI layout catalog, put the catalog under a key policy, install the
-# tool and run it; then show that an unsigned image is refused. Uses a throwaway GANTRY_HOME.
-# Needs cargo and a C compiler; no network, no registry.
+# attestation) into a local OCI layout catalog, put the catalog under a key policy, a Rego policy
+# (licenses.rego: an SBOM is required and AGPL is denied) and a Wasm plugin (attestation-gate: no
+# vulnerability at or above "high"), install the tool and run it; then show that an unsigned image
+# and an image whose SBOM declares AGPL are refused. Uses a throwaway GANTRY_HOME.
+# Needs cargo, a C compiler and the plugin toolchain (plugins/README.md; .ci/run installs it); no
+# network, no registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
 GANTRY="$PWD/target/debug/gantry"
+PLUGIN="$PWD/target/plugins/attestation-gate.wasm"
+[ -f "$PLUGIN" ] || bash plugins/build.sh target/plugins
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 # An empty system layer (the default system file, if this machine has one, is not used).
@@ -23,6 +28,18 @@ JSON
 
 run keygen --output-key-prefix "$W/cosign"
 run registry add catalog "oci:$W/catalog" --key "$W/cosign.pub"
+# The catalog's policies: a Rego policy and a Wasm plugin, both run at the attestations hook.
+cat >> "$GANTRY_HOME/config.toml" <<TOML
+
+[[registries.catalog.policies]]
+path = "$PWD/policies/licenses.rego"
+config = { require_sbom = true }
+
+[[registries.catalog.plugins]]
+path = "$PLUGIN"
+config = { builders = [], require_provenance = false, max_severity = "high" }
+TOML
+echo; echo "\$ cat \$GANTRY_HOME/config.toml"; cat "$GANTRY_HOME/config.toml"
 run publish "$W/hello" --to "oci:$W/catalog:1.0" --key "$W/cosign.key" --attest "$W/sbom.spdx.json" --predicate-type spdx
 run install "oci:$W/catalog:1.0"
 echo; echo "\$ hello world"
@@ -37,4 +54,14 @@ if run install "oci:$W/catalog:unsigned"; then
   echo "unexpected: an unsigned image was installed" >&2
   exit 1
 fi
-echo; echo "quickstart done: the signed tool is installed and runs, the unsigned one was refused (exit 3)"
+
+# Signed, but its SBOM declares an AGPL package: the Rego policy refuses it.
+sed 's/"MIT"/"AGPL-3.0-only"/' "$W/sbom.spdx.json" > "$W/agpl.spdx.json"
+printf '#include <stdio.h>\nint main(void){puts("agpl");return 0;}\n' > "$W/agpl.c"
+cc -O2 -static -o "$W/agpl" "$W/agpl.c"
+run publish "$W/agpl" --to "oci:$W/catalog:agpl" --key "$W/cosign.key" --attest "$W/agpl.spdx.json" --predicate-type spdx
+if run install "oci:$W/catalog:agpl"; then
+  echo "unexpected: an AGPL image was installed" >&2
+  exit 1
+fi
+echo; echo "quickstart done: the signed tool is installed under the key policy, licenses.rego and the attestation-gate plugin and runs; the unsigned one and the AGPL one were refused (exit 3)"
