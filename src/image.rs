@@ -1,4 +1,5 @@
 //! Resolving an image to the one platform manifest gantry installs: tag → (index →) manifest →
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! config. Owns platform selection and the parsing of manifests and configs; every document it
 //! reads came through an [`ImageSource`], so its digest is already checked.
 
@@ -125,8 +126,7 @@ pub async fn resolve<S: ImageSource>(src: &S, what: &str, version: &ManifestRef,
         let chosen = idx
             .manifests
             .iter()
-            .filter(|m| m.platform.as_ref().is_some_and(|p| p.os == platform.os && p.architecture == platform.architecture))
-            .find(|m| variant_matches(platform, m.platform.as_ref().unwrap()))
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == platform.os && p.architecture == platform.architecture && variant_matches(platform, p)))
             .ok_or_else(|| ImageError::NoPlatform {
                 what: what.into(),
                 wanted: format!("{}/{}", platform.os, platform.architecture),

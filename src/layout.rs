@@ -1,4 +1,5 @@
 //! OCI image layout directories (`oci:DIR[:tag]`): reading images from them (air-gapped installs)
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! and writing images into them (`gantry publish` to a directory). Blob paths are derived only from
 //! validated digests, so a hostile `index.json` cannot make us read or write outside DIR.
 
@@ -52,7 +53,7 @@ impl Layout {
         }
         if !dir.join("index.json").exists() {
             let idx = Index { schema_version: 2, media_type: Some("application/vnd.oci.image.index.v1+json".into()), manifests: vec![] };
-            std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&idx).unwrap()).map_err(io)?;
+            std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&idx).map_err(std::io::Error::other).map_err(io)?).map_err(io)?;
         }
         Ok(Layout { dir: dir.to_path_buf() })
     }
@@ -85,7 +86,7 @@ impl Layout {
         };
         match (found.len(), tag) {
             (0, _) => Ok(None),
-            (1, _) => Ok(Some(found[0].digest.clone())),
+            (1, _) => Ok(found.first().map(|d| d.digest.clone())),
             (_, Some(t)) => Ok(Some(found.last().map(|d| d.digest.clone()).unwrap_or_else(|| t.to_string()))),
             (n, None) => Err(SourceError::Registry {
                 what: self.dir.display().to_string(),
@@ -125,7 +126,9 @@ impl Layout {
         idx.manifests.push(Descriptor { media_type: media_type.into(), digest: digest.into(), size, annotations, ..Default::default() });
         let p = self.dir.join("index.json");
         let tmp = self.dir.join("index.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&idx).unwrap())
+        serde_json::to_vec_pretty(&idx)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|_| std::fs::rename(&tmp, &p))
             .map_err(|e| SourceError::Io { what: p.display().to_string(), source: e })
     }
@@ -133,7 +136,7 @@ impl Layout {
     fn read_checked(&self, digest: &str, max: u64) -> Result<Vec<u8>, SourceError> {
         let f = self.open_blob(digest)?;
         let mut out = Vec::new();
-        f.take(max + 1)
+        f.take(max.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| SourceError::Io { what: format!("blob {digest}"), source: e })?;
         if out.len() as u64 > max {
@@ -193,6 +196,7 @@ impl ImageSource for Layout {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

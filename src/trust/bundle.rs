@@ -1,4 +1,5 @@
 //! Sigstore bundle verification (v0.1, v0.2, v0.3, both media-type spellings): message
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! signatures and DSSE envelopes, keyless (Fulcio) and key-signed, with Rekor v1/v2 entries and
 //! RFC 3161 timestamps. Every check is done here with this module's siblings, because the
 //! sigstore crate's verifier was shown to accept tampered SETs, proofs, times and log ids. A
@@ -228,13 +229,13 @@ pub fn verify_bundle(
             .get("signatures")
             .and_then(Value::as_array)
             .ok_or_else(|| bad("DSSE envelope has no signatures"))?;
-        if sigs.len() != 1 {
+        let [only] = sigs.as_slice() else {
             return Err(bad(format!(
                 "DSSE envelope must have exactly one signature, has {}",
                 sigs.len()
             )));
-        }
-        let sig = dec(&sigs[0], "/sig")?;
+        };
+        let sig = dec(only, "/sig")?;
         key.verify(&pae(&ptype, &payload), &sig)?;
         if ptype == "application/vnd.in-toto+json" {
             subject_matches(&payload, &artifact)?;
@@ -416,6 +417,7 @@ pub fn verify_bundle(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

@@ -1,4 +1,5 @@
 //! X.509 certificates for keyless signing: chain a Fulcio leaf to a trusted CA *at the signed
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! time* (never at "now": Fulcio leaves live ten minutes), verify its embedded SCT against the
 //! root's CT logs (required whenever the root lists any CT log), and read the signer identity (issuer, SAN, GitHub workflow extensions). Also
 //! a bring-your-own-PKI variant for custom CA roots. It never trusts a certificate that came
@@ -179,7 +180,8 @@ pub fn verify_leaf_at(
                 // An SCT is demanded exactly when the root names CT logs (even ones whose keys
                 // are unusable); then a missing or unverifiable SCT is fatal.
                 if root.lists_ct_logs || !root.ct.is_empty() {
-                    verify_sct(root, &leaf, &chain[0])?;
+                    let issuer = chain.first().ok_or_else(|| TrustError::Certificate("no issuer certificate for the SCT".into()))?;
+                    verify_sct(root, &leaf, issuer)?;
                 }
                 return facts(&leaf);
             }
@@ -270,24 +272,33 @@ fn verify_sct(root: &TrustRoot, leaf: &Parsed, issuer: &Parsed) -> Result<(), Tr
     let (inner, _) = tlv(ext).map_err(|e| TrustError::Certificate(format!("SCT list: {e}")))?;
     let list = inner.content;
     let bad = || TrustError::Certificate("malformed SCT list".into());
-    let total = u16::from_be_bytes([
-        *list.first().ok_or_else(bad)?,
-        *list.get(1).ok_or_else(bad)?,
-    ]) as usize;
-    let mut rest = list.get(2..2 + total).ok_or_else(bad)?;
+    let mut list = list;
+    let total = take_u16(&mut list).ok_or_else(bad)?;
+    let mut rest = take(&mut list, total).ok_or_else(bad)?;
     let tbs = precert_tbs(leaf)?;
     let issuer_key_hash = super::sha256(&issuer.spki_der());
     let mut last = TrustError::Certificate("no SCT from a trusted CT log".into());
     while !rest.is_empty() {
-        let n = u16::from_be_bytes([rest[0], *rest.get(1).ok_or_else(bad)?]) as usize;
-        let sct = rest.get(2..2 + n).ok_or_else(bad)?;
-        rest = &rest[2 + n..];
+        let n = take_u16(&mut rest).ok_or_else(bad)?;
+        let sct = take(&mut rest, n).ok_or_else(bad)?;
         match check_one_sct(&root.ct, sct, &tbs, &issuer_key_hash) {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// The next `n` bytes of `b`, advancing it.
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, tail) = b.split_at_checked(n)?;
+    *b = tail;
+    Some(head)
+}
+
+/// A big-endian u16 length from the front of `b`, advancing it.
+fn take_u16(b: &mut &[u8]) -> Option<usize> {
+    take(b, 2).map(|x| x.iter().fold(0usize, |acc, &byte| acc << 8 | usize::from(byte)))
 }
 
 fn check_one_sct(
@@ -297,19 +308,18 @@ fn check_one_sct(
     issuer_key_hash: &[u8; 32],
 ) -> Result<(), TrustError> {
     let bad = || TrustError::Certificate("malformed SCT".into());
-    if sct.len() < 1 + 32 + 8 + 2 || sct[0] != 0 {
+    let mut rest = sct;
+    if take(&mut rest, 1) != Some(&[0u8][..]) {
         return Err(bad());
     }
-    let log_id = &sct[1..33];
-    let ts = u64::from_be_bytes(sct[33..41].try_into().map_err(|_| bad())?);
-    let ext_len = u16::from_be_bytes([sct[41], sct[42]]) as usize;
-    let exts = sct.get(43..43 + ext_len).ok_or_else(bad)?;
-    let after = &sct[43 + ext_len..];
-    if after.len() < 4 {
-        return Err(bad());
-    }
-    let sig_len = u16::from_be_bytes([after[2], after[3]]) as usize;
-    let sig = after.get(4..4 + sig_len).ok_or_else(bad)?;
+    let log_id = take(&mut rest, 32).ok_or_else(bad)?;
+    let ts = u64::from_be_bytes(take(&mut rest, 8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?);
+    let ext_len = take_u16(&mut rest).ok_or_else(bad)?;
+    let exts = take(&mut rest, ext_len).ok_or_else(bad)?;
+    // hash and signature algorithms (2 bytes), then the signature.
+    take(&mut rest, 2).ok_or_else(bad)?;
+    let sig_len = take_u16(&mut rest).ok_or_else(bad)?;
+    let sig = take(&mut rest, sig_len).ok_or_else(bad)?;
     let log = logs.iter().find(|l| l.log_id == log_id).ok_or_else(|| {
         TrustError::Certificate(format!("SCT from unknown CT log {}", hex::encode(log_id)))
     })?;
@@ -421,6 +431,7 @@ fn san(value: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::trust::testdata::{public_good, CASES};

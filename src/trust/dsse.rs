@@ -1,4 +1,5 @@
 //! DSSE envelopes and the in-toto Statements they carry: parsing, the pre-authentication
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! encoding (PAE) that signatures cover, and the subject check that binds a Statement to an
 //! image digest. This module only parses and encodes; it never decides that a signature is
 //! good (that is `cosign`'s job, with a key or a certificate) and never trusts a payload whose
@@ -56,7 +57,7 @@ pub struct Envelope {
 
 /// The DSSE v1 pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
+    let mut out = Vec::with_capacity(payload.len().saturating_add(payload_type.len()).saturating_add(32));
     out.extend_from_slice(format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).as_bytes());
     out.extend_from_slice(payload);
     out
@@ -157,6 +158,7 @@ impl Statement {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

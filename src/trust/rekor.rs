@@ -1,4 +1,5 @@
 //! Rekor transparency-log evidence: the signed entry timestamp (SET), the RFC 6962 inclusion
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! proof and its signed checkpoint (Rekor v1 and v2 signed notes, with cosignatures), and the
 //! binding of the log entry body to the signature, certificate or key, and artifact being
 //! verified, so an entry logged for something else cannot be replayed. This module never
@@ -110,7 +111,8 @@ pub fn root_from_proof(
     leaf.update([0u8]);
     leaf.update(body);
     let mut r: [u8; 32] = leaf.finalize().into();
-    let (mut f, mut s) = (index as u64, (size - 1) as u64);
+    // index < size and size > 0 were checked above.
+    let (mut f, mut s) = (index as u64, size.saturating_sub(1) as u64);
     for p in proof {
         if p.len() != 32 || s == 0 {
             return Err(TrustError::Tlog(
@@ -209,7 +211,8 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
             .rsplit_once(' ')
             .ok_or_else(|| bad("malformed signature line"))?;
         let Ok(sig) = b64(sig) else { continue };
-        if sig.len() <= 4 || &sig[..4] != hint {
+        let Some((key_hint, sig)) = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty()) else { continue };
+        if key_hint != hint {
             continue;
         }
         // The log signs under its own name: the origin itself (Rekor v2) or its prefix before
@@ -217,7 +220,7 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
         if name != origin && !origin.starts_with(&format!("{name} - ")) {
             continue;
         }
-        if log.key.verify(signed.as_bytes(), &sig[4..]).is_ok() {
+        if log.key.verify(signed.as_bytes(), sig).is_ok() {
             found = true;
             break;
         }
@@ -235,6 +238,7 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
 pub use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::trust::testdata::{public_good, CASES};

@@ -1,4 +1,5 @@
 //! A streaming, bounded tar reader (ustar, GNU, PAX, v7, star; GNU and PAX sparse). It owns header
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 //! parsing only: it yields [`Entry`] values with raw names and lets the caller read the entry's
 //! stored bytes. It never allocates by a declared size (special payloads are capped at
 //! [`pax::MAX_SPECIAL_FILE`]), never loops without consuming input, and turns every malformed,
@@ -61,14 +62,15 @@ fn fmt_err(entry: &str, reason: impl Into<String>) -> TarError {
 }
 
 fn nul_trunc(b: &[u8]) -> &[u8] {
-    b.iter().position(|c| *c == 0).map_or(b, |i| &b[..i])
+    b.split(|c| *c == 0).next().unwrap_or(b)
 }
 
 /// A numeric header field: octal text (space/NUL padded) or GNU base-256 (signed).
 fn numeric(f: &[u8]) -> Result<i64, String> {
-    if f[0] & 0x80 != 0 {
+    let first = *f.first().ok_or("empty numeric field")?;
+    if first & 0x80 != 0 {
         // Two's complement, big-endian, with the marker bit replaced by the sign.
-        let neg = f[0] & 0x40 != 0;
+        let neg = first & 0x40 != 0;
         let mut v: i128 = if neg { -1 } else { 0 };
         for (i, &b) in f.iter().enumerate() {
             let b = if i == 0 {
@@ -89,8 +91,8 @@ fn numeric(f: &[u8]) -> Result<i64, String> {
     }
     let is_pad = |b: &u8| *b == b' ' || *b == 0;
     let start = f.iter().position(|b| !is_pad(b)).unwrap_or(f.len());
-    let end = f.iter().rposition(|b| !is_pad(b)).map_or(start, |i| i + 1);
-    let t = nul_trunc(&f[start..end]);
+    let end = f.iter().rposition(|b| !is_pad(b)).map_or(start, |i| i.saturating_add(1));
+    let t = nul_trunc(f.get(start..end).unwrap_or_default());
     if t.is_empty() {
         return Ok(0);
     }
@@ -114,8 +116,9 @@ fn checksum_ok(h: &[u8; BLOCK]) -> Result<bool, String> {
     let (mut u, mut s) = (0i64, 0i64);
     for (i, &b) in h.iter().enumerate() {
         let b = if (148..156).contains(&i) { b' ' } else { b };
-        u += b as i64;
-        s += b as i8 as i64;
+        // 512 bytes of at most 255 each: no overflow.
+        u = u.wrapping_add(b as i64);
+        s = s.wrapping_add(b as i8 as i64);
     }
     Ok(stored as i64 == u || stored as i64 == s)
 }
@@ -138,9 +141,9 @@ impl<R: Read> TarStream<R> {
     fn read_full(&mut self, buf: &mut [u8]) -> Result<usize, TarError> {
         let mut n = 0;
         while n < buf.len() {
-            match self.r.read(&mut buf[n..]) {
+            match self.r.read(buf.get_mut(n..).unwrap_or_default()) {
                 Ok(0) => break,
-                Ok(k) => n += k,
+                Ok(k) => n = n.saturating_add(k),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(TarError::Io(e)),
             }
@@ -152,14 +155,14 @@ impl<R: Read> TarStream<R> {
         let mut buf = [0u8; 8192];
         while n > 0 {
             let want = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-            let got = self.read_full(&mut buf[..want])?;
+            let got = self.read_full(buf.get_mut(..want).unwrap_or_default())?;
             if got == 0 {
                 return Err(fmt_err(
                     &self.last_name,
                     "unexpected end of archive inside entry data",
                 ));
             }
-            n -= got as u64;
+            n = n.saturating_sub(got as u64);
         }
         Ok(())
     }
@@ -168,7 +171,7 @@ impl<R: Read> TarStream<R> {
     fn skip_padding(&mut self, n: u64) -> Result<bool, TarError> {
         let mut buf = [0u8; BLOCK];
         let want = usize::try_from(n).unwrap_or(BLOCK).min(BLOCK);
-        let got = self.read_full(&mut buf[..want])?;
+        let got = self.read_full(buf.get_mut(..want).unwrap_or_default())?;
         Ok(got == want)
     }
 
@@ -181,7 +184,7 @@ impl<R: Read> TarStream<R> {
             .len()
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let got = loop {
-            match self.r.read(&mut buf[..want]) {
+            match self.r.read(buf.get_mut(..want).unwrap_or_default()) {
                 Ok(k) => break k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(TarError::Io(e)),
@@ -193,7 +196,7 @@ impl<R: Read> TarStream<R> {
                 "unexpected end of archive inside entry data",
             ));
         }
-        self.remaining -= got as u64;
+        self.remaining = self.remaining.saturating_sub(got as u64);
         Ok(got)
     }
 
@@ -345,10 +348,11 @@ impl<R: Read> TarStream<R> {
     fn gnu_sparse_map(&mut self, h: &[u8; BLOCK]) -> Result<(Vec<(u64, u64)>, u64), String> {
         let mut map = Vec::new();
         let push = |map: &mut Vec<(u64, u64)>, slot: &[u8]| -> Result<(), String> {
-            let off = unsigned(&slot[..12], "sparse offset")?;
-            let len = unsigned(&slot[12..24], "sparse length")?;
+            let (off_field, len_field) = slot.split_at_checked(12).ok_or("short sparse slot")?;
+            let off = unsigned(off_field, "sparse offset")?;
+            let len = unsigned(len_field.get(..12).ok_or("short sparse slot")?, "sparse length")?;
             // As GNU and BSD tar: a slot whose offset starts with NUL is unused.
-            if slot[0] != 0 {
+            if slot.first().is_some_and(|b| *b != 0) {
                 if map.len() >= pax::MAX_SPARSE_CHUNKS {
                     return Err("too many sparse chunks".into());
                 }
@@ -356,8 +360,9 @@ impl<R: Read> TarStream<R> {
             }
             Ok(())
         };
-        for i in 0..4 {
-            push(&mut map, &h[386 + 24 * i..386 + 24 * (i + 1)])?;
+        // Bytes 386..482 of the header: four 24-byte slots.
+        for slot in h.get(386..482).unwrap_or_default().chunks_exact(24) {
+            push(&mut map, slot)?;
         }
         let real = unsigned(&h[483..495], "sparse real size")?;
         let mut extended = h[482] != 0;
@@ -370,8 +375,9 @@ impl<R: Read> TarStream<R> {
             {
                 return Err("archive ends inside a sparse extension header".into());
             }
-            for i in 0..21 {
-                push(&mut map, &ext[24 * i..24 * (i + 1)])?;
+            // Bytes 0..504 of an extension block: 21 slots.
+            for slot in ext.get(..504).unwrap_or_default().chunks_exact(24) {
+                push(&mut map, slot)?;
             }
             extended = ext[504] != 0;
         }
@@ -396,7 +402,7 @@ impl<R: Read> TarStream<R> {
             if !pax.sparse_pairs.len().is_multiple_of(2) {
                 return Err(e("GNU.sparse.offset without numbytes".into()));
             }
-            pax.sparse_pairs.chunks(2).map(|c| (c[0], c[1])).collect()
+            pax::pairs(&pax.sparse_pairs)
         };
         pax::validate_sparse(&map, real, self.remaining).map_err(e)?;
         if let Some(n) = &pax.sparse_name {
@@ -418,7 +424,7 @@ impl<R: Read> TarStream<R> {
             if self.remaining < BLOCK as u64 || self.read_full(&mut block)? != BLOCK {
                 return Err(fmt_err("", "sparse map is truncated"));
             }
-            self.remaining -= BLOCK as u64;
+            self.remaining = self.remaining.saturating_sub(BLOCK as u64);
             for &b in block.iter() {
                 if want.is_some_and(|w| nums.len() == w) {
                     break;
@@ -436,7 +442,7 @@ impl<R: Read> TarStream<R> {
                             .ok()
                             .filter(|c| *c <= pax::MAX_SPARSE_CHUNKS);
                         want =
-                            Some(count.ok_or_else(|| fmt_err("", "too many sparse chunks"))? * 2);
+                            Some(count.ok_or_else(|| fmt_err("", "too many sparse chunks"))?.saturating_mul(2));
                     } else {
                         nums.push(n);
                     }
@@ -447,17 +453,19 @@ impl<R: Read> TarStream<R> {
                 }
             }
             if want.is_some_and(|w| nums.len() == w) {
-                return Ok(nums.chunks(2).map(|c| (c[0], c[1])).collect());
+                return Ok(pax::pairs(&nums));
             }
         }
     }
 }
 
 fn padding(size: u64) -> u64 {
-    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+    // (512 - size % 512) % 512: the distance to the next multiple of 512 (BLOCK).
+    size.wrapping_neg() & 511
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
