@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let args = crate::cmd::keygen::KeygenArgs { output_key_prefix: a.output_key_prefix };
             let written = crate::cmd::keygen::run(&args)?;
             crate::outln!("{}", written.public_key.display());
-            eprintln!("wrote private key {} and public key {}", written.private_key.display(), written.public_key.display());
+            crate::errln!("wrote private key {} and public key {}", written.private_key.display(), written.public_key.display());
             Ok(())
         }
         Command::Policy(c) => crate::cmd::policy::run(c),
@@ -300,7 +300,7 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     entry.check(&a.name, false).map_err(|m| Failure::msg(ExitKind::Usage, m))?;
     for (sys_name, sys) in &layered.system.registries {
         if let Some(what) = overlap(&entry.url, &sys.url) {
-            eprintln!(
+            crate::errln!(
                 "note: registry '{}' ({}) {what} system registry '{sys_name}' ({}): where both cover a reference, the system entry governs and '{}' can only add requirements",
                 a.name, entry.url, sys.url, a.name
             );
@@ -418,10 +418,10 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
     if let Some(key) = &key {
         let att = crate::publish::Attachments { key, repository, attestations };
         rt.block_on(crate::publish::attach(&target, &digest, &att)).map_err(publish_failure)?;
-        eprintln!("signed {digest} with key {}", key.public_key().fingerprint());
+        crate::errln!("signed {digest} with key {}", key.public_key().fingerprint());
     }
     crate::outln!("{digest}");
-    eprintln!("published {} ({} layer(s))", target_loc.normalized(), img.layers.len());
+    crate::errln!("published {} ({} layer(s))", target_loc.normalized(), img.layers.len());
     Ok(())
 }
 

@@ -86,7 +86,7 @@ pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => {
-            eprintln!("error: cannot write output: {e}");
+            write_stderr(format_args!("error: cannot write output: {e}"));
             std::process::exit(i32::from(ExitKind::Io.code()));
         }
     }
@@ -102,4 +102,18 @@ macro_rules! outln {
 #[macro_export]
 macro_rules! out {
     ($($t:tt)*) => { $crate::exit::write_stdout(format_args!($($t)*), false) };
+}
+
+/// Writes a line of progress or error text to stderr; a closed or broken stderr is ignored (the
+/// exit code still tells the outcome).
+pub fn write_stderr(args: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` through [`write_stderr`]: never panics on a broken pipe.
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::exit::write_stderr(format_args!($($t)*)) };
 }

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match gantry::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {f}");
+            gantry::errln!("error: {f}");
             ExitCode::from(f.kind.code())
         }
     }

@@ -27,22 +27,22 @@ impl TextReporter {
 impl Reporter for TextReporter {
     fn step(&self, what: &str, detail: &str) {
         if self.verbose {
-            eprintln!("{what:>12} {detail} [+{:.3}s]", self.start.elapsed().as_secs_f64());
+            crate::errln!("{what:>12} {detail} [+{:.3}s]", self.start.elapsed().as_secs_f64());
         } else {
-            eprintln!("{what:>12} {detail}");
+            crate::errln!("{what:>12} {detail}");
         }
     }
 
     fn verdict(&self, hook: HookPoint, verdict: &Verdict, enforced: bool) {
         for m in &verdict.deny {
             let tag = if enforced { "denied" } else { "denied (warn mode)" };
-            eprintln!("{tag:>12} [{hook}] {} ({})", m.text, m.source);
+            crate::errln!("{tag:>12} [{hook}] {} ({})", m.text, m.source);
         }
         for m in &verdict.warn {
-            eprintln!("{:>12} [{hook}] {} ({})", "warning", m.text, m.source);
+            crate::errln!("{:>12} [{hook}] {} ({})", "warning", m.text, m.source);
         }
         if self.verbose && verdict.deny.is_empty() && verdict.warn.is_empty() {
-            eprintln!("{:>12} [{hook}]", "allowed");
+            crate::errln!("{:>12} [{hook}]", "allowed");
         }
     }
 }

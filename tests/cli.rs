@@ -78,4 +78,9 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
+    // Both streams gone, on a command that fails: its own exit code, not a panic (101).
+    let mut child = env.cmd(&["install", "--allow-unsigned", "oci:/nonexistent/layout:1"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(5));
 }
