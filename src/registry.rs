@@ -33,11 +33,10 @@ pub struct Registry {
     repository: String,
 }
 
-/// True for hosts Docker speaks plain HTTP to: loopback addresses and `localhost`.
+/// True for hosts Docker speaks plain HTTP to: loopback addresses and `localhost`, in any
+/// spelling [`crate::identity`] accepts.
 pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    crate::identity::HostPort::parse(host).is_ok_and(|h| h.is_loopback())
 }
 
 /// The hex part of a `sha256:HEX` digest.
@@ -276,10 +275,11 @@ fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceEr
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
         if mode & 0o077 != 0 {
-            return Err(SourceError::Registry {
-                what: path.display().to_string(),
-                message: format!("credentials file is readable by others (mode {:o}); run `chmod 600 {}`", mode & 0o777, path.display()),
-            });
+            // A local permission problem (exit 6), not the registry's.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("credentials file is readable by others (mode {:o}); run `chmod 600 {}`", mode & 0o777, path.display()),
+            )));
         }
     }
     #[derive(serde::Deserialize)]
@@ -334,7 +334,8 @@ mod tests {
         let p = dir.path().join("auth.json");
         std::fs::write(&p, r#"{"auths":{"r.example":{"auth":"dTpw"}}}"#).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(gantry_auth(&p, "r.example").unwrap_err().to_string().contains("chmod 600"));
+        let e = gantry_auth(&p, "r.example").unwrap_err();
+        assert!(matches!(e, SourceError::Io { .. }) && e.to_string().contains("chmod 600"), "a local error (exit 6): {e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         match gantry_auth(&p, "r.example").unwrap() {
             Some(RegistryAuth::Basic(u, pw)) => assert_eq!((u.as_str(), pw.as_str()), ("u", "p")),

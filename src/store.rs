@@ -37,6 +37,7 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
+        && !name.starts_with('-')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok { Ok(()) } else { Err(StoreError::BadName(name.to_string())) }
 }

@@ -153,6 +153,8 @@ fn usage_and_registry_failures_have_their_exit_codes() {
     let r = env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x:1"]).expect(5);
     assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
     env.run(&["install", "--allow-unsigned", "--name", "../evil", "oci:/nonexistent:1"]).expect(2);
+    // A name remove could not take without `--`.
+    env.run(&["install", "--allow-unsigned", "--name=-rf", "oci:/nonexistent:1"]).expect(2);
     let r = env.run(&["install", "--allow-unsigned", "oci:/nonexistent:1"]).expect(5);
     assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
 }
