@@ -37,14 +37,18 @@ for path in glob.glob(sys.argv[1] + "/**/*.sigstore.json", recursive=True):
         b = json.load(open(path))
     except Exception:
         continue
-    vm = b.get("verificationMaterial", {})
-    items = [("rfc3161", t.get("signedTimestamp")) for t in vm.get("timestampVerificationData", {}).get("rfc3161Timestamps", [])]
-    items += [("certificate", vm.get("certificate", {}).get("rawBytes"))]
-    items += [("certificate", c.get("rawBytes")) for c in vm.get("x509CertificateChain", {}).get("certificates", [])]
+    vm = (b.get("verificationMaterial") if isinstance(b, dict) else None) or {}
+    tsd = vm.get("timestampVerificationData") or {}
+    items = [("rfc3161", (t or {}).get("signedTimestamp")) for t in (tsd.get("rfc3161Timestamps") or [])]
+    items += [("certificate", (vm.get("certificate") or {}).get("rawBytes"))]
+    items += [("certificate", (c or {}).get("rawBytes")) for c in ((vm.get("x509CertificateChain") or {}).get("certificates") or [])]
     for target, b64 in items:
-        if not b64:
+        if not isinstance(b64, str):
             continue
-        raw = base64.b64decode(b64)
+        try:
+            raw = base64.b64decode(b64)
+        except Exception:
+            continue
         os.makedirs(f"corpus/{target}", exist_ok=True)
         open(f"corpus/{target}/{hashlib.sha256(raw).hexdigest()[:16]}", "wb").write(raw)
 PY
