@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use gantry::trust::sign::{attachment_tag, build_attachment_manifest, AttachmentLayer, OCI_MANIFEST_MEDIA_TYPE};
+use gantry::trust::sign::{attachment_tag, OCI_MANIFEST_MEDIA_TYPE};
 use gantry::trust::testca::{LeafIdentity, TestCa};
 use std::path::{Path, PathBuf};
 
@@ -120,19 +120,6 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
         assert_eq!(out.code, 2, "{value:?}: {}", out.stderr);
         assert!(out.stderr.contains("GANTRY_SYSTEM_CONFIG"), "{}", out.stderr);
     }
-}
-
-fn push_attachment(reg: &TestRegistry, repo: &str, tag: &str, layer: &AttachmentLayer) {
-    let home = tempfile::tempdir().unwrap();
-    let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use gantry::source::{ImageSource, ManifestRef};
-        let existing = r.fetch_manifest(&ManifestRef::Tag(tag.into())).await.unwrap();
-        let m = build_attachment_manifest(existing.as_ref().map(|m| m.bytes.as_slice()), layer).unwrap();
-        r.push_blob(layer.payload.clone()).await.unwrap();
-        r.push_blob(m.config.clone()).await.unwrap();
-        r.push_manifest(&ManifestRef::Tag(tag.into()), m.manifest, OCI_MANIFEST_MEDIA_TYPE).await.unwrap();
-    });
 }
 
 #[test]

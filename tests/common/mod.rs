@@ -273,3 +273,19 @@ pub fn push_raw_image(reg: &TestRegistry, repo: &str, tag: &str, layers: &[(Vec<
 }
 
 pub const TAR_GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Appends a signature or attestation layer to a cosign attachment tag (`sha256-HEX.sig`/`.att`)
+/// of `repo`, as `cosign attach` would: what a third party with push access can do.
+pub fn push_attachment(reg: &TestRegistry, repo: &str, tag: &str, layer: &gantry::trust::sign::AttachmentLayer) {
+    use gantry::trust::sign::{build_attachment_manifest, OCI_MANIFEST_MEDIA_TYPE};
+    let home = tempfile::tempdir().unwrap();
+    let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use gantry::source::{ImageSource, ManifestRef};
+        let existing = r.fetch_manifest(&ManifestRef::Tag(tag.into())).await.unwrap();
+        let m = build_attachment_manifest(existing.as_ref().map(|m| m.bytes.as_slice()), layer).unwrap();
+        r.push_blob(layer.payload.clone()).await.unwrap();
+        r.push_blob(m.config.clone()).await.unwrap();
+        r.push_manifest(&ManifestRef::Tag(tag.into()), m.manifest, OCI_MANIFEST_MEDIA_TYPE).await.unwrap();
+    });
+}
