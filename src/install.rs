@@ -271,6 +271,8 @@ impl Pipeline<'_> {
                 self.check_origin(&name, &req.location, req.replace)?;
             }
             if previous.as_deref() == Some(resolved.digest.as_str()) {
+                // An earlier run killed before its wrapper was written: put it back.
+                self.store.ensure_wrapper(&name)?;
                 return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
             }
             self.store.check_wrapper_free(&name)?;

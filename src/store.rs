@@ -127,12 +127,29 @@ impl Store {
         }
         let pkgs = self.home.join("packages");
         for e in fs::read_dir(&pkgs).map_err(io(&pkgs))?.flatten() {
+            let current = fs::read_link(e.path().join("current")).ok();
             if let Ok(rd) = fs::read_dir(e.path()) {
                 for f in rd.flatten() {
-                    if f.file_name().to_string_lossy().starts_with(".current.") {
+                    let n = f.file_name();
+                    let n = n.to_string_lossy();
+                    if n.starts_with(".current.") {
                         let _ = fs::remove_file(f.path());
                     }
+                    // A version an interrupted commit was still deleting, never the current one.
+                    if n.starts_with(DIGEST_DIR_PREFIX) && current.as_deref().is_some_and(|c| c.as_os_str() != f.file_name()) {
+                        let _ = remove_any(&f.path());
+                    }
                 }
+            }
+        }
+        // Wrapper temp files, and our wrappers whose package is gone (a remove killed midway).
+        let bin = self.home.join("bin");
+        for e in fs::read_dir(&bin).map_err(io(&bin))?.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let temp = n.starts_with('.') && n.ends_with(".tmp");
+            let orphan = validate_name(&n).is_ok() && shim::is_our_wrapper(&e.path()) && self.current_digest(&n).is_none();
+            if temp || orphan {
+                let _ = fs::remove_file(e.path());
             }
         }
         Ok(())
@@ -240,21 +257,30 @@ impl Store {
         fs::rename(&tmp, &w).map_err(io(&w))
     }
 
-    /// Removes a package: wrapper first (so nothing half-removed is runnable), then its files.
+    /// Removes a package. The one atomic step comes first (the package dir renamed away: from
+    /// then on it is not installed), then the wrapper, then the files; a kill at any point leaves
+    /// either the package whole or gone, and [`Store::clean_leftovers`] finishes the rest.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
         validate_name(name)?;
         let pkg = self.package_dir(name);
         if !pkg.exists() {
             return Err(StoreError::NotInstalled(name.into()));
         }
+        let trash = self.home.join("tmp").join(format!("remove-{name}-{}", std::process::id()));
+        fs::rename(&pkg, &trash).map_err(io(&pkg))?;
+        fsync_dir(&self.home.join("packages"))?;
         let w = self.wrapper_path(name);
         if shim::is_our_wrapper(&w) {
             fs::remove_file(&w).map_err(io(&w))?;
         }
-        // Rename away first: removal of a big tree is not atomic, a rename is.
-        let trash = self.home.join("tmp").join(format!("remove-{name}-{}", std::process::id()));
-        fs::rename(&pkg, &trash).map_err(io(&pkg))?;
         remove_any(&trash)
+    }
+
+    /// Writes the wrapper of an installed package back if it is missing (a run killed between
+    /// the flip of `current` and the wrapper).
+    pub fn ensure_wrapper(&self, name: &str) -> Result<(), StoreError> {
+        self.check_wrapper_free(name)?;
+        self.write_wrapper(name)
     }
 
     /// Installed package names with their current metadata.
@@ -413,5 +439,34 @@ mod tests {
         let seen = s.record_sighting(&mk("b", "t3")).unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!((seen[0].first_seen.as_str(), seen[0].last_seen.as_str()), ("t1", "t2"));
+    }
+
+    #[test]
+    fn leftovers_of_killed_runs_are_finished() {
+        let home = tempfile::tempdir().unwrap();
+        let s = Store::open(home.path()).unwrap();
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let d2 = format!("sha256:{}", "2".repeat(64));
+        for (name, d) in [("a", &d1), ("b", &d2)] {
+            let st = s.staging().unwrap();
+            std::fs::write(st.path().join("launch"), d.as_bytes()).unwrap();
+            s.commit(name, d, st).unwrap();
+        }
+        // A remove killed after its rename: the wrapper of a package that is gone.
+        std::fs::rename(s.package_dir("b"), home.path().join("tmp/remove-b-1")).unwrap();
+        // An install killed while writing a wrapper, an update killed while deleting the old
+        // version.
+        std::fs::write(home.path().join("bin/.c.tmp"), "x").unwrap();
+        std::fs::create_dir_all(s.version_dir("a", &d2).join("rootfs/half")).unwrap();
+        s.clean_leftovers().unwrap();
+        assert!(!s.wrapper_path("b").exists() && !home.path().join("bin/.c.tmp").exists());
+        assert!(!s.version_dir("a", &d2).exists());
+        assert_eq!(s.current_digest("a").as_deref(), Some(d1.as_str()));
+        assert!(shim::is_our_wrapper(&s.wrapper_path("a")));
+        // A commit killed before its wrapper: ensure_wrapper writes it back.
+        std::fs::remove_file(s.wrapper_path("a")).unwrap();
+        s.ensure_wrapper("a").unwrap();
+        assert!(shim::is_our_wrapper(&s.wrapper_path("a")));
+        assert_eq!(std::fs::read_dir(home.path().join("tmp")).unwrap().count(), 0);
     }
 }
