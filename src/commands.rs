@@ -132,7 +132,22 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     store.clean_leftovers().kind(ExitKind::Io)?;
     let reporter = TextReporter::new(verbose);
     let pipeline = Pipeline { store: &store, config: &p.config, policy: &p.policy, hooks: &p.hooks, reporter: &reporter };
-    let outcome = runtime()?.block_on(pipeline.install(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
+    let rt = runtime()?;
+    // Ctrl-C: the install stops at its next step (the commit itself runs without a pause, so it
+    // happens whole or not at all), its workers are given a moment to stop, and the staging it
+    // left is removed on the way out.
+    let interruptible = async {
+        tokio::select! {
+            r = pipeline.install(&p.req) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    let Some(result) = rt.block_on(interruptible) else {
+        rt.shutdown_timeout(std::time::Duration::from_secs(2));
+        let _ = store.clean_leftovers();
+        return Err(Failure::msg(ExitKind::Interrupted, "interrupted; nothing was changed and the staging was removed"));
+    };
+    let outcome = result.map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {
         Outcome::Installed { name, digest, previous } => {
             let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();

@@ -19,6 +19,8 @@ pub enum ExitKind {
     Registry,
     /// Local I/O failed (disk, permissions, lock, corrupt store): exit 6.
     Io,
+    /// Interrupted (SIGINT, Ctrl-C) before the change was made: exit 130, as shells report.
+    Interrupted,
 }
 
 impl ExitKind {
@@ -31,6 +33,7 @@ impl ExitKind {
             ExitKind::Verification => 4,
             ExitKind::Registry => 5,
             ExitKind::Io => 6,
+            ExitKind::Interrupted => 130,
         }
     }
 }

@@ -65,6 +65,59 @@ fn sigkill_mid_install_keeps_the_previous_version() {
 }
 
 #[test]
+fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let r = format!("{}/tools/app:1", reg.host());
+    let v1 = hello_binary(env.dir.path(), "v1");
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "app", &r]).expect(0);
+    let tree = env.path("v2tree");
+    std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
+    std::fs::copy(hello_binary(env.dir.path(), "v2"), tree.join("usr/local/bin/hello")).unwrap();
+    for i in 0..3000 {
+        let d = tree.join(format!("data/{}", i / 100));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("{i}")), vec![b'y'; 2048]).unwrap();
+    }
+    env.run(&["publish", tree.to_str().unwrap(), "--entrypoint", "/usr/local/bin/hello", "--to", &r]).expect(0);
+
+    let mut interrupted = 0;
+    for delay_ms in [20u64, 60, 100, 150, 250, 400] {
+        // A fresh layer cache each time, so there is unpacking to interrupt.
+        let _ = std::fs::remove_dir_all(env.home().join("layers"));
+        std::fs::create_dir_all(env.home().join("layers")).unwrap();
+        let child = env.cmd(&["install", "--allow-unsigned", "--name", "app", &r]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(130) => {
+                interrupted += 1;
+                assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "staging removed on the way out ({delay_ms} ms)");
+                let tmp_layers = std::fs::read_dir(env.home().join("layers")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).count();
+                assert_eq!(tmp_layers, 0, "layer temp dirs removed ({delay_ms} ms)");
+                assert_consistent(&env, "app", &["v1"]);
+            }
+            Some(0) => {
+                assert_consistent(&env, "app", &["v2"]);
+                break;
+            }
+            // Before the handler is in place (still loading the configuration): the default
+            // action, and nothing was staged yet.
+            None if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(libc::SIGINT) => {
+                assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none());
+                assert_consistent(&env, "app", &["v1"]);
+            }
+            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    assert!(interrupted > 0, "no SIGINT landed mid-install; the test proved nothing");
+}
+
+#[test]
 fn concurrent_installs_on_one_home_serialise() {
     let env = Env::new();
     let dir = env.path("layout");
