@@ -116,6 +116,8 @@ impl From<unpack::UnpackError> for InstallError {
         // our checks; only local disk trouble is an I/O failure.
         match e {
             unpack::UnpackError::Io { .. } | unpack::UnpackError::BadLayerDir { .. } => InstallError::Io(e.to_string()),
+            // A transfer that broke off is the registry's (or the network's) failure.
+            unpack::UnpackError::Truncated { .. } => InstallError::Registry(e.to_string()),
             other => InstallError::Verification(other.to_string()),
         }
     }

@@ -64,6 +64,16 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     assert!(bad.stderr.contains("tampered") || bad.stderr.contains("digest"), "{}", bad.stderr);
     assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n", "previous version still works");
     assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "no staging left");
+
+    // A body cut short is a transfer failure (exit 5), not tampering: what arrived may be right.
+    let v3 = hello_binary(env.dir.path(), "v3");
+    env.run(&["publish", v3.to_str().unwrap(), "--to", &r]).expect(0);
+    let blob = reg.blob_file(&find_layer_digest(&reg, "tools/hello", "1.0"));
+    let bytes = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = env.run(&["install", "--allow-unsigned", &r]).expect(5);
+    assert!(cut.stderr.contains("transfer ended after"), "{}", cut.stderr);
+    assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n", "previous version still works");
 }
 
 /// The digest of the first layer of repo:tag, read from the registry's storage.

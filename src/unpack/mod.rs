@@ -165,7 +165,16 @@ pub enum UnpackError {
         "layer {expected}: content hashes to {actual}; the blob is corrupt or was tampered with"
     )]
     DigestMismatch { expected: String, actual: String },
-    /// The blob is shorter or longer than its descriptor says.
+    /// The transfer of the blob broke off: it ended early, or the connection failed. A transfer
+    /// failure (retry it), not tampering: the bytes that did arrive may well be right.
+    #[error("layer {digest}: transfer ended after {received} of {expected} bytes{}", cause.as_deref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Truncated {
+        digest: String,
+        expected: u64,
+        received: u64,
+        cause: Option<String>,
+    },
+    /// The blob is longer than its descriptor says.
     #[error("layer {digest}: blob is {actual} bytes, descriptor says {expected}")]
     SizeMismatch {
         digest: String,

@@ -75,7 +75,7 @@ fn wrong_digest_or_size_is_rejected_and_dir_removed() {
         assert!(
             matches!(
                 e,
-                UnpackError::SizeMismatch { .. } | UnpackError::Decompress { .. }
+                UnpackError::SizeMismatch { .. } | UnpackError::Truncated { .. } | UnpackError::Decompress { .. }
             ),
             "{size}: {e}"
         );

@@ -47,13 +47,17 @@ impl<R: Read> VerifyingReader<R> {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    return Err(self.size_error(digest).unwrap_or(UnpackError::io(
-                        "read blob",
-                        std::path::Path::new(digest),
-                        e,
-                    )))
+                    return Err(self.size_error(digest).unwrap_or(UnpackError::Truncated {
+                        digest: digest.to_string(),
+                        expected: self.expected_size,
+                        received: self.count,
+                        cause: Some(e.to_string()),
+                    }))
                 }
             }
+        }
+        if self.count < self.expected_size {
+            return Err(UnpackError::Truncated { digest: digest.to_string(), expected: self.expected_size, received: self.count, cause: None });
         }
         if self.count != self.expected_size {
             return Err(UnpackError::SizeMismatch {
@@ -139,10 +143,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, UnpackError::DigestMismatch { .. }), "{e}");
 
+        // Cut short: a transfer failure (retried, exit 5), not tampering.
         let e = VerifyingReader::new(&data[..5], data.len() as u64)
             .finish(&d, &exp)
             .unwrap_err();
-        assert!(matches!(e, UnpackError::SizeMismatch { .. }), "{e}");
+        assert!(matches!(e, UnpackError::Truncated { received: 5, .. }), "{e}");
 
         let mut longer = data.clone();
         longer.push(0);
