@@ -216,3 +216,17 @@ fn a_package_does_not_silently_change_origin() {
     let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &t]).expect(2);
     assert!(r.stderr.contains("oci:"), "{}", r.stderr);
 }
+
+#[test]
+fn a_layout_catalog_is_reachable_by_its_registry_name() {
+    let env = Env::new();
+    let bin = hello_binary(env.dir.path(), "from the catalog");
+    let catalog = env.path("catalog");
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("oci:{}/tools:1", catalog.display())]).expect(0);
+    env.run(&["registry", "add", "cat", &format!("oci:{}", catalog.display())]).expect(0);
+    // NAME/path:tag under an oci: entry is the layout DIR/path at that tag, governed by the entry.
+    let r = env.run(&["install", "cat/tools:1"]).expect(3);
+    assert!(r.stderr.contains("registry 'cat' has no signature policy"), "{}", r.stderr);
+    env.run(&["install", "--allow-unsigned", "--name", "hello", "cat/tools:1"]).expect(0);
+    assert_eq!(env.run_tool("hello", &[]).stdout, "from the catalog\n");
+}
