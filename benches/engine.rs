@@ -15,21 +15,43 @@ fn root() -> PathBuf {
 }
 
 fn specs() -> (Vec<PolicySpec>, Vec<PluginSpec>) {
-    let p = |f: &str, config: serde_json::Value| PolicySpec { layer: Layer::User, path: root().join("policies").join(f), config };
+    let p = |f: &str, config: serde_json::Value| PolicySpec {
+        layer: Layer::User,
+        path: root().join("policies").join(f),
+        config,
+    };
     let policies = vec![
         p("tags.rego", json!({})),
         p("files.rego", json!({"allowed_prefixes": ["usr/", "etc/"]})),
-        p("vulnerabilities.rego", json!({"max_critical": 0, "max_high": 5, "require_scan": false})),
+        p(
+            "vulnerabilities.rego",
+            json!({"max_critical": 0, "max_high": 5, "require_scan": false}),
+        ),
     ];
-    let dir = std::env::var_os("GANTRY_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target/plugins"));
+    let dir = std::env::var_os("GANTRY_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/plugins"));
     let g = |name: &str, config: serde_json::Value| {
         let path = dir.join(format!("{name}.wasm"));
-        assert!(path.is_file(), "{} missing: run `bash plugins/build.sh target/plugins` first", path.display());
-        PluginSpec { layer: Layer::User, path, name: name.into(), config, grants: vec![] }
+        assert!(
+            path.is_file(),
+            "{} missing: run `bash plugins/build.sh target/plugins` first",
+            path.display()
+        );
+        PluginSpec {
+            layer: Layer::User,
+            path,
+            name: name.into(),
+            config,
+            grants: vec![],
+        }
     };
     let plugins = vec![
         g("github-identity", json!({})),
-        g("attestation-gate", json!({"builders": ["https://github.com/actions/runner"], "max_severity": "critical"})),
+        g(
+            "attestation-gate",
+            json!({"builders": ["https://github.com/actions/runner"], "max_severity": "critical"}),
+        ),
     ];
     (policies, plugins)
 }
@@ -58,7 +80,10 @@ fn document() -> serde_json::Value {
 }
 
 fn all_hooks(engine: &Engine, doc: &serde_json::Value, cfg: &serde_json::Value) -> usize {
-    HookPoint::ALL.iter().map(|h| engine.evaluate(*h, doc, cfg).deny.len()).sum()
+    HookPoint::ALL
+        .iter()
+        .map(|h| engine.evaluate(*h, doc, cfg).deny.len())
+        .sum()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -118,13 +143,24 @@ fn main() {
     let plugin_only = Engine::load(&[], &plugins[..1], Some(cache.path())).unwrap();
     let builtin_only = Engine::load(&[], &[], None).unwrap();
     let builtin = per(HookPoint::Signatures, &builtin_only);
-    let rego_call = per(HookPoint::Resolve, &rego_only).saturating_sub(per(HookPoint::Resolve, &builtin_only));
+    let rego_call =
+        per(HookPoint::Resolve, &rego_only).saturating_sub(per(HookPoint::Resolve, &builtin_only));
     let plugin_call = per(HookPoint::Signatures, &plugin_only).saturating_sub(builtin);
 
     println!("policy engine: 3 Rego policies + built-in, 2 Wasm plugins, 6 hooks, 50-file contents document");
-    println!("cold: load (parse + compile + cache write) {:.2} ms, first install's 6 hooks {:.2} ms", ms(cold_load), ms(cold_eval));
-    println!("warm: load from component cache {:.2} ms (median of 20)", ms(median(loads)));
-    println!("warm: one install, all 6 hooks {:.3} ms (median of 20; target < 1 ms)", ms(median(installs)));
+    println!(
+        "cold: load (parse + compile + cache write) {:.2} ms, first install's 6 hooks {:.2} ms",
+        ms(cold_load),
+        ms(cold_eval)
+    );
+    println!(
+        "warm: load from component cache {:.2} ms (median of 20)",
+        ms(median(loads))
+    );
+    println!(
+        "warm: one install, all 6 hooks {:.3} ms (median of 20; target < 1 ms)",
+        ms(median(installs))
+    );
     println!("per call: built-in signature policy {:.1} µs, one Rego policy {:.1} µs, one plugin call {:.1} µs", us(builtin), us(rego_call), us(plugin_call));
     let _ = Path::new(".");
 }

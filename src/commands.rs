@@ -18,7 +18,9 @@ pub fn home_dir() -> Result<PathBuf, Failure> {
     if let Some(h) = std::env::var_os("GANTRY_HOME").filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(h));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))?;
     Ok(PathBuf::from(home).join(".gantry"))
 }
 
@@ -31,21 +33,38 @@ fn load_config(home: &std::path::Path) -> Result<Layered, Failure> {
         Failure::new(kind, e)
     };
     let paths = ConfigPaths::new(home).map_err(classify)?;
-    std::fs::create_dir_all(home).map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
+    std::fs::create_dir_all(home)
+        .map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
     Layered::load(paths).map_err(classify)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().kind(ExitKind::Internal)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .kind(ExitKind::Internal)
 }
 
 fn parse_platform(s: Option<&str>) -> Result<Platform, Failure> {
-    let Some(s) = s else { return Ok(crate::image::host_platform()) };
+    let Some(s) = s else {
+        return Ok(crate::image::host_platform());
+    };
     let parts: Vec<&str> = s.split('/').collect();
     match parts.as_slice() {
-        [os, arch] => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
-        [os, arch, v] => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) }),
-        _ => Err(Failure::msg(ExitKind::Usage, format!("invalid platform '{s}': use OS/ARCH[/VARIANT]"))),
+        [os, arch] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: None,
+        }),
+        [os, arch, v] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: Some(v.to_string()),
+        }),
+        _ => Err(Failure::msg(
+            ExitKind::Usage,
+            format!("invalid platform '{s}': use OS/ARCH[/VARIANT]"),
+        )),
     }
 }
 
@@ -60,10 +79,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Registry(c) => registry(c),
         Command::Publish(a) => publish(a),
         Command::Keygen(a) => {
-            let args = crate::cmd::keygen::KeygenArgs { output_key_prefix: a.output_key_prefix };
+            let args = crate::cmd::keygen::KeygenArgs {
+                output_key_prefix: a.output_key_prefix,
+            };
             let written = crate::cmd::keygen::run(&args)?;
             crate::outln!("{}", written.public_key.display());
-            crate::errln!("wrote private key {} and public key {}", written.private_key.display(), written.public_key.display());
+            crate::errln!(
+                "wrote private key {} and public key {}",
+                written.private_key.display(),
+                written.public_key.display()
+            );
             Ok(())
         }
         Command::Policy(c) => crate::cmd::policy::run(c),
@@ -84,54 +109,116 @@ struct Prepared {
     req: InstallRequest,
 }
 
-fn prepare(reference_text: &str, name: Option<String>, allow_unsigned: bool, platform: Option<&str>) -> Result<Prepared, Failure> {
+fn prepare(
+    reference_text: &str,
+    name: Option<String>,
+    allow_unsigned: bool,
+    platform: Option<&str>,
+) -> Result<Prepared, Failure> {
     let home = home_dir()?;
     let layered = load_config(&home)?;
     let config = layered.effective();
-    let (mut location, named) = reference::parse_named(reference_text, &config).kind(ExitKind::Usage)?;
+    let (mut location, named) =
+        reference::parse_named(reference_text, &config).kind(ExitKind::Usage)?;
     let platform = parse_platform(platform)?;
-    let policy = RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), allow_unsigned).kind(ExitKind::Usage)?;
-    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| Failure::new(ExitKind::Usage, e))?;
-    Ok(Prepared { home, config, policy, hooks, req: InstallRequest { location, name, allow_unsigned, platform, replace: false } })
+    let policy = RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), allow_unsigned)
+        .kind(ExitKind::Usage)?;
+    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home)
+        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    Ok(Prepared {
+        home,
+        config,
+        policy,
+        hooks,
+        req: InstallRequest {
+            location,
+            name,
+            allow_unsigned,
+            platform,
+            replace: false,
+        },
+    })
 }
 
 fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
     let p = prepare(&a.reference, None, a.allow_unsigned, a.platform.as_deref())?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let reporter: Box<dyn crate::report::Reporter> = if a.json { Box::new(crate::report::Quiet) } else { Box::new(TextReporter::new(verbose)) };
-    let pipeline = Pipeline { store: &store, config: &p.config, policy: &p.policy, hooks: &p.hooks, reporter: reporter.as_ref() };
-    let outcome = runtime()?.block_on(pipeline.verify(&p.req)).map_err(|e| Failure::new(e.kind(), e))?;
+    let reporter: Box<dyn crate::report::Reporter> = if a.json {
+        Box::new(crate::report::Quiet)
+    } else {
+        Box::new(TextReporter::new(verbose))
+    };
+    let pipeline = Pipeline {
+        store: &store,
+        config: &p.config,
+        policy: &p.policy,
+        hooks: &p.hooks,
+        reporter: reporter.as_ref(),
+    };
+    let outcome = runtime()?
+        .block_on(pipeline.verify(&p.req))
+        .map_err(|e| Failure::new(e.kind(), e))?;
     let Outcome::Verified { allowed, report } = outcome else {
-        return Err(Failure::msg(ExitKind::Internal, "verify ended without a report"));
+        return Err(Failure::msg(
+            ExitKind::Internal,
+            "verify ended without a report",
+        ));
     };
     if a.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
     } else {
-        let verified = report["signatures"].as_array().map_or(0, |s| s.iter().filter(|x| x["verified"] == true).count());
+        let verified = report["signatures"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|x| x["verified"] == true).count());
         let total = report["signatures"].as_array().map_or(0, |s| s.len());
         let atts = report["attestations"].as_array().map_or(0, |s| s.len());
         crate::outln!(
             "{} {}: {verified}/{total} signatures verified, {atts} attestations; {}",
             report["reference"].as_str().unwrap_or(""),
             report["digest"].as_str().unwrap_or(""),
-            if allowed { "allowed by policy" } else { "DENIED by policy" }
+            if allowed {
+                "allowed by policy"
+            } else {
+                "DENIED by policy"
+            }
         );
     }
     if allowed {
         Ok(())
     } else {
-        Err(Failure::msg(ExitKind::Denied, format!("{} does not satisfy the policy of registry '{}'", report["reference"].as_str().unwrap_or(""), report["registry"].as_str().unwrap_or(""))))
+        Err(Failure::msg(
+            ExitKind::Denied,
+            format!(
+                "{} does not satisfy the policy of registry '{}'",
+                report["reference"].as_str().unwrap_or(""),
+                report["registry"].as_str().unwrap_or("")
+            ),
+        ))
     }
 }
 
 fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
-    let mut p = prepare(&a.reference, a.name, a.allow_unsigned, a.platform.as_deref())?;
+    let mut p = prepare(
+        &a.reference,
+        a.name,
+        a.allow_unsigned,
+        a.platform.as_deref(),
+    )?;
     p.req.replace = a.replace;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
     let reporter = TextReporter::new(verbose);
-    let pipeline = Pipeline { store: &store, config: &p.config, policy: &p.policy, hooks: &p.hooks, reporter: &reporter };
+    let pipeline = Pipeline {
+        store: &store,
+        config: &p.config,
+        policy: &p.policy,
+        hooks: &p.hooks,
+        reporter: &reporter,
+    };
     let rt = runtime()?;
     // Ctrl-C: the install stops at its next step (the commit itself runs without a pause, so it
     // happens whole or not at all), its workers are given a moment to stop, and the staging it
@@ -145,16 +232,33 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     let Some(result) = rt.block_on(interruptible) else {
         rt.shutdown_timeout(std::time::Duration::from_secs(2));
         let _ = store.clean_leftovers();
-        return Err(Failure::msg(ExitKind::Interrupted, "interrupted; nothing was changed and the staging was removed"));
+        return Err(Failure::msg(
+            ExitKind::Interrupted,
+            "interrupted; nothing was changed and the staging was removed",
+        ));
     };
     let outcome = result.map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {
-        Outcome::Installed { name, digest, previous } => {
+        Outcome::Installed {
+            name,
+            digest,
+            previous,
+        } => {
             let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();
-            crate::outln!("installed {name} {digest}{from} -> {}", store.wrapper_path(&name).display());
+            crate::outln!(
+                "installed {name} {digest}{from} -> {}",
+                store.wrapper_path(&name).display()
+            );
         }
-        Outcome::AlreadyInstalled { name, digest } => crate::outln!("{name} is already installed at {digest}"),
-        Outcome::Verified { .. } => return Err(Failure::msg(ExitKind::Internal, "install ended in verify mode")),
+        Outcome::AlreadyInstalled { name, digest } => {
+            crate::outln!("{name} is already installed at {digest}")
+        }
+        Outcome::Verified { .. } => {
+            return Err(Failure::msg(
+                ExitKind::Internal,
+                "install ended in verify mode",
+            ))
+        }
     }
     Ok(())
 }
@@ -166,7 +270,9 @@ fn remove(name: &str) -> Result<(), Failure> {
     store.clean_leftovers().kind(ExitKind::Io)?;
     store.remove(name).map_err(|e| {
         let kind = match e {
-            crate::store::StoreError::NotInstalled(_) | crate::store::StoreError::BadName(_) => ExitKind::Usage,
+            crate::store::StoreError::NotInstalled(_) | crate::store::StoreError::BadName(_) => {
+                ExitKind::Usage
+            }
             _ => ExitKind::Io,
         };
         Failure::new(kind, e)
@@ -180,15 +286,28 @@ fn list(json: bool) -> Result<(), Failure> {
     let store = Store::open(&home).kind(ExitKind::Io)?;
     let pkgs = store.list().kind(ExitKind::Io)?;
     if json {
-        crate::outln!("{}", serde_json::to_string_pretty(&pkgs).expect("metadata serialises"));
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&pkgs).expect("metadata serialises")
+        );
         return Ok(());
     }
     if pkgs.is_empty() {
         crate::outln!("nothing installed");
     }
     for p in pkgs {
-        let signed = if p.signatures.iter().any(|s| s.verified) { "signed" } else { "unsigned" };
-        crate::outln!("{:<20} {:<60} {} {}", p.name, p.reference, &p.digest[..p.digest.len().min(19)], signed);
+        let signed = if p.signatures.iter().any(|s| s.verified) {
+            "signed"
+        } else {
+            "unsigned"
+        };
+        crate::outln!(
+            "{:<20} {:<60} {} {}",
+            p.name,
+            p.reference,
+            &p.digest[..p.digest.len().min(19)],
+            signed
+        );
     }
     Ok(())
 }
@@ -201,11 +320,22 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
         RegistryCommand::List { json } => {
             let eff = layered.effective();
             if json {
-                crate::outln!("{}", serde_json::to_string_pretty(&eff.registries).expect("registries serialise"));
+                crate::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&eff.registries).expect("registries serialise")
+                );
             } else {
                 for (name, e) in &eff.registries {
-                    let default = if eff.default_registry.as_deref() == Some(name) { " (default)" } else { "" };
-                    let system = if layered.system.registries.contains_key(name) { " [system]" } else { "" };
+                    let default = if eff.default_registry.as_deref() == Some(name) {
+                        " (default)"
+                    } else {
+                        ""
+                    };
+                    let system = if layered.system.registries.contains_key(name) {
+                        " [system]"
+                    } else {
+                        ""
+                    };
                     let policy = match (&e.identity, &e.identity_regex, e.keys.len()) {
                         (Some(i), _, _) => format!("identity {i}"),
                         (_, Some(r), _) => format!("identity ~ {r}"),
@@ -228,7 +358,10 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
                 return Err(Failure::msg(ExitKind::Usage, format!("registry '{name}' is set by the system configuration and cannot be removed")));
             }
             if layered.user.registries.remove(&name).is_none() {
-                return Err(Failure::msg(ExitKind::Usage, format!("no registry named '{name}'")));
+                return Err(Failure::msg(
+                    ExitKind::Usage,
+                    format!("no registry named '{name}'"),
+                ));
             }
             if layered.user.default_registry.as_deref() == Some(name.as_str()) {
                 layered.user.default_registry = None;
@@ -241,15 +374,30 @@ fn registry(c: RegistryCommand) -> Result<(), Failure> {
 }
 
 fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure> {
-    let valid_name = !a.name.is_empty() && a.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    let valid_name = !a.name.is_empty()
+        && a.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
     if !valid_name {
-        return Err(Failure::msg(ExitKind::Usage, format!("invalid registry name '{}': use letters, digits, '-' and '_'", a.name)));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!(
+                "invalid registry name '{}': use letters, digits, '-' and '_'",
+                a.name
+            ),
+        ));
     }
     if layered.system.registries.contains_key(&a.name) {
-        return Err(Failure::msg(ExitKind::Usage, format!("registry '{}' is set by the system configuration", a.name)));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!("registry '{}' is set by the system configuration", a.name),
+        ));
     }
     if a.url.contains(char::is_whitespace) {
-        return Err(Failure::msg(ExitKind::Usage, format!("invalid registry URL '{}'", a.url)));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!("invalid registry URL '{}'", a.url),
+        ));
     }
     let url = canonical_url(&a.url)?;
     let mut entry = RegistryEntry {
@@ -273,7 +421,10 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
                 .into(),
             );
             if a.identity.is_none() && a.identity_regex.is_none() {
-                return Err(Failure::msg(ExitKind::Usage, "this template sets only the issuer: give --identity or --identity-regex"));
+                return Err(Failure::msg(
+                    ExitKind::Usage,
+                    "this template sets only the issuer: give --identity or --identity-regex",
+                ));
             }
         }
         None => {}
@@ -286,24 +437,35 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
         entry.identity_regex = None;
     }
     if let Some(r) = a.identity_regex {
-        regex::Regex::new(&crate::config::anchor(&r)).map_err(|e| Failure::msg(ExitKind::Usage, format!("--identity-regex: {e}")))?;
+        regex::Regex::new(&crate::config::anchor(&r))
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("--identity-regex: {e}")))?;
         entry.identity_regex = Some(r);
         entry.identity = None;
     }
     if (entry.identity.is_some() || entry.identity_regex.is_some()) && entry.issuer.is_none() {
-        return Err(Failure::msg(ExitKind::Usage, "an identity needs --issuer (or a --template that sets it)"));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "an identity needs --issuer (or a --template that sets it)",
+        ));
     }
     if entry.issuer.is_some() && entry.identity.is_none() && entry.identity_regex.is_none() {
-        return Err(Failure::msg(ExitKind::Usage, "--issuer names no signer by itself: add --identity or --identity-regex"));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "--issuer names no signer by itself: add --identity or --identity-regex",
+        ));
     }
     for k in &a.keys {
-        let abs = std::fs::canonicalize(k).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
-        let pem = std::fs::read(&abs).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
-        crate::trust::PublicKey::from_pem(&pem).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        let abs = std::fs::canonicalize(k)
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        let pem = std::fs::read(&abs)
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
+        crate::trust::PublicKey::from_pem(&pem)
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", k.display())))?;
         entry.keys.push(abs);
     }
     if let Some(t) = a.trusted_root {
-        let abs = std::fs::canonicalize(&t).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", t.display())))?;
+        let abs = std::fs::canonicalize(&t)
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", t.display())))?;
         crate::trust::TrustRoot::from_file(&abs).map_err(|e| Failure::new(ExitKind::Usage, e))?;
         entry.trusted_root = Some(abs);
     }
@@ -312,7 +474,9 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
     }
     entry.match_reference = a.match_reference;
     // The same check as at load: a half-filled signature policy is never written.
-    entry.check(&a.name, false).map_err(|m| Failure::msg(ExitKind::Usage, m))?;
+    entry
+        .check(&a.name, false)
+        .map_err(|m| Failure::msg(ExitKind::Usage, m))?;
     for (sys_name, sys) in &layered.system.registries {
         if let Some(what) = overlap(&entry.url, &sys.url) {
             crate::errln!(
@@ -333,17 +497,37 @@ fn registry_add(layered: &mut Layered, a: RegistryAddArgs) -> Result<(), Failure
 /// components), or the reason it is not one.
 fn canonical_url(url: &str) -> Result<String, Failure> {
     use crate::identity::RegistryUrl;
-    match RegistryUrl::parse(url.trim_end_matches('/')).map_err(|e| Failure::msg(ExitKind::Usage, e))? {
-        RegistryUrl::Registry { host, prefix } => Ok(std::iter::once(host.to_string()).chain(prefix).collect::<Vec<_>>().join("/")),
-        RegistryUrl::Layout(dir) => Ok(format!("oci:{}", crate::identity::canonical_path(&dir).display())),
+    match RegistryUrl::parse(url.trim_end_matches('/'))
+        .map_err(|e| Failure::msg(ExitKind::Usage, e))?
+    {
+        RegistryUrl::Registry { host, prefix } => Ok(std::iter::once(host.to_string())
+            .chain(prefix)
+            .collect::<Vec<_>>()
+            .join("/")),
+        RegistryUrl::Layout(dir) => Ok(format!(
+            "oci:{}",
+            crate::identity::canonical_path(&dir).display()
+        )),
     }
 }
 
 /// How a user entry's URL overlaps a system entry's, if it does.
 fn overlap(user: &str, system: &str) -> Option<&'static str> {
     use crate::identity::{canonical_path, RegistryUrl};
-    let (a, b): (Vec<String>, Vec<String>) = match (RegistryUrl::parse(user).ok()?, RegistryUrl::parse(system).ok()?) {
-        (RegistryUrl::Registry { host: h1, prefix: p1 }, RegistryUrl::Registry { host: h2, prefix: p2 }) => {
+    let (a, b): (Vec<String>, Vec<String>) = match (
+        RegistryUrl::parse(user).ok()?,
+        RegistryUrl::parse(system).ok()?,
+    ) {
+        (
+            RegistryUrl::Registry {
+                host: h1,
+                prefix: p1,
+            },
+            RegistryUrl::Registry {
+                host: h2,
+                prefix: p2,
+            },
+        ) => {
             let plain = h1.is_loopback() || h2.is_loopback();
             if h1.identity(plain) != h2.identity(plain) {
                 return None;
@@ -351,7 +535,12 @@ fn overlap(user: &str, system: &str) -> Option<&'static str> {
             (p1, p2)
         }
         (RegistryUrl::Layout(d1), RegistryUrl::Layout(d2)) => {
-            let parts = |d: &std::path::Path| canonical_path(d).iter().map(|c| c.to_string_lossy().into_owned()).collect();
+            let parts = |d: &std::path::Path| {
+                canonical_path(d)
+                    .iter()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .collect()
+            };
             (parts(&d1), parts(&d2))
         }
         _ => return None,
@@ -372,10 +561,16 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
     let layered = load_config(&home)?;
     let config = layered.effective();
     let (mut target_loc, named) = reference::parse_named(&a.to, &config).kind(ExitKind::Usage)?;
-    let target_policy = RegistryPolicy::resolve(&layered, &mut target_loc, named.as_deref(), false).kind(ExitKind::Usage)?;
+    let target_policy = RegistryPolicy::resolve(&layered, &mut target_loc, named.as_deref(), false)
+        .kind(ExitKind::Usage)?;
     let mut labels = Vec::new();
     for l in &a.labels {
-        let (k, v) = l.split_once('=').ok_or_else(|| Failure::msg(ExitKind::Usage, format!("invalid label '{l}': use KEY=VALUE")))?;
+        let (k, v) = l.split_once('=').ok_or_else(|| {
+            Failure::msg(
+                ExitKind::Usage,
+                format!("invalid label '{l}': use KEY=VALUE"),
+            )
+        })?;
         labels.push((k.to_string(), v.to_string()));
     }
     let req = crate::publish::PublishRequest {
@@ -391,37 +586,64 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
         ImageLocation::Registry(r) => {
             let tag = match &r.version {
                 Version::Tag(t) => t.clone(),
-                Version::Digest(_) => return Err(Failure::msg(ExitKind::Usage, "publish to a tag, not a digest")),
+                Version::Digest(_) => {
+                    return Err(Failure::msg(
+                        ExitKind::Usage,
+                        "publish to a tag, not a digest",
+                    ))
+                }
             };
-            let registry = crate::registry::Registry::for_image(r, target_policy.transport == Transport::Http, &home).kind(ExitKind::Registry)?;
+            let registry = crate::registry::Registry::for_image(
+                r,
+                target_policy.transport == Transport::Http,
+                &home,
+            )
+            .kind(ExitKind::Registry)?;
             crate::publish::Target::Registry { registry, tag }
         }
         ImageLocation::Layout(l) => {
             let tag = match &l.version {
                 Some(Version::Tag(t)) => Some(t.clone()),
                 None => None,
-                Some(Version::Digest(_)) => return Err(Failure::msg(ExitKind::Usage, "publish to a tag, not a digest")),
+                Some(Version::Digest(_)) => {
+                    return Err(Failure::msg(
+                        ExitKind::Usage,
+                        "publish to a tag, not a digest",
+                    ))
+                }
             };
             let layout = crate::layout::Layout::create(&l.dir).kind(ExitKind::Io)?;
             crate::publish::Target::Layout { layout, tag }
         }
     };
     if a.attest.len() != a.predicate_type.len() {
-        return Err(Failure::msg(ExitKind::Usage, "give one --predicate-type for each --attest"));
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "give one --predicate-type for each --attest",
+        ));
     }
     let key = match &a.key {
         Some(p) => {
             let password = crate::cmd::keygen::password(false)?;
-            Some(crate::trust::keygen::load_private_key(p, &password).map_err(|e| Failure::new(ExitKind::Usage, e))?)
+            Some(
+                crate::trust::keygen::load_private_key(p, &password)
+                    .map_err(|e| Failure::new(ExitKind::Usage, e))?,
+            )
         }
         None => None,
     };
     let mut attestations = Vec::new();
     for (file, ptype) in a.attest.iter().zip(&a.predicate_type) {
-        let uri = crate::trust::sign::predicate_type_uri(ptype).map_err(|e| Failure::new(ExitKind::Usage, e))?;
-        let text = std::fs::read(file).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", file.display())))?;
-        let predicate: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: not JSON: {e}", file.display())))?;
+        let uri = crate::trust::sign::predicate_type_uri(ptype)
+            .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+        let text = std::fs::read(file)
+            .map_err(|e| Failure::msg(ExitKind::Usage, format!("{}: {e}", file.display())))?;
+        let predicate: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            Failure::msg(
+                ExitKind::Usage,
+                format!("{}: not JSON: {e}", file.display()),
+            )
+        })?;
         attestations.push((uri, predicate));
     }
     let repository = match &target_loc {
@@ -429,14 +651,28 @@ fn publish(a: PublishArgs) -> Result<(), Failure> {
         ImageLocation::Layout(_) => target_loc.repository(),
     };
     let rt = runtime()?;
-    let digest = rt.block_on(crate::publish::push(&img, &target)).map_err(publish_failure)?;
+    let digest = rt
+        .block_on(crate::publish::push(&img, &target))
+        .map_err(publish_failure)?;
     if let Some(key) = &key {
-        let att = crate::publish::Attachments { key, repository, attestations };
-        rt.block_on(crate::publish::attach(&target, &digest, &att)).map_err(publish_failure)?;
-        crate::errln!("signed {digest} with key {}", key.public_key().fingerprint());
+        let att = crate::publish::Attachments {
+            key,
+            repository,
+            attestations,
+        };
+        rt.block_on(crate::publish::attach(&target, &digest, &att))
+            .map_err(publish_failure)?;
+        crate::errln!(
+            "signed {digest} with key {}",
+            key.public_key().fingerprint()
+        );
     }
     crate::outln!("{digest}");
-    crate::errln!("published {} ({} layer(s))", target_loc.normalized(), img.layers.len());
+    crate::errln!(
+        "published {} ({} layer(s))",
+        target_loc.normalized(),
+        img.layers.len()
+    );
     Ok(())
 }
 

@@ -132,19 +132,40 @@ pub struct Attestor {
 /// Checks one signer description (an entry's or an attestor's) is complete: keys, or an issuer
 /// with an identity. `keys_given` says whether a `keys` key was written at all (an empty list is
 /// a half-filled policy, not no policy).
-fn check_signer(what: &str, issuer: &Option<String>, identity: &Option<String>, identity_regex: &Option<String>, keys: &[PathBuf], keys_given: bool) -> Result<(), String> {
+fn check_signer(
+    what: &str,
+    issuer: &Option<String>,
+    identity: &Option<String>,
+    identity_regex: &Option<String>,
+    keys: &[PathBuf],
+    keys_given: bool,
+) -> Result<(), String> {
     if keys_given && keys.is_empty() {
-        return Err(format!("{what}: `keys` is empty; list at least one public key, or remove it"));
+        return Err(format!(
+            "{what}: `keys` is empty; list at least one public key, or remove it"
+        ));
     }
     if identity.is_some() && identity_regex.is_some() {
-        return Err(format!("{what}: give `identity` or `identity_regex`, not both"));
+        return Err(format!(
+            "{what}: give `identity` or `identity_regex`, not both"
+        ));
     }
     let has_identity = identity.is_some() || identity_regex.is_some();
     match (issuer.is_some(), has_identity) {
-        (true, false) => return Err(format!("{what}: `issuer` without `identity` or `identity_regex` names no signer; add one")),
+        (true, false) => {
+            return Err(format!(
+                "{what}: `issuer` without `identity` or `identity_regex` names no signer; add one"
+            ))
+        }
         (false, true) => {
-            let f = if identity.is_some() { "identity" } else { "identity_regex" };
-            return Err(format!("{what}: `{f}` needs the `issuer` of its OIDC provider"));
+            let f = if identity.is_some() {
+                "identity"
+            } else {
+                "identity_regex"
+            };
+            return Err(format!(
+                "{what}: `{f}` needs the `issuer` of its OIDC provider"
+            ));
         }
         _ => {}
     }
@@ -164,7 +185,10 @@ fn is_default_mode(m: &Mode) -> bool {
 impl RegistryEntry {
     /// An entry with only a URL.
     pub fn new(url: &str) -> Self {
-        RegistryEntry { url: url.to_string(), ..Default::default() }
+        RegistryEntry {
+            url: url.to_string(),
+            ..Default::default()
+        }
     }
 
     /// True when any signer-related field is set: such an entry is a signature-policy entry,
@@ -187,7 +211,8 @@ impl RegistryEntry {
         crate::identity::RegistryUrl::parse(&self.url).map_err(|e| format!("{what}: {e}"))?;
         let signer_fields = keys_given || self.has_signature_policy();
         if signer_fields {
-            let names_signer = !self.keys.is_empty() || self.identity.is_some() || self.identity_regex.is_some();
+            let names_signer =
+                !self.keys.is_empty() || self.identity.is_some() || self.identity_regex.is_some();
             if !names_signer && !keys_given && self.issuer.is_none() {
                 let set: Vec<&str> = [
                     self.trusted_root.as_ref().map(|_| "trusted_root"),
@@ -202,17 +227,37 @@ impl RegistryEntry {
                     set.join(", ")
                 ));
             }
-            check_signer(&what, &self.issuer, &self.identity, &self.identity_regex, &self.keys, keys_given)?;
+            check_signer(
+                &what,
+                &self.issuer,
+                &self.identity,
+                &self.identity_regex,
+                &self.keys,
+                keys_given,
+            )?;
             if self.always_allow_unsigned {
-                return Err(format!("{what}: `always_allow_unsigned` contradicts its signature policy; remove one"));
+                return Err(format!(
+                    "{what}: `always_allow_unsigned` contradicts its signature policy; remove one"
+                ));
             }
         }
         for (i, a) in self.attestors.iter().enumerate() {
             let aw = format!("{what}: attestors[{i}]");
-            if a.keys.is_empty() && a.issuer.is_none() && a.identity.is_none() && a.identity_regex.is_none() {
+            if a.keys.is_empty()
+                && a.issuer.is_none()
+                && a.identity.is_none()
+                && a.identity_regex.is_none()
+            {
                 return Err(format!("{aw}: names no signer: give `keys`, or `issuer` with `identity` or `identity_regex`"));
             }
-            check_signer(&aw, &a.issuer, &a.identity, &a.identity_regex, &a.keys, false)?;
+            check_signer(
+                &aw,
+                &a.issuer,
+                &a.identity,
+                &a.identity_regex,
+                &a.keys,
+                false,
+            )?;
         }
         Ok(())
     }
@@ -285,7 +330,9 @@ impl Config {
     /// The default registry, if one is configured and exists.
     pub fn default_registry(&self) -> Option<(&str, &RegistryEntry)> {
         let name = self.default_registry.as_deref()?;
-        self.registries.get_key_value(name).map(|(k, v)| (k.as_str(), v))
+        self.registries
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// Reads a config file; `Ok(None)` when it does not exist. Unknown keys, text that is not
@@ -294,12 +341,23 @@ impl Config {
         let bytes = match std::fs::read(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(ConfigError::Io { path: path.into(), source: e }),
+            Err(e) => {
+                return Err(ConfigError::Io {
+                    path: path.into(),
+                    source: e,
+                })
+            }
         };
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
-            let line = e.as_bytes().get(..at).map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count() + 1);
-            ConfigError::Parse { path: path.into(), message: format!("line {line}: not UTF-8 text (invalid byte at offset {at})") }
+            let line = e
+                .as_bytes()
+                .get(..at)
+                .map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count() + 1);
+            ConfigError::Parse {
+                path: path.into(),
+                message: format!("line {line}: not UTF-8 text (invalid byte at offset {at})"),
+            }
         })?;
         Config::parse(path, &text).map(Some)
     }
@@ -307,20 +365,30 @@ impl Config {
     /// Parses and checks the text of a config file read from `path` (relative paths in it are
     /// relative to its directory).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let parse_err = |message: String| ConfigError::Parse { path: path.into(), message };
-        let mut config: Config = toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
-        let raw: toml::Table = toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
-        config.validate(&raw).map_err(|(m, key)| parse_err(match key.and_then(|k| find_line(text, &k)) {
-            Some(line) => format!("line {line}: {m}"),
-            None => m,
-        }))?;
+        let parse_err = |message: String| ConfigError::Parse {
+            path: path.into(),
+            message,
+        };
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
+        let raw: toml::Table =
+            toml::from_str(text).map_err(|e| parse_err(describe_toml_error(text, &e)))?;
+        config.validate(&raw).map_err(|(m, key)| {
+            parse_err(match key.and_then(|k| find_line(text, &k)) {
+                Some(line) => format!("line {line}: {m}"),
+                None => m,
+            })
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         Ok(config)
     }
     /// Writes atomically (temp file + rename), so a crash never leaves a half-written config.
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
-        let io = |e| ConfigError::Io { path: path.into(), source: e };
+        let io = |e| ConfigError::Io {
+            path: path.into(),
+            source: e,
+        };
         let body = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -355,19 +423,39 @@ impl Config {
     fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
         if let Some(d) = &self.default_registry {
             if !self.registries.contains_key(d) {
-                return Err((format!("default_registry '{d}' is not a configured registry"), None));
+                return Err((
+                    format!("default_registry '{d}' is not a configured registry"),
+                    None,
+                ));
             }
         }
         for (name, r) in &self.registries {
-            let table = raw.get("registries").and_then(|t| t.get(name)).and_then(|t| t.as_table());
+            let table = raw
+                .get("registries")
+                .and_then(|t| t.get(name))
+                .and_then(|t| t.as_table());
             let keys_given = table.is_some_and(|t| t.contains_key("keys"));
             if let Err(m) = r.check(name, keys_given) {
                 // The line of the field the message is about, when the entry writes it.
-                let field = ["url", "keys", "identity_regex", "identity", "issuer", "always_allow_unsigned", "attestors", "trusted_root", "match_reference"]
-                    .into_iter()
-                    .filter(|f| table.is_some_and(|t| t.contains_key(*f)))
-                    .find(|f| m.contains(&format!("`{f}`")) || m.contains(&format!("{f} set")) || (*f == "url" && m.contains("registry address")))
-                    .map(str::to_owned);
+                let field = [
+                    "url",
+                    "keys",
+                    "identity_regex",
+                    "identity",
+                    "issuer",
+                    "always_allow_unsigned",
+                    "attestors",
+                    "trusted_root",
+                    "match_reference",
+                ]
+                .into_iter()
+                .filter(|f| table.is_some_and(|t| t.contains_key(*f)))
+                .find(|f| {
+                    m.contains(&format!("`{f}`"))
+                        || m.contains(&format!("{f} set"))
+                        || (*f == "url" && m.contains("registry address"))
+                })
+                .map(str::to_owned);
                 return Err((m, Some((name.clone(), field))));
             }
         }
@@ -381,18 +469,28 @@ type EntryField = (String, Option<String>);
 /// The line of `[registries.NAME]` (or of FIELD within it) in a config file's text.
 fn find_line(text: &str, (name, field): &(String, Option<String>)) -> Option<usize> {
     let header = |l: &str| {
-        let l: String = l.chars().filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'').collect();
-        l == format!("[registries.{name}]") || l.starts_with(&format!("registries.{name}=")) || l.starts_with(&format!("{name}="))
+        let l: String = l
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+            .collect();
+        l == format!("[registries.{name}]")
+            || l.starts_with(&format!("registries.{name}="))
+            || l.starts_with(&format!("{name}="))
     };
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| header(l))?;
     if let Some(f) = field {
         for (i, l) in lines.iter().enumerate().skip(start) {
-            if i > start && l.trim_start().starts_with('[') && !l.trim_start().starts_with(&format!("[[registries.{name}.")) {
+            if i > start
+                && l.trim_start().starts_with('[')
+                && !l.trim_start().starts_with(&format!("[[registries.{name}."))
+            {
                 break;
             }
             let t = l.trim_start();
-            if t.starts_with(f.as_str()) && t[f.len()..].trim_start().starts_with('=') || (i == start && t.contains(&format!("{f} ="))) {
+            if t.starts_with(f.as_str()) && t[f.len()..].trim_start().starts_with('=')
+                || (i == start && t.contains(&format!("{f} =")))
+            {
                 return Some(i + 1);
             }
         }
@@ -430,17 +528,28 @@ impl ConfigPaths {
     /// User layer under `home`; system layer from `GANTRY_SYSTEM_CONFIG` or
     /// [`DEFAULT_SYSTEM_CONFIG`] (see [`ConfigPaths::resolve`]).
     pub fn new(home: &Path) -> Result<Self, ConfigError> {
-        ConfigPaths::resolve(home, Path::new(DEFAULT_SYSTEM_CONFIG), std::env::var_os("GANTRY_SYSTEM_CONFIG"))
+        ConfigPaths::resolve(
+            home,
+            Path::new(DEFAULT_SYSTEM_CONFIG),
+            std::env::var_os("GANTRY_SYSTEM_CONFIG"),
+        )
     }
 
     /// The rules for the system layer's location, so it does not depend on the caller's
     /// environment: `env` (the variable's value) set but empty, or naming a file that does not
     /// exist, is an error; and while `default_system` exists, `env` may name another file only
     /// when `default_system` sets `allow_system_config_override = true`.
-    pub fn resolve(home: &Path, default_system: &Path, env: Option<std::ffi::OsString>) -> Result<Self, ConfigError> {
+    pub fn resolve(
+        home: &Path,
+        default_system: &Path,
+        env: Option<std::ffi::OsString>,
+    ) -> Result<Self, ConfigError> {
         let user = home.join("config.toml");
         let Some(value) = env else {
-            return Ok(ConfigPaths { user, system: default_system.to_path_buf() });
+            return Ok(ConfigPaths {
+                user,
+                system: default_system.to_path_buf(),
+            });
         };
         if value.is_empty() {
             return Err(ConfigError::Invalid("GANTRY_SYSTEM_CONFIG is set but empty: unset it, or name the system configuration file".into()));
@@ -452,7 +561,10 @@ impl ConfigPaths {
                 named.display()
             )));
         }
-        if default_system.exists() && crate::identity::canonical_path(&named) != crate::identity::canonical_path(default_system) {
+        if default_system.exists()
+            && crate::identity::canonical_path(&named)
+                != crate::identity::canonical_path(default_system)
+        {
             let default = Config::read(default_system)?.unwrap_or_default();
             if !default.allow_system_config_override {
                 return Err(ConfigError::Invalid(format!(
@@ -461,7 +573,10 @@ impl ConfigPaths {
                 )));
             }
         }
-        Ok(ConfigPaths { user, system: named })
+        Ok(ConfigPaths {
+            user,
+            system: named,
+        })
     }
 }
 
@@ -485,7 +600,11 @@ impl Layered {
             }
         };
         let system = Config::read(&paths.system)?.unwrap_or_default();
-        Ok(Layered { paths, user, system })
+        Ok(Layered {
+            paths,
+            user,
+            system,
+        })
     }
 
     /// The registries in force: the system layer's entries win over user entries of the same name.
@@ -500,13 +619,31 @@ impl Layered {
         c.forbid_allow_unsigned |= self.system.forbid_allow_unsigned;
         c.forbid_warn_mode |= self.system.forbid_warn_mode;
         c.limits = LimitsConfig {
-            max_total_bytes: min_opt(self.user.limits.max_total_bytes, self.system.limits.max_total_bytes),
+            max_total_bytes: min_opt(
+                self.user.limits.max_total_bytes,
+                self.system.limits.max_total_bytes,
+            ),
             max_entries: min_opt(self.user.limits.max_entries, self.system.limits.max_entries),
-            max_file_bytes: min_opt(self.user.limits.max_file_bytes, self.system.limits.max_file_bytes),
+            max_file_bytes: min_opt(
+                self.user.limits.max_file_bytes,
+                self.system.limits.max_file_bytes,
+            ),
         };
         // Policies and plugins of both layers run; the system ones cannot be removed.
-        c.policies = self.system.policies.iter().chain(&self.user.policies).cloned().collect();
-        c.plugins = self.system.plugins.iter().chain(&self.user.plugins).cloned().collect();
+        c.policies = self
+            .system
+            .policies
+            .iter()
+            .chain(&self.user.policies)
+            .cloned()
+            .collect();
+        c.plugins = self
+            .system
+            .plugins
+            .iter()
+            .chain(&self.user.plugins)
+            .cloned()
+            .collect();
         c
     }
 }
@@ -531,13 +668,19 @@ mod tests {
         assert!(err.contains("config.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
         // The broken file is left as it was.
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "default_registry = \"x\"\n[registries.x]\nurl = \n");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "default_registry = \"x\"\n[registries.x]\nurl = \n"
+        );
     }
 
     #[test]
     fn first_run_seeds_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = ConfigPaths { user: dir.path().join("config.toml"), system: dir.path().join("none.toml") };
+        let paths = ConfigPaths {
+            user: dir.path().join("config.toml"),
+            system: dir.path().join("none.toml"),
+        };
         let l = Layered::load(paths.clone()).unwrap();
         assert_eq!(l.user, Config::seed());
         assert_eq!(Config::read(&paths.user).unwrap().unwrap(), Config::seed());
@@ -546,13 +689,28 @@ mod tests {
     #[test]
     fn system_layer_wins_and_only_tightens() {
         let mut user = Config::seed();
-        user.registries.insert("corp".into(), RegistryEntry { url: "evil.example/x".into(), ..Default::default() });
+        user.registries.insert(
+            "corp".into(),
+            RegistryEntry {
+                url: "evil.example/x".into(),
+                ..Default::default()
+            },
+        );
         user.limits.max_entries = Some(10);
         let mut system = Config::default();
-        system.registries.insert("corp".into(), RegistryEntry::new("corp.example/x"));
+        system
+            .registries
+            .insert("corp".into(), RegistryEntry::new("corp.example/x"));
         system.forbid_allow_unsigned = true;
         system.limits.max_entries = Some(100);
-        let l = Layered { paths: ConfigPaths { user: "u".into(), system: "s".into() }, user, system };
+        let l = Layered {
+            paths: ConfigPaths {
+                user: "u".into(),
+                system: "s".into(),
+            },
+            user,
+            system,
+        };
         let e = l.effective();
         assert_eq!(e.registries["corp"].url, "corp.example/x");
         assert!(e.forbid_allow_unsigned);
@@ -568,7 +726,9 @@ mod tests {
     }
 
     fn parse_err(text: &str) -> String {
-        Config::parse(Path::new("/etc/x/config.toml"), text).unwrap_err().to_string()
+        Config::parse(Path::new("/etc/x/config.toml"), text)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -580,16 +740,41 @@ mod tests {
             ("keys = []\n", 5, "`keys` is empty"),
             ("match_reference = \"exact\"\n", 5, "no signer is named"),
             ("trusted_root = \"/r.json\"\n", 5, "no signer is named"),
-            ("insecure = true\ntrusted_root = \"/r.json\"\n", 6, "trusted_root set"),
-            ("keys = [\"/k.pub\"]\nalways_allow_unsigned = true\n", 6, "contradicts"),
-            ("issuer = \"https://gh\"\nidentity = \"a\"\nidentity_regex = \"b\"\n", 7, "not both"),
-            ("[[registries.r.attestors]]\nissuer = \"https://gh\"\n", 3, "attestors"),
+            (
+                "insecure = true\ntrusted_root = \"/r.json\"\n",
+                6,
+                "trusted_root set",
+            ),
+            (
+                "keys = [\"/k.pub\"]\nalways_allow_unsigned = true\n",
+                6,
+                "contradicts",
+            ),
+            (
+                "issuer = \"https://gh\"\nidentity = \"a\"\nidentity_regex = \"b\"\n",
+                7,
+                "not both",
+            ),
+            (
+                "[[registries.r.attestors]]\nissuer = \"https://gh\"\n",
+                3,
+                "attestors",
+            ),
         ] {
             let e = parse_err(&format!("{head}{body}"));
-            assert!(e.contains("/etc/x/config.toml") && e.contains(&format!("line {line}:")) && e.contains(what), "{body:?}: {e}");
+            assert!(
+                e.contains("/etc/x/config.toml")
+                    && e.contains(&format!("line {line}:"))
+                    && e.contains(what),
+                "{body:?}: {e}"
+            );
         }
         // Whole policies load.
-        for body in ["keys = [\"/k.pub\"]\n", "issuer = \"https://gh\"\nidentity_regex = \"x.*\"\nmatch_reference = \"repository\"\n", ""] {
+        for body in [
+            "keys = [\"/k.pub\"]\n",
+            "issuer = \"https://gh\"\nidentity_regex = \"x.*\"\nmatch_reference = \"repository\"\n",
+            "",
+        ] {
             Config::parse(Path::new("/c.toml"), &format!("{head}{body}")).unwrap();
         }
     }
@@ -618,14 +803,27 @@ mod tests {
         let e = Config::read(&p).unwrap_err();
         assert!(matches!(e, ConfigError::Parse { .. }));
         let e = e.to_string();
-        assert!(e.contains("config.toml") && e.contains("line 2") && e.contains("not UTF-8"), "{e}");
+        assert!(
+            e.contains("config.toml") && e.contains("line 2") && e.contains("not UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_registry_urls_are_errors() {
-        for url in ["r.example:", "r.example:70000", "::1", "r.example/Team", "r.example/a___b", "oci:"] {
+        for url in [
+            "r.example:",
+            "r.example:70000",
+            "::1",
+            "r.example/Team",
+            "r.example/a___b",
+            "oci:",
+        ] {
             let e = parse_err(&format!("[registries.r]\nurl = \"{url}\"\n"));
-            assert!(e.contains("registry 'r'") && e.contains("line 2"), "{url}: {e}");
+            assert!(
+                e.contains("registry 'r'") && e.contains("line 2"),
+                "{url}: {e}"
+            );
         }
     }
 
@@ -637,22 +835,46 @@ mod tests {
         let other = dir.path().join("other.toml");
         std::fs::write(&other, "forbid_allow_unsigned = true\n").unwrap();
         // Unset: the default file (present or not).
-        assert_eq!(ConfigPaths::resolve(&home, &absent, None).unwrap().system, absent);
+        assert_eq!(
+            ConfigPaths::resolve(&home, &absent, None).unwrap().system,
+            absent
+        );
         // Set but empty, or naming nothing: an error.
-        let e = ConfigPaths::resolve(&home, &absent, Some("".into())).unwrap_err().to_string();
+        let e = ConfigPaths::resolve(&home, &absent, Some("".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("set but empty"), "{e}");
-        let e = ConfigPaths::resolve(&home, &absent, Some(dir.path().join("nope.toml").into())).unwrap_err().to_string();
+        let e = ConfigPaths::resolve(&home, &absent, Some(dir.path().join("nope.toml").into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not exist"), "{e}");
         // No default file: the variable names the system layer.
-        assert_eq!(ConfigPaths::resolve(&home, &absent, Some(other.clone().into())).unwrap().system, other);
+        assert_eq!(
+            ConfigPaths::resolve(&home, &absent, Some(other.clone().into()))
+                .unwrap()
+                .system,
+            other
+        );
         // A default file that does not allow it: the variable cannot point elsewhere.
         let default = dir.path().join("etc.toml");
         std::fs::write(&default, "forbid_warn_mode = true\n").unwrap();
-        let e = ConfigPaths::resolve(&home, &default, Some(other.clone().into())).unwrap_err().to_string();
+        let e = ConfigPaths::resolve(&home, &default, Some(other.clone().into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("allow_system_config_override"), "{e}");
         // Naming the default file itself is fine.
-        assert_eq!(ConfigPaths::resolve(&home, &default, Some(default.clone().into())).unwrap().system, default);
+        assert_eq!(
+            ConfigPaths::resolve(&home, &default, Some(default.clone().into()))
+                .unwrap()
+                .system,
+            default
+        );
         std::fs::write(&default, "allow_system_config_override = true\n").unwrap();
-        assert_eq!(ConfigPaths::resolve(&home, &default, Some(other.clone().into())).unwrap().system, other);
+        assert_eq!(
+            ConfigPaths::resolve(&home, &default, Some(other.clone().into()))
+                .unwrap()
+                .system,
+            other
+        );
     }
 }

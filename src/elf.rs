@@ -1,7 +1,11 @@
 //! The little of an executable's header gantry reads: whether it is a script, an ELF or Mach-O
 //! file for this host, and the ELF interpreter (dynamic loader) it names. The bytes are the
 //! image's, so nothing here indexes, unwraps or does arithmetic unchecked.
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 
 /// What the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +82,11 @@ pub fn classify(head: &[u8]) -> Header {
                 "aarch64" => cpu == 0x0100_000c,
                 _ => false,
             };
-            return if ok { Header::Native { interp: None } } else { Header::WrongArch(format!("Mach-O cpu {cpu:#x}")) };
+            return if ok {
+                Header::Native { interp: None }
+            } else {
+                Header::WrongArch(format!("Mach-O cpu {cpu:#x}"))
+            };
         }
     }
     if head.len() < 64 || !head.starts_with(b"\x7fELF") {
@@ -92,7 +100,9 @@ pub fn classify(head: &[u8]) -> Header {
     if head.get(5) != Some(&1) {
         return Header::NotNative("big-endian ELF");
     }
-    let Some(e_type) = u16_at(head, 16) else { return Header::NotNative("truncated ELF header") };
+    let Some(e_type) = u16_at(head, 16) else {
+        return Header::NotNative("truncated ELF header");
+    };
     if e_type != 2 && e_type != 3 {
         return Header::NotNative("ELF file is not an executable");
     }
@@ -104,28 +114,51 @@ pub fn classify(head: &[u8]) -> Header {
     let table = if class64 {
         (u64_at(head, 32), u16_at(head, 54), u16_at(head, 56))
     } else {
-        (u32_at(head, 28).map(u64::from), u16_at(head, 42), u16_at(head, 44))
+        (
+            u32_at(head, 28).map(u64::from),
+            u16_at(head, 42),
+            u16_at(head, 44),
+        )
     };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = table else { return Header::NotNative("truncated ELF header") };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = table else {
+        return Header::NotNative("truncated ELF header");
+    };
     let entry_len: u64 = if class64 { 56 } else { 32 };
     if u64::from(phentsize) < entry_len && phnum > 0 {
         return Header::NotNative("bad program header size");
     }
     for i in 0..u64::from(phnum.min(256)) {
-        let Some(off) = i.checked_mul(u64::from(phentsize)).and_then(|o| o.checked_add(phoff)) else {
+        let Some(off) = i
+            .checked_mul(u64::from(phentsize))
+            .and_then(|o| o.checked_add(phoff))
+        else {
             return Header::NotNative("truncated program headers");
         };
-        let Some(p_type) = u32_at(head, off) else { return Header::NotNative("truncated program headers") };
+        let Some(p_type) = u32_at(head, off) else {
+            return Header::NotNative("truncated program headers");
+        };
         if p_type != 3 {
             continue;
         }
         let (offset, size) = if class64 {
-            (off.checked_add(8).and_then(|o| u64_at(head, o)), off.checked_add(32).and_then(|o| u64_at(head, o)))
+            (
+                off.checked_add(8).and_then(|o| u64_at(head, o)),
+                off.checked_add(32).and_then(|o| u64_at(head, o)),
+            )
         } else {
-            (off.checked_add(4).and_then(|o| u32_at(head, o)).map(u64::from), off.checked_add(16).and_then(|o| u32_at(head, o)).map(u64::from))
+            (
+                off.checked_add(4)
+                    .and_then(|o| u32_at(head, o))
+                    .map(u64::from),
+                off.checked_add(16)
+                    .and_then(|o| u32_at(head, o))
+                    .map(u64::from),
+            )
         };
         return match (offset, size) {
-            (Some(o), Some(s)) if s > 0 && s <= MAX_INTERP => Header::Native { interp: Some((o, s)) },
+            (Some(o), Some(s)) if s > 0 && s <= MAX_INTERP => Header::Native {
+                interp: Some((o, s)),
+            },
             _ => Header::NotNative("bad interpreter header"),
         };
     }
@@ -133,7 +166,11 @@ pub fn classify(head: &[u8]) -> Header {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -172,7 +209,10 @@ mod tests {
         cases.push(base[..64].to_vec());
         for (i, c) in cases.iter().enumerate() {
             let got = classify(c);
-            assert!(matches!(got, Header::NotNative(_) | Header::Native { interp: None }), "case {i}: {got:?}");
+            assert!(
+                matches!(got, Header::NotNative(_) | Header::Native { interp: None }),
+                "case {i}: {got:?}"
+            );
         }
         // Every truncation of a real header: no panic.
         for n in 0..base.len().min(4096) {
@@ -182,7 +222,13 @@ mod tests {
 
     #[test]
     fn scripts_are_named() {
-        assert_eq!(classify(b"#!/bin/sh\necho"), Header::Script("#!/bin/sh".into()));
-        assert!(matches!(classify(&[b'#', b'!', 0xff, 0xfe]), Header::Script(_)));
+        assert_eq!(
+            classify(b"#!/bin/sh\necho"),
+            Header::Script("#!/bin/sh".into())
+        );
+        assert!(matches!(
+            classify(&[b'#', b'!', 0xff, 0xfe]),
+            Header::Script(_)
+        ));
     }
 }

@@ -47,12 +47,18 @@ pub struct Failure {
 impl Failure {
     /// Classifies an error.
     pub fn new(kind: ExitKind, error: impl Into<anyhow::Error>) -> Self {
-        Failure { kind, error: error.into() }
+        Failure {
+            kind,
+            error: error.into(),
+        }
     }
 
     /// A failure from a plain message.
     pub fn msg(kind: ExitKind, message: impl fmt::Display) -> Self {
-        Failure { kind, error: anyhow::anyhow!("{message}") }
+        Failure {
+            kind,
+            error: anyhow::anyhow!("{message}"),
+        }
     }
 }
 
@@ -84,7 +90,16 @@ impl<T, E: Into<anyhow::Error>> Classify<T> for Result<T, E> {
 pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let result = out.write_fmt(args).and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) }).and_then(|()| out.flush());
+    let result = out
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
     match result {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),

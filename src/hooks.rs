@@ -27,7 +27,11 @@ pub struct EngineHooks {
 
 fn policy_specs(layer: Layer, refs: &[PolicyRef]) -> Vec<PolicySpec> {
     refs.iter()
-        .map(|p| PolicySpec { layer, path: p.path.clone(), config: serde_json::to_value(&p.config).unwrap_or(Value::Null) })
+        .map(|p| PolicySpec {
+            layer,
+            path: p.path.clone(),
+            config: serde_json::to_value(&p.config).unwrap_or(Value::Null),
+        })
         .collect()
 }
 
@@ -37,7 +41,10 @@ fn plugin_specs(layer: Layer, refs: &[PluginRef]) -> Vec<PluginSpec> {
             layer,
             path: p.path.clone(),
             name: p.name.clone().unwrap_or_else(|| {
-                p.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into())
+                p.path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "plugin".into())
             }),
             config: serde_json::to_value(&p.config).unwrap_or(Value::Null),
             grants: p.grants.clone(),
@@ -48,7 +55,11 @@ fn plugin_specs(layer: Layer, refs: &[PluginRef]) -> Vec<PluginSpec> {
 impl EngineHooks {
     /// Loads every policy source for an install governed by `policy`: both layers' global
     /// policies and plugins, then the registry-scoped ones the policy names.
-    pub fn load(layered: &Layered, policy: &RegistryPolicy, home: &Path) -> Result<EngineHooks, HooksError> {
+    pub fn load(
+        layered: &Layered,
+        policy: &RegistryPolicy,
+        home: &Path,
+    ) -> Result<EngineHooks, HooksError> {
         let mut policies = policy_specs(Layer::System, &layered.system.policies);
         policies.extend(policy_specs(Layer::User, &layered.user.policies));
         let mut plugins = plugin_specs(Layer::System, &layered.system.plugins);
@@ -59,15 +70,28 @@ impl EngineHooks {
         for (layer, p) in &policy.plugins {
             plugins.extend(plugin_specs(*layer, std::slice::from_ref(p)));
         }
-        let signature_configs = policy.signature_configs().iter().map(SignatureConfig::to_value).collect();
+        let signature_configs = policy
+            .signature_configs()
+            .iter()
+            .map(SignatureConfig::to_value)
+            .collect();
         // System plugins are cached only where the system layer says (never under the home).
-        let engine = Engine::load_with_caches(&policies, &plugins, Some(&home.join("cache").join("plugins")), layered.system.plugin_cache_dir.as_deref())?;
-        Ok(EngineHooks { engine, signature_configs })
+        let engine = Engine::load_with_caches(
+            &policies,
+            &plugins,
+            Some(&home.join("cache").join("plugins")),
+            layered.system.plugin_cache_dir.as_deref(),
+        )?;
+        Ok(EngineHooks {
+            engine,
+            signature_configs,
+        })
     }
 }
 
 impl Hooks for EngineHooks {
     fn check(&self, hook: HookPoint, input: &Value, _ctx: &HookContext) -> Verdict {
-        self.engine.evaluate_rules(hook, input, &self.signature_configs)
+        self.engine
+            .evaluate_rules(hook, input, &self.signature_configs)
     }
 }

@@ -39,24 +39,38 @@ enum Host {
 impl HostPort {
     /// Parses `host[:port]` as written in a reference or a registry URL.
     pub fn parse(input: &str) -> Result<HostPort, HostError> {
-        let err = |reason: &str| HostError { input: input.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| HostError {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
         if input.is_empty() {
             return Err(err("empty host"));
         }
         if input.contains("://") {
-            return Err(err("drop the URL scheme (write host[:port], not http://host)"));
+            return Err(err(
+                "drop the URL scheme (write host[:port], not http://host)",
+            ));
         }
         let (host_part, port_part) = if let Some(rest) = input.strip_prefix('[') {
-            let (inside, after) = rest.split_once(']').ok_or_else(|| err("an IPv6 address needs its closing ']'"))?;
+            let (inside, after) = rest
+                .split_once(']')
+                .ok_or_else(|| err("an IPv6 address needs its closing ']'"))?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| err("unexpected text after the IPv6 address"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| err("unexpected text after the IPv6 address"))?,
+                ),
             };
-            let ip: std::net::Ipv6Addr = inside.parse().map_err(|_| err("not an IPv6 address inside [...]"))?;
+            let ip: std::net::Ipv6Addr = inside
+                .parse()
+                .map_err(|_| err("not an IPv6 address inside [...]"))?;
             (Host::Ip(IpAddr::V6(ip)), port)
         } else {
             if input.matches(':').count() > 1 {
-                return Err(err("an IPv6 address must be written in brackets, as [::1]:5000"));
+                return Err(err(
+                    "an IPv6 address must be written in brackets, as [::1]:5000",
+                ));
             }
             let (h, p) = match input.split_once(':') {
                 Some((h, p)) => (h, Some(p)),
@@ -67,17 +81,28 @@ impl HostPort {
         let port = match port_part {
             None => None,
             Some("") => return Err(err("empty port after ':'")),
-            Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => return Err(err(&format!("port '{p}' is not a number"))),
+            Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(err(&format!("port '{p}' is not a number")))
+            }
             Some(p) => {
                 let digits = p.trim_start_matches('0');
-                let n: u32 = if digits.is_empty() { 0 } else if digits.len() > 5 { u32::MAX } else { digits.parse().unwrap_or(u32::MAX) };
+                let n: u32 = if digits.is_empty() {
+                    0
+                } else if digits.len() > 5 {
+                    u32::MAX
+                } else {
+                    digits.parse().unwrap_or(u32::MAX)
+                };
                 if n == 0 || n > 65535 {
                     return Err(err(&format!("port {p} is out of range (1-65535)")));
                 }
                 u16::try_from(n).ok()
             }
         };
-        Ok(HostPort { host: host_part, port })
+        Ok(HostPort {
+            host: host_part,
+            port,
+        })
     }
 
     /// True for the loopback names: `localhost`, `127.0.0.0/8`, `::1` (and `::ffff:127.x.y.z`).
@@ -85,7 +110,9 @@ impl HostPort {
         match &self.host {
             Host::Domain(d) => d == "localhost",
             Host::Ip(IpAddr::V4(v4)) => v4.is_loopback(),
-            Host::Ip(IpAddr::V6(v6)) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+            Host::Ip(IpAddr::V6(v6)) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
         }
     }
 
@@ -97,7 +124,11 @@ impl HostPort {
     /// The identity compared when matching registry entries: the loopback names are one host,
     /// and the default port of the transport (443, or 80 for plain HTTP) is dropped.
     pub fn identity(&self, plain_http: bool) -> String {
-        let host = if self.is_loopback() { "localhost".to_string() } else { self.host_text() };
+        let host = if self.is_loopback() {
+            "localhost".to_string()
+        } else {
+            self.host_text()
+        };
         let default = if plain_http { 80 } else { 443 };
         match self.port {
             Some(p) if p != default => format!("{host}:{p}"),
@@ -137,17 +168,27 @@ pub enum RegistryUrl {
 impl RegistryUrl {
     /// Parses an entry's `url`.
     pub fn parse(url: &str) -> Result<RegistryUrl, HostError> {
-        let err = |reason: String| HostError { input: url.to_string(), reason };
+        let err = |reason: String| HostError {
+            input: url.to_string(),
+            reason,
+        };
         if let Some(dir) = url.strip_prefix("oci:") {
             if dir.is_empty() {
                 return Err(err("oci: needs a directory".into()));
             }
             return Ok(RegistryUrl::Layout(PathBuf::from(dir)));
         }
-        let bare = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or(url);
+        let bare = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or(url);
         let (h, p) = bare.split_once('/').unwrap_or((bare, ""));
         let host = HostPort::parse(h).map_err(|e| err(e.reason))?;
-        let prefix: Vec<String> = p.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect();
+        let prefix: Vec<String> = p
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
         if let Some(bad) = prefix.iter().find(|c| !crate::reference::is_valid_repo(c)) {
             return Err(err(format!("path component '{bad}' is not a valid repository name (lower case letters, digits, '.', '_', '-')")));
         }
@@ -160,16 +201,25 @@ fn parse_name(h: &str) -> Result<Host, String> {
     if h.is_empty() {
         return Err("empty host name".into());
     }
-    if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_') {
+    if !h
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
         return Err(format!("'{h}' holds characters a host name cannot have"));
     }
     let lower = h.to_ascii_lowercase();
     let name = lower.strip_suffix('.').unwrap_or(&lower);
-    if name.is_empty() || name.split('.').any(|l| l.is_empty() || l.len() > 63) || name.len() > 253 {
+    if name.is_empty() || name.split('.').any(|l| l.is_empty() || l.len() > 63) || name.len() > 253
+    {
         return Err(format!("'{h}' is not a valid host name"));
     }
-    if name.split('.').any(|l| l.starts_with('-') || l.ends_with('-')) {
-        return Err(format!("'{h}' is not a valid host name (a label starts or ends with '-')"));
+    if name
+        .split('.')
+        .any(|l| l.starts_with('-') || l.ends_with('-'))
+    {
+        return Err(format!(
+            "'{h}' is not a valid host name (a label starts or ends with '-')"
+        ));
     }
     // A name whose last label is numeric is an IPv4 address to an HTTP client (WHATWG host
     // parsing: `127.1`, `0x7f.0.0.1`, `2130706433`); read it the same way here.
@@ -188,7 +238,9 @@ pub fn canonical_path(p: &Path) -> PathBuf {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(p)
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
     };
     let parts: Vec<Component> = abs.components().collect();
     for n in (1..=parts.len()).rev() {
@@ -225,18 +277,43 @@ mod tests {
 
     #[test]
     fn spellings_of_one_host_share_an_identity() {
-        for s in ["Corp.Example", "corp.example.", "CORP.EXAMPLE.:443", "corp.example:0443"] {
+        for s in [
+            "Corp.Example",
+            "corp.example.",
+            "CORP.EXAMPLE.:443",
+            "corp.example:0443",
+        ] {
             assert_eq!(id(s), "corp.example", "{s}");
         }
         assert_eq!(id("corp.example:05000"), "corp.example:5000");
-        assert_eq!(HostPort::parse("corp.example:80").unwrap().identity(true), "corp.example");
+        assert_eq!(
+            HostPort::parse("corp.example:80").unwrap().identity(true),
+            "corp.example"
+        );
         assert_eq!(id("corp.example:80"), "corp.example:80");
-        for s in ["[::1]:5000", "127.0.0.1:5000", "localhost:5000", "LOCALHOST.:5000", "127.8.9.10:05000", "127.1:5000", "2130706433:5000", "0x7f.0.0.1:5000", "[::ffff:127.0.0.1]:5000", "[0:0::1]:5000"] {
+        for s in [
+            "[::1]:5000",
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "LOCALHOST.:5000",
+            "127.8.9.10:05000",
+            "127.1:5000",
+            "2130706433:5000",
+            "0x7f.0.0.1:5000",
+            "[::ffff:127.0.0.1]:5000",
+            "[0:0::1]:5000",
+        ] {
             assert_eq!(id(s), "localhost:5000", "{s}");
         }
         assert_eq!(id("[2001:DB8:0:0::1]"), "[2001:db8::1]");
-        assert_eq!(HostPort::parse("Corp.Example:0443").unwrap().to_string(), "corp.example");
-        assert_eq!(HostPort::parse("127.000.000.001:5000").unwrap().to_string(), "127.0.0.1:5000");
+        assert_eq!(
+            HostPort::parse("Corp.Example:0443").unwrap().to_string(),
+            "corp.example"
+        );
+        assert_eq!(
+            HostPort::parse("127.000.000.001:5000").unwrap().to_string(),
+            "127.0.0.1:5000"
+        );
     }
 
     #[test]
@@ -276,8 +353,14 @@ mod tests {
         std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
         let canon = std::fs::canonicalize(&real).unwrap();
         assert_eq!(canonical_path(&d.path().join("link/sub/..")), canon);
-        assert_eq!(canonical_path(&d.path().join("link/./sub")), canon.join("sub"));
+        assert_eq!(
+            canonical_path(&d.path().join("link/./sub")),
+            canon.join("sub")
+        );
         // Not existing yet: the existing part is resolved, the rest normalised.
-        assert_eq!(canonical_path(&d.path().join("link/new/../other")), canon.join("other"));
+        assert_eq!(
+            canonical_path(&d.path().join("link/new/../other")),
+            canon.join("other")
+        );
     }
 }

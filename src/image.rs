@@ -1,5 +1,9 @@
 //! Resolving an image to the one platform manifest gantry installs: tag → (index →) manifest →
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! config. Owns platform selection and the parsing of manifests and configs; every document it
 //! reads came through an [`ImageSource`], so its digest is already checked.
 
@@ -17,7 +21,11 @@ pub enum ImageError {
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("no image for {wanted} in {what}; it offers: {offered}")]
-    NoPlatform { what: String, wanted: String, offered: String },
+    NoPlatform {
+        what: String,
+        wanted: String,
+        offered: String,
+    },
     #[error("{what}: {message}")]
     Malformed { what: String, message: String },
 }
@@ -39,7 +47,11 @@ pub fn host_platform() -> Platform {
         other => other,
     };
     let variant = (architecture == "arm64").then(|| "v8".to_string());
-    Platform { os: os.into(), architecture: architecture.into(), variant }
+    Platform {
+        os: os.into(),
+        architecture: architecture.into(),
+        variant,
+    }
 }
 
 /// The platform manifest chosen for install, with its config.
@@ -118,15 +130,34 @@ fn variant_matches(wanted: &Platform, offered: &RawPlatform) -> bool {
 }
 
 /// Resolves `version` in `src` to the manifest for `platform`.
-pub async fn resolve<S: ImageSource>(src: &S, what: &str, version: &ManifestRef, platform: &Platform) -> Result<Resolved, ImageError> {
-    let top = src.fetch_manifest(version).await?.ok_or_else(|| ImageError::NotFound { what: what.to_string() })?;
+pub async fn resolve<S: ImageSource>(
+    src: &S,
+    what: &str,
+    version: &ManifestRef,
+    platform: &Platform,
+) -> Result<Resolved, ImageError> {
+    let top = src
+        .fetch_manifest(version)
+        .await?
+        .ok_or_else(|| ImageError::NotFound {
+            what: what.to_string(),
+        })?;
     let (manifest, index_digest) = if is_index(&top.media_type) {
-        let idx: RawIndex = serde_json::from_slice(&top.bytes)
-            .map_err(|e| ImageError::Malformed { what: what.into(), message: format!("image index: {e}") })?;
+        let idx: RawIndex =
+            serde_json::from_slice(&top.bytes).map_err(|e| ImageError::Malformed {
+                what: what.into(),
+                message: format!("image index: {e}"),
+            })?;
         let chosen = idx
             .manifests
             .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == platform.os && p.architecture == platform.architecture && variant_matches(platform, p)))
+            .find(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.os == platform.os
+                        && p.architecture == platform.architecture
+                        && variant_matches(platform, p)
+                })
+            })
             .ok_or_else(|| ImageError::NoPlatform {
                 what: what.into(),
                 wanted: format!("{}/{}", platform.os, platform.architecture),
@@ -141,24 +172,42 @@ pub async fn resolve<S: ImageSource>(src: &S, what: &str, version: &ManifestRef,
                             None => format!("{}/{}", p.os, p.architecture),
                         })
                         .collect();
-                    if v.is_empty() { "nothing".into() } else { v.join(", ") }
+                    if v.is_empty() {
+                        "nothing".into()
+                    } else {
+                        v.join(", ")
+                    }
                 },
             })?;
         let m = src
             .fetch_manifest(&ManifestRef::Digest(chosen.digest.clone()))
             .await?
-            .ok_or_else(|| ImageError::NotFound { what: format!("{what} platform manifest {}", chosen.digest) })?;
+            .ok_or_else(|| ImageError::NotFound {
+                what: format!("{what} platform manifest {}", chosen.digest),
+            })?;
         (m, Some(top.digest))
     } else {
         (top, None)
     };
-    let raw: RawManifest = serde_json::from_slice(&manifest.bytes)
-        .map_err(|e| ImageError::Malformed { what: what.into(), message: format!("image manifest: {e}") })?;
+    let raw: RawManifest =
+        serde_json::from_slice(&manifest.bytes).map_err(|e| ImageError::Malformed {
+            what: what.into(),
+            message: format!("image manifest: {e}"),
+        })?;
     let config_bytes = src.fetch_blob(&raw.config.digest, MAX_CONFIG_BYTES).await?;
-    let cfg: RawConfigFile = serde_json::from_slice(&config_bytes)
-        .map_err(|e| ImageError::Malformed { what: what.into(), message: format!("image config: {e}") })?;
-    let image_platform = Platform { os: cfg.os.clone(), architecture: cfg.architecture.clone(), variant: cfg.variant.clone() };
-    if index_digest.is_none() && (cfg.os != platform.os || cfg.architecture != platform.architecture) {
+    let cfg: RawConfigFile =
+        serde_json::from_slice(&config_bytes).map_err(|e| ImageError::Malformed {
+            what: what.into(),
+            message: format!("image config: {e}"),
+        })?;
+    let image_platform = Platform {
+        os: cfg.os.clone(),
+        architecture: cfg.architecture.clone(),
+        variant: cfg.variant.clone(),
+    };
+    if index_digest.is_none()
+        && (cfg.os != platform.os || cfg.architecture != platform.architecture)
+    {
         return Err(ImageError::NoPlatform {
             what: what.into(),
             wanted: format!("{}/{}", platform.os, platform.architecture),

@@ -46,10 +46,20 @@ pub struct InstallRequest {
 /// How an install ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Installed { name: String, digest: String, previous: Option<String> },
-    AlreadyInstalled { name: String, digest: String },
+    Installed {
+        name: String,
+        digest: String,
+        previous: Option<String>,
+    },
+    AlreadyInstalled {
+        name: String,
+        digest: String,
+    },
     /// `gantry verify`: everything up to the attestations hook, nothing written.
-    Verified { allowed: bool, report: Value },
+    Verified {
+        allowed: bool,
+        report: Value,
+    },
 }
 
 /// Why an install failed; each maps to one exit code.
@@ -58,7 +68,12 @@ pub enum InstallError {
     #[error("{0}")]
     Usage(String),
     #[error("install of {reference} denied at the {hook} hook:\n{reasons}")]
-    Denied { reference: String, hook: HookPoint, reasons: String, record: Box<Value> },
+    Denied {
+        reference: String,
+        hook: HookPoint,
+        reasons: String,
+        record: Box<Value>,
+    },
     #[error("{0}")]
     Verification(String),
     #[error("{0}")]
@@ -115,7 +130,9 @@ impl From<unpack::UnpackError> for InstallError {
         // Bad content (wrong digest, hostile or corrupt tar, over the caps) is the image failing
         // our checks; only local disk trouble is an I/O failure.
         match e {
-            unpack::UnpackError::Io { .. } | unpack::UnpackError::BadLayerDir { .. } => InstallError::Io(e.to_string()),
+            unpack::UnpackError::Io { .. } | unpack::UnpackError::BadLayerDir { .. } => {
+                InstallError::Io(e.to_string())
+            }
             // A transfer that broke off is the registry's (or the network's) failure.
             unpack::UnpackError::Truncated { .. } => InstallError::Registry(e.to_string()),
             other => InstallError::Verification(other.to_string()),
@@ -149,16 +166,33 @@ struct Doc {
 }
 
 impl Pipeline<'_> {
-    fn gate(&self, doc: &mut Doc, hook: HookPoint, ctx: &HookContext, reference: &str) -> Result<(), InstallError> {
+    fn gate(
+        &self,
+        doc: &mut Doc,
+        hook: HookPoint,
+        ctx: &HookContext,
+        reference: &str,
+    ) -> Result<(), InstallError> {
         doc.input["hook"] = json!(hook.as_str());
         let verdict = self.hooks.check(hook, &doc.input, ctx);
         let warn_mode = ctx.policy.mode == Mode::Warn;
         doc.warn_mode = warn_mode;
         self.reporter.verdict(hook, &verdict, !warn_mode);
-        doc.verdicts.insert(hook.as_str().into(), serde_json::to_value(&verdict).unwrap_or(Value::Null));
-        doc.hooks.push(decisions::HookDecision { hook, verdict: verdict.clone() });
+        doc.verdicts.insert(
+            hook.as_str().into(),
+            serde_json::to_value(&verdict).unwrap_or(Value::Null),
+        );
+        doc.hooks.push(decisions::HookDecision {
+            hook,
+            verdict: verdict.clone(),
+        });
         if !verdict.allowed() && !warn_mode && !doc.verify_only {
-            let reasons = verdict.deny.iter().map(|m| format!("  - {} ({})", m.text, m.source)).collect::<Vec<_>>().join("\n");
+            let reasons = verdict
+                .deny
+                .iter()
+                .map(|m| format!("  - {} ({})", m.text, m.source))
+                .collect::<Vec<_>>()
+                .join("\n");
             return Err(InstallError::Denied {
                 reference: reference.to_string(),
                 hook,
@@ -190,7 +224,16 @@ impl Pipeline<'_> {
     /// record is appended and synced before `current` flips (see [`Pipeline::run`]); one that
     /// cannot be written fails the install with nothing changed.
     pub async fn install(&self, req: &InstallRequest) -> Result<Outcome, InstallError> {
-        let mut doc = Doc { input: Value::Null, verdicts: Default::default(), hooks: Vec::new(), digest: None, name: None, warn_mode: false, verify_only: false, recorded: false };
+        let mut doc = Doc {
+            input: Value::Null,
+            verdicts: Default::default(),
+            hooks: Vec::new(),
+            digest: None,
+            name: None,
+            warn_mode: false,
+            verify_only: false,
+            recorded: false,
+        };
         let result = self.run(req, &mut doc).await;
         let outcome = match &result {
             Ok(Outcome::AlreadyInstalled { .. } | Outcome::Verified { .. }) => return result,
@@ -210,14 +253,38 @@ impl Pipeline<'_> {
     }
 
     /// Appends (and syncs) the decision record of this run.
-    fn record(&self, doc: &mut Doc, req: &InstallRequest, outcome: decisions::DecisionOutcome, error: Option<String>) -> Result<(), InstallError> {
-        let name = doc.name.clone().or_else(|| req.name.clone()).unwrap_or_else(|| req.location.default_name());
-        let mut record = decisions::DecisionRecord::new(&name, &req.location.normalized(), doc.digest.as_deref(), outcome);
+    fn record(
+        &self,
+        doc: &mut Doc,
+        req: &InstallRequest,
+        outcome: decisions::DecisionOutcome,
+        error: Option<String>,
+    ) -> Result<(), InstallError> {
+        let name = doc
+            .name
+            .clone()
+            .or_else(|| req.name.clone())
+            .unwrap_or_else(|| req.location.default_name());
+        let mut record = decisions::DecisionRecord::new(
+            &name,
+            &req.location.normalized(),
+            doc.digest.as_deref(),
+            outcome,
+        );
         record.mode = Some(if doc.warn_mode { "warn" } else { "enforce" }.into());
-        record.hooks = if doc.recorded { doc.hooks.clone() } else { std::mem::take(&mut doc.hooks) };
+        record.hooks = if doc.recorded {
+            doc.hooks.clone()
+        } else {
+            std::mem::take(&mut doc.hooks)
+        };
         record.error = error;
         let log = self.store.home().join("decisions.jsonl");
-        decisions::append(&log, record).map_err(|e| InstallError::Io(format!("{}: cannot record the decision: {e}", log.display())))
+        decisions::append(&log, record).map_err(|e| {
+            InstallError::Io(format!(
+                "{}: cannot record the decision: {e}",
+                log.display()
+            ))
+        })
     }
 
     async fn run(&self, req: &InstallRequest, doc: &mut Doc) -> Result<Outcome, InstallError> {
@@ -255,14 +322,24 @@ impl Pipeline<'_> {
         doc.input["image"]["platform"] = json!(resolved.platform);
         doc.input["image"]["config"] = json!(resolved.config);
         doc.input["ledger"] = json!(ledger);
-        self.reporter.step("manifest", &format!("{} ({} layers)", resolved.digest, resolved.layers.len()));
+        self.reporter.step(
+            "manifest",
+            &format!("{} ({} layers)", resolved.digest, resolved.layers.len()),
+        );
         self.gate(doc, HookPoint::Manifest, &ctx, &reference)?;
 
         let name = match early_name {
             Some(n) => n,
             None => {
-                let ep = resolved.config.entrypoint.first().or(resolved.config.cmd.first());
-                ep.and_then(|e| e.rsplit('/').next()).filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or_else(|| req.location.default_name())
+                let ep = resolved
+                    .config
+                    .entrypoint
+                    .first()
+                    .or(resolved.config.cmd.first());
+                ep.and_then(|e| e.rsplit('/').next())
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| req.location.default_name())
             }
         };
         store::validate_name(&name)?;
@@ -275,7 +352,10 @@ impl Pipeline<'_> {
             if previous.as_deref() == Some(resolved.digest.as_str()) {
                 // An earlier run killed before its wrapper was written: put it back.
                 self.store.ensure_wrapper(&name)?;
-                return Ok(Outcome::AlreadyInstalled { name, digest: resolved.digest });
+                return Ok(Outcome::AlreadyInstalled {
+                    name,
+                    digest: resolved.digest,
+                });
             }
             self.store.check_wrapper_free(&name)?;
         }
@@ -290,14 +370,21 @@ impl Pipeline<'_> {
         doc.input["attestations"] = json!(trust.attestations);
         self.gate(doc, HookPoint::Attestations, &ctx, &reference)?;
         if doc.verify_only {
-            return Ok(verify_report(doc, &reference, &registry_name, &resolved, &trust));
+            return Ok(verify_report(
+                doc,
+                &reference,
+                &registry_name,
+                &resolved,
+                &trust,
+            ));
         }
 
         // ── layers → staging → contents
         let staged = self.store.staging()?;
         let rootfs = staged.path().join("rootfs");
         let files = self.unpack_layers(&repo, &resolved, &rootfs).await?;
-        self.reporter.step("unpacked", &format!("{} files", files.len()));
+        self.reporter
+            .step("unpacked", &format!("{} files", files.len()));
         // Start writing the staged files back while the remaining hooks run; the commit syncs
         // again (cheaply, if this got there first) before anything becomes visible.
         let early_sync = {
@@ -308,8 +395,13 @@ impl Pipeline<'_> {
         self.gate(doc, HookPoint::Contents, &ctx, &reference)?;
 
         // ── plan → install
-        let plan = crate::shim::plan(&rootfs, &resolved.config.entrypoint, &resolved.config.cmd, &resolved.config.env)
-            .map_err(|e| InstallError::Usage(format!("cannot install {reference}: {e}")))?;
+        let plan = crate::shim::plan(
+            &rootfs,
+            &resolved.config.entrypoint,
+            &resolved.config.cmd,
+            &resolved.config.env,
+        )
+        .map_err(|e| InstallError::Usage(format!("cannot install {reference}: {e}")))?;
         let wrapper = self.store.wrapper_path(&name);
         doc.input["install"] = json!({
             "name": name,
@@ -345,16 +437,32 @@ impl Pipeline<'_> {
         if let Err(e) = self.store.commit(&name, &resolved.digest, staged) {
             // Say so after the record that announced it.
             let e = InstallError::from(e);
-            let _ = self.record(doc, req, decisions::DecisionOutcome::Failed, Some(e.to_string()));
+            let _ = self.record(
+                doc,
+                req,
+                decisions::DecisionOutcome::Failed,
+                Some(e.to_string()),
+            );
             return Err(e);
         }
-        Ok(Outcome::Installed { name, digest: resolved.digest, previous })
+        Ok(Outcome::Installed {
+            name,
+            digest: resolved.digest,
+            previous,
+        })
     }
 
     /// A package does not silently change origin: installing `name` from another registry or
     /// repository than the one it came from needs `--replace`.
-    fn check_origin(&self, name: &str, loc: &ImageLocation, replace: bool) -> Result<(), InstallError> {
-        let Ok(meta) = self.store.current_metadata(name) else { return Ok(()) };
+    fn check_origin(
+        &self,
+        name: &str,
+        loc: &ImageLocation,
+        replace: bool,
+    ) -> Result<(), InstallError> {
+        let Ok(meta) = self.store.current_metadata(name) else {
+            return Ok(());
+        };
         let old = origin_of(&meta.reference);
         let new = origin_of(&loc.normalized());
         if old == new || replace {
@@ -366,7 +474,11 @@ impl Pipeline<'_> {
     }
 
     /// Records a tag sighting (registry images with a tag) and returns the earlier ones.
-    fn record_sighting(&self, loc: &ImageLocation, digest: &str) -> Result<Vec<crate::facts::LedgerSighting>, InstallError> {
+    fn record_sighting(
+        &self,
+        loc: &ImageLocation,
+        digest: &str,
+    ) -> Result<Vec<crate::facts::LedgerSighting>, InstallError> {
         match loc {
             ImageLocation::Registry(r) => match r.tag() {
                 Some(t) => Ok(self.store.record_sighting(&Sighting {
@@ -384,36 +496,67 @@ impl Pipeline<'_> {
 
     /// Finds and checks every signature and attestation (of the platform manifest, and of the
     /// index it was selected from), and reports what was found.
-    async fn gather_trust(&self, repo: &Repo, loc: &ImageLocation, resolved: &Resolved) -> Result<crate::verify::TrustFacts, InstallError> {
-        let trust = crate::verify::gather(repo, &loc.repository(), &resolved.digest, resolved.index_digest.as_deref(), self.policy, self.store.home())
-            .await
-            .map_err(|e| match e {
-                crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
-                crate::verify::GatherError::Source(_) => InstallError::Registry(e.to_string()),
-            })?;
+    async fn gather_trust(
+        &self,
+        repo: &Repo,
+        loc: &ImageLocation,
+        resolved: &Resolved,
+    ) -> Result<crate::verify::TrustFacts, InstallError> {
+        let trust = crate::verify::gather(
+            repo,
+            &loc.repository(),
+            &resolved.digest,
+            resolved.index_digest.as_deref(),
+            self.policy,
+            self.store.home(),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::verify::GatherError::Config { .. } => InstallError::Usage(e.to_string()),
+            crate::verify::GatherError::Source(_) => InstallError::Registry(e.to_string()),
+        })?;
         if trust.signatures.is_empty() {
             self.reporter.step("signatures", "none found");
         }
         for s in &trust.signatures {
-            self.reporter.step("signature", &crate::verify::describe_signature(s));
+            self.reporter
+                .step("signature", &crate::verify::describe_signature(s));
         }
         Ok(trust)
     }
 
     /// Writes the version's `launch` script (for its final location) and `metadata.json` into
     /// the staging dir.
-    fn write_version(&self, staged: &std::path::Path, plan: &crate::shim::LaunchPlan, meta: &PackageMetadata) -> Result<(), InstallError> {
-        let final_root = self.store.version_dir(&meta.name, &meta.digest).join("rootfs");
-        store::write_executable(&staged.join("launch"), crate::shim::launch_script(plan, &final_root).as_bytes())?;
+    fn write_version(
+        &self,
+        staged: &std::path::Path,
+        plan: &crate::shim::LaunchPlan,
+        meta: &PackageMetadata,
+    ) -> Result<(), InstallError> {
+        let final_root = self
+            .store
+            .version_dir(&meta.name, &meta.digest)
+            .join("rootfs");
+        store::write_executable(
+            &staged.join("launch"),
+            crate::shim::launch_script(plan, &final_root).as_bytes(),
+        )?;
         let meta_path = staged.join("metadata.json");
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(meta).expect("metadata serialises"))
-            .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))
+        std::fs::write(
+            &meta_path,
+            serde_json::to_vec_pretty(meta).expect("metadata serialises"),
+        )
+        .map_err(|e| InstallError::Io(format!("{}: {e}", meta_path.display())))
     }
 
     fn open(&self, loc: &ImageLocation) -> Result<(Repo, ManifestRef), InstallError> {
         match loc {
             ImageLocation::Registry(r) => {
-                let reg = Registry::for_image(r, self.policy.transport == Transport::Http, self.store.home())?;
+                let reg = Registry::for_image(
+                    r,
+                    self.policy.transport == Transport::Http,
+                    self.store.home(),
+                )?;
                 let v = match &r.version {
                     Version::Tag(t) => ManifestRef::Tag(t.clone()),
                     Version::Digest(d) => ManifestRef::Digest(d.clone()),
@@ -425,9 +568,9 @@ impl Pipeline<'_> {
                 let v = match &l.version {
                     Some(Version::Digest(d)) => ManifestRef::Digest(d.clone()),
                     Some(Version::Tag(t)) => ManifestRef::Tag(t.clone()),
-                    None => ManifestRef::Digest(
-                        layout.resolve_tag(None)?.ok_or_else(|| InstallError::Usage(format!("{} holds no image", l.dir.display())))?,
-                    ),
+                    None => ManifestRef::Digest(layout.resolve_tag(None)?.ok_or_else(|| {
+                        InstallError::Usage(format!("{} holds no image", l.dir.display()))
+                    })?),
                 };
                 Ok((Repo::Layout(layout), v))
             }
@@ -435,7 +578,12 @@ impl Pipeline<'_> {
     }
 
     /// Unpacks every layer (in parallel; cached layers are reused) and composes the rootfs.
-    async fn unpack_layers(&self, repo: &Repo, resolved: &Resolved, rootfs: &std::path::Path) -> Result<Vec<FileEntry>, InstallError> {
+    async fn unpack_layers(
+        &self,
+        repo: &Repo,
+        resolved: &Resolved,
+        rootfs: &std::path::Path,
+    ) -> Result<Vec<FileEntry>, InstallError> {
         let limits = limits(&self.config.limits);
         let budget = Arc::new(unpack::Budget::new(&limits));
         let mut tasks = Vec::new();
@@ -444,13 +592,20 @@ impl Pipeline<'_> {
             if let Ok(layer) = unpack::UnpackedLayer::open(&cached) {
                 // A cached layer counts against the limits exactly as a fresh one.
                 layer.charge(&limits, &budget)?;
-                tasks.push(tokio::task::spawn_blocking(move || Ok::<_, InstallError>(layer)));
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    Ok::<_, InstallError>(layer)
+                }));
                 continue;
             }
             let compression = unpack::Compression::from_media_type(&desc.media_type)?;
             let reader = repo.blob_reader(desc).await?;
             let tmp = self.store.layer_tmp_dir(&desc.digest);
-            let (digest, size, limits, budget) = (desc.digest.clone(), desc.size.max(0) as u64, limits.clone(), budget.clone());
+            let (digest, size, limits, budget) = (
+                desc.digest.clone(),
+                desc.size.max(0) as u64,
+                limits.clone(),
+                budget.clone(),
+            );
             tasks.push(tokio::task::spawn_blocking(move || {
                 let _ = store::remove_any(&tmp);
                 unpack::unpack_layer(reader, &digest, size, compression, &tmp, &limits, &budget)?;
@@ -487,7 +642,8 @@ impl Pipeline<'_> {
         if let Some(e) = first_err {
             return Err(e);
         }
-        self.reporter.step("composing", &format!("{} layers", layers.len()));
+        self.reporter
+            .step("composing", &format!("{} layers", layers.len()));
         let rootfs = rootfs.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&unpack::UnpackedLayer> = layers.iter().collect();
@@ -500,7 +656,13 @@ impl Pipeline<'_> {
 }
 
 /// The report of `gantry verify`: the facts and every verdict up to the attestations hook.
-fn verify_report(doc: &Doc, reference: &str, registry: &str, resolved: &Resolved, trust: &crate::verify::TrustFacts) -> Outcome {
+fn verify_report(
+    doc: &Doc,
+    reference: &str,
+    registry: &str,
+    resolved: &Resolved,
+    trust: &crate::verify::TrustFacts,
+) -> Outcome {
     let allowed = doc.hooks.iter().all(|h| h.verdict.allowed()) || doc.warn_mode;
     let report = json!({
         "reference": reference,

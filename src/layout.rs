@@ -1,5 +1,9 @@
 //! OCI image layout directories (`oci:DIR[:tag]`): reading images from them (air-gapped installs)
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! and writing images into them (`gantry publish` to a directory). Blob paths are derived only from
 //! validated digests, so a hostile `index.json` cannot make us read or write outside DIR.
 
@@ -40,37 +44,62 @@ impl Layout {
                 message: "not an OCI image layout (no oci-layout file)".into(),
             });
         }
-        Ok(Layout { dir: dir.to_path_buf() })
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Opens a layout for writing, creating it if needed.
     pub fn create(dir: &Path) -> Result<Layout, SourceError> {
-        let io = |e| SourceError::Io { what: dir.display().to_string(), source: e };
+        let io = |e| SourceError::Io {
+            what: dir.display().to_string(),
+            source: e,
+        };
         std::fs::create_dir_all(dir.join("blobs/sha256")).map_err(io)?;
         let marker = dir.join("oci-layout");
         if !marker.exists() {
             std::fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
         }
         if !dir.join("index.json").exists() {
-            let idx = Index { schema_version: 2, media_type: Some("application/vnd.oci.image.index.v1+json".into()), manifests: vec![] };
-            std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&idx).map_err(std::io::Error::other).map_err(io)?).map_err(io)?;
+            let idx = Index {
+                schema_version: 2,
+                media_type: Some("application/vnd.oci.image.index.v1+json".into()),
+                manifests: vec![],
+            };
+            std::fs::write(
+                dir.join("index.json"),
+                serde_json::to_vec_pretty(&idx)
+                    .map_err(std::io::Error::other)
+                    .map_err(io)?,
+            )
+            .map_err(io)?;
         }
-        Ok(Layout { dir: dir.to_path_buf() })
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The path of a blob; errors for anything but a well-formed sha256 digest.
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, SourceError> {
         if !valid_digest(digest) {
-            return Err(SourceError::Registry { what: self.dir.display().to_string(), message: format!("invalid digest {digest:?}") });
+            return Err(SourceError::Registry {
+                what: self.dir.display().to_string(),
+                message: format!("invalid digest {digest:?}"),
+            });
         }
         Ok(self.dir.join("blobs/sha256").join(&digest[7..]))
     }
 
     fn index(&self) -> Result<Index, SourceError> {
         let p = self.dir.join("index.json");
-        let bytes = std::fs::read(&p).map_err(|e| SourceError::Io { what: p.display().to_string(), source: e })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| SourceError::Registry { what: p.display().to_string(), message: format!("invalid index.json: {e}") })
+        let bytes = std::fs::read(&p).map_err(|e| SourceError::Io {
+            what: p.display().to_string(),
+            source: e,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| SourceError::Registry {
+            what: p.display().to_string(),
+            message: format!("invalid index.json: {e}"),
+        })
     }
 
     /// Resolves a tag, or the only image when no tag is given.
@@ -80,14 +109,24 @@ impl Layout {
             Some(t) => idx
                 .manifests
                 .iter()
-                .filter(|m| m.annotations.as_ref().and_then(|a| a.get(REF_NAME)).is_some_and(|n| n == t))
+                .filter(|m| {
+                    m.annotations
+                        .as_ref()
+                        .and_then(|a| a.get(REF_NAME))
+                        .is_some_and(|n| n == t)
+                })
                 .collect(),
             None => idx.manifests.iter().collect(),
         };
         match (found.len(), tag) {
             (0, _) => Ok(None),
             (1, _) => Ok(found.first().map(|d| d.digest.clone())),
-            (_, Some(t)) => Ok(Some(found.last().map(|d| d.digest.clone()).unwrap_or_else(|| t.to_string()))),
+            (_, Some(t)) => Ok(Some(
+                found
+                    .last()
+                    .map(|d| d.digest.clone())
+                    .unwrap_or_else(|| t.to_string()),
+            )),
             (n, None) => Err(SourceError::Registry {
                 what: self.dir.display().to_string(),
                 message: format!("the layout holds {n} images; name one with oci:DIR:TAG"),
@@ -98,7 +137,10 @@ impl Layout {
     /// Opens a blob for streaming.
     pub fn open_blob(&self, digest: &str) -> Result<std::fs::File, SourceError> {
         let p = self.blob_path(digest)?;
-        std::fs::File::open(&p).map_err(|e| SourceError::Io { what: format!("blob {digest} in {}", self.dir.display()), source: e })
+        std::fs::File::open(&p).map_err(|e| SourceError::Io {
+            what: format!("blob {digest} in {}", self.dir.display()),
+            source: e,
+        })
     }
 
     /// Writes a blob (content-addressed; idempotent).
@@ -109,28 +151,55 @@ impl Layout {
             let tmp = p.with_extension("tmp");
             std::fs::write(&tmp, bytes)
                 .and_then(|_| std::fs::rename(&tmp, &p))
-                .map_err(|e| SourceError::Io { what: p.display().to_string(), source: e })?;
+                .map_err(|e| SourceError::Io {
+                    what: p.display().to_string(),
+                    source: e,
+                })?;
         }
         Ok(digest)
     }
 
     /// Records a manifest in `index.json` under `tag` (replacing an earlier image of that tag).
-    pub fn tag_manifest(&self, digest: &str, size: i64, media_type: &str, tag: Option<&str>) -> Result<(), SourceError> {
+    pub fn tag_manifest(
+        &self,
+        digest: &str,
+        size: i64,
+        media_type: &str,
+        tag: Option<&str>,
+    ) -> Result<(), SourceError> {
         let mut idx = self.index()?;
         if let Some(t) = tag {
-            idx.manifests
-                .retain(|m| m.annotations.as_ref().and_then(|a| a.get(REF_NAME)).is_none_or(|n| n != t));
+            idx.manifests.retain(|m| {
+                m.annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REF_NAME))
+                    .is_none_or(|n| n != t)
+            });
         }
-        idx.manifests.retain(|m| m.digest != digest || tag.is_none());
-        let annotations = tag.map(|t| [(REF_NAME.to_string(), t.to_string())].into_iter().collect());
-        idx.manifests.push(Descriptor { media_type: media_type.into(), digest: digest.into(), size, annotations, ..Default::default() });
+        idx.manifests
+            .retain(|m| m.digest != digest || tag.is_none());
+        let annotations = tag.map(|t| {
+            [(REF_NAME.to_string(), t.to_string())]
+                .into_iter()
+                .collect()
+        });
+        idx.manifests.push(Descriptor {
+            media_type: media_type.into(),
+            digest: digest.into(),
+            size,
+            annotations,
+            ..Default::default()
+        });
         let p = self.dir.join("index.json");
         let tmp = self.dir.join("index.json.tmp");
         serde_json::to_vec_pretty(&idx)
             .map_err(std::io::Error::other)
             .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|_| std::fs::rename(&tmp, &p))
-            .map_err(|e| SourceError::Io { what: p.display().to_string(), source: e })
+            .map_err(|e| SourceError::Io {
+                what: p.display().to_string(),
+                source: e,
+            })
     }
 
     fn read_checked(&self, digest: &str, max: u64) -> Result<Vec<u8>, SourceError> {
@@ -138,20 +207,33 @@ impl Layout {
         let mut out = Vec::new();
         f.take(max.saturating_add(1))
             .read_to_end(&mut out)
-            .map_err(|e| SourceError::Io { what: format!("blob {digest}"), source: e })?;
+            .map_err(|e| SourceError::Io {
+                what: format!("blob {digest}"),
+                source: e,
+            })?;
         if out.len() as u64 > max {
-            return Err(SourceError::TooLarge { what: format!("blob {digest}"), limit: max });
+            return Err(SourceError::TooLarge {
+                what: format!("blob {digest}"),
+                limit: max,
+            });
         }
         let actual = sha256_digest(&out);
         if actual != digest {
-            return Err(SourceError::DigestMismatch { what: format!("blob in {}", self.dir.display()), expected: digest.into(), actual });
+            return Err(SourceError::DigestMismatch {
+                what: format!("blob in {}", self.dir.display()),
+                expected: digest.into(),
+                actual,
+            });
         }
         Ok(out)
     }
 }
 
 impl ImageSource for Layout {
-    async fn fetch_manifest(&self, r: &ManifestRef) -> Result<Option<FetchedManifest>, SourceError> {
+    async fn fetch_manifest(
+        &self,
+        r: &ManifestRef,
+    ) -> Result<Option<FetchedManifest>, SourceError> {
         let digest = match r {
             ManifestRef::Digest(d) => d.clone(),
             ManifestRef::Tag(t) => match self.resolve_tag(Some(t))? {
@@ -166,7 +248,11 @@ impl ImageSource for Layout {
         }
         let bytes = self.read_checked(&digest, crate::registry::MAX_MANIFEST_BYTES)?;
         let media_type = crate::registry::media_type_of(&bytes);
-        Ok(Some(FetchedManifest { bytes, media_type, digest }))
+        Ok(Some(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        }))
     }
 
     async fn fetch_blob(&self, digest: &str, max_size: u64) -> Result<Vec<u8>, SourceError> {
@@ -178,7 +264,10 @@ impl ImageSource for Layout {
         let idx = self.index()?;
         let mut out = Vec::new();
         for m in idx.manifests {
-            let Ok(bytes) = self.read_checked(&m.digest, crate::registry::MAX_MANIFEST_BYTES) else { continue };
+            let Ok(bytes) = self.read_checked(&m.digest, crate::registry::MAX_MANIFEST_BYTES)
+            else {
+                continue;
+            };
             #[derive(serde::Deserialize)]
             struct Subj {
                 subject: Option<Descriptor>,
@@ -187,7 +276,10 @@ impl ImageSource for Layout {
             }
             if let Ok(s) = serde_json::from_slice::<Subj>(&bytes) {
                 if s.subject.as_ref().is_some_and(|d| d.digest == digest) {
-                    out.push(Descriptor { artifact_type: s.artifact_type, ..m });
+                    out.push(Descriptor {
+                        artifact_type: s.artifact_type,
+                        ..m
+                    });
                 }
             }
         }
@@ -196,7 +288,11 @@ impl ImageSource for Layout {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -204,7 +300,12 @@ mod tests {
     fn hostile_digests_never_become_paths() {
         let dir = tempfile::tempdir().unwrap();
         let l = Layout::create(dir.path()).unwrap();
-        for d in ["sha256:../../etc/passwd", "sha256:", "md5:abc", &format!("sha256:{}/x", "a".repeat(63))] {
+        for d in [
+            "sha256:../../etc/passwd",
+            "sha256:",
+            "md5:abc",
+            &format!("sha256:{}/x", "a".repeat(63)),
+        ] {
             assert!(l.blob_path(d).is_err(), "{d}");
         }
     }
@@ -215,8 +316,20 @@ mod tests {
         let l = Layout::create(dir.path()).unwrap();
         let a = l.write_blob(b"{}").unwrap();
         let b = l.write_blob(b"{ }").unwrap();
-        l.tag_manifest(&a, 2, "application/vnd.oci.image.manifest.v1+json", Some("v1")).unwrap();
-        l.tag_manifest(&b, 3, "application/vnd.oci.image.manifest.v1+json", Some("v1")).unwrap();
+        l.tag_manifest(
+            &a,
+            2,
+            "application/vnd.oci.image.manifest.v1+json",
+            Some("v1"),
+        )
+        .unwrap();
+        l.tag_manifest(
+            &b,
+            3,
+            "application/vnd.oci.image.manifest.v1+json",
+            Some("v1"),
+        )
+        .unwrap();
         assert_eq!(l.resolve_tag(Some("v1")).unwrap(), Some(b.clone()));
         assert_eq!(l.resolve_tag(None).unwrap(), Some(b));
         assert_eq!(l.resolve_tag(Some("v2")).unwrap(), None);

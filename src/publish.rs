@@ -72,13 +72,18 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |e| PublishError::Io { path: path.to_path_buf(), source: e }
+    move |e| PublishError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 /// Builds the image in memory.
 pub fn build(req: &PublishRequest) -> Result<BuiltImage, PublishError> {
     if req.sources.is_empty() {
-        return Err(PublishError::Usage("nothing to publish: give a binary or a directory".into()));
+        return Err(PublishError::Usage(
+            "nothing to publish: give a binary or a directory".into(),
+        ));
     }
     let single_file = req.sources.len() == 1 && req.sources[0].is_file();
     let entrypoint = match (&req.entrypoint, single_file) {
@@ -87,7 +92,11 @@ pub fn build(req: &PublishRequest) -> Result<BuiltImage, PublishError> {
             let n = req.sources[0].file_name().unwrap().to_string_lossy();
             format!("/usr/local/bin/{n}")
         }
-        (None, false) => return Err(PublishError::Usage("publishing a directory needs --entrypoint PATH-IN-IMAGE".into())),
+        (None, false) => {
+            return Err(PublishError::Usage(
+                "publishing a directory needs --entrypoint PATH-IN-IMAGE".into(),
+            ))
+        }
     };
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
@@ -98,7 +107,10 @@ pub fn build(req: &PublishRequest) -> Result<BuiltImage, PublishError> {
         } else if src.is_dir() {
             tar_of_dir(src)?
         } else {
-            return Err(PublishError::Usage(format!("{}: not a file or directory", src.display())));
+            return Err(PublishError::Usage(format!(
+                "{}: not a file or directory",
+                src.display()
+            )));
         };
         diff_ids.push(sha256_digest(&tar));
         let blob = compress(&tar, req.compression).map_err(io_err(src))?;
@@ -106,7 +118,11 @@ pub fn build(req: &PublishRequest) -> Result<BuiltImage, PublishError> {
     }
     let mut ep = vec![entrypoint];
     ep.extend(req.args.iter().cloned());
-    let labels: serde_json::Map<String, serde_json::Value> = req.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let labels: serde_json::Map<String, serde_json::Value> = req
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     let mut cfg = json!({
         "architecture": req.platform.architecture,
         "os": req.platform.os,
@@ -129,7 +145,12 @@ pub fn build(req: &PublishRequest) -> Result<BuiltImage, PublishError> {
     });
     let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
     let digest = sha256_digest(&manifest);
-    Ok(BuiltImage { layers, config, manifest, digest })
+    Ok(BuiltImage {
+        layers,
+        config,
+        manifest,
+        digest,
+    })
 }
 
 /// Pushes or writes a built image; returns its digest.
@@ -141,7 +162,13 @@ pub async fn push(img: &BuiltImage, target: &Target) -> Result<String, PublishEr
                 registry.push_blob(blob.clone()).await?;
             }
             registry.push_blob(img.config.clone()).await?;
-            registry.push_manifest(&ManifestRef::Tag(tag.clone()), img.manifest.clone(), MANIFEST_MEDIA_TYPE).await?;
+            registry
+                .push_manifest(
+                    &ManifestRef::Tag(tag.clone()),
+                    img.manifest.clone(),
+                    MANIFEST_MEDIA_TYPE,
+                )
+                .await?;
         }
         Target::Layout { layout, tag } => {
             for (blob, _) in &img.layers {
@@ -149,7 +176,12 @@ pub async fn push(img: &BuiltImage, target: &Target) -> Result<String, PublishEr
             }
             layout.write_blob(&img.config)?;
             layout.write_blob(&img.manifest)?;
-            layout.tag_manifest(&img.digest, img.manifest.len() as i64, MANIFEST_MEDIA_TYPE, tag.as_deref())?;
+            layout.tag_manifest(
+                &img.digest,
+                img.manifest.len() as i64,
+                MANIFEST_MEDIA_TYPE,
+                tag.as_deref(),
+            )?;
         }
     }
     Ok(img.digest.clone())
@@ -186,10 +218,12 @@ fn tar_of_file(src: &Path, name: &str) -> Result<Vec<u8>, PublishError> {
         parent.push_str(comp);
         parent.push('/');
         let mut h = header(tar::EntryType::Directory, 0o755, 0);
-        b.append_data(&mut h, &parent, std::io::empty()).map_err(io_err(src))?;
+        b.append_data(&mut h, &parent, std::io::empty())
+            .map_err(io_err(src))?;
     }
     let mut h = header(tar::EntryType::Regular, 0o755, data.len() as u64);
-    b.append_data(&mut h, name, &data[..]).map_err(io_err(src))?;
+    b.append_data(&mut h, name, &data[..])
+        .map_err(io_err(src))?;
     b.into_inner().map_err(io_err(src))
 }
 
@@ -199,7 +233,10 @@ fn tar_of_dir(root: &Path) -> Result<Vec<u8>, PublishError> {
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let dir = root.join(&rel);
-        let mut entries: Vec<_> = std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten().collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .flatten()
+            .collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
         for e in entries {
             let path = e.path();
@@ -210,10 +247,12 @@ fn tar_of_dir(root: &Path) -> Result<Vec<u8>, PublishError> {
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).map_err(io_err(&path))?;
                 let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-                b.append_link(&mut h, &shown, &target).map_err(io_err(&path))?;
+                b.append_link(&mut h, &shown, &target)
+                    .map_err(io_err(&path))?;
             } else if meta.is_dir() {
                 let mut h = header(tar::EntryType::Directory, mode, 0);
-                b.append_data(&mut h, format!("{shown}/"), std::io::empty()).map_err(io_err(&path))?;
+                b.append_data(&mut h, format!("{shown}/"), std::io::empty())
+                    .map_err(io_err(&path))?;
                 stack.push(name);
             } else if meta.is_file() {
                 let f = std::fs::File::open(&path).map_err(io_err(&path))?;
@@ -224,7 +263,6 @@ fn tar_of_dir(root: &Path) -> Result<Vec<u8>, PublishError> {
     }
     b.into_inner().map_err(io_err(root))
 }
-
 
 /// What to sign and attach after pushing.
 pub struct Attachments<'a> {
@@ -237,19 +275,38 @@ pub struct Attachments<'a> {
 
 /// Signs `digest` (cosign simple signing, `.sig` tag) and attaches each attestation (DSSE,
 /// `.att` tag), appending to attachments already there as cosign does.
-pub async fn attach(target: &Target, digest: &str, a: &Attachments<'_>) -> Result<(), PublishError> {
+pub async fn attach(
+    target: &Target,
+    digest: &str,
+    a: &Attachments<'_>,
+) -> Result<(), PublishError> {
     use crate::trust::sign;
     let sign_err = |e: sign::SignError| PublishError::Usage(format!("signing failed: {e}"));
     let sig = sign::sign_image(a.key, &a.repository, digest).map_err(sign_err)?;
-    push_attachment(target, &sign::attachment_tag(digest, "sig").map_err(sign_err)?, &sig).await?;
+    push_attachment(
+        target,
+        &sign::attachment_tag(digest, "sig").map_err(sign_err)?,
+        &sig,
+    )
+    .await?;
     for (ptype, predicate) in &a.attestations {
-        let att = sign::attest(a.key, digest, &a.repository, ptype, predicate.clone()).map_err(sign_err)?;
-        push_attachment(target, &sign::attachment_tag(digest, "att").map_err(sign_err)?, &att).await?;
+        let att = sign::attest(a.key, digest, &a.repository, ptype, predicate.clone())
+            .map_err(sign_err)?;
+        push_attachment(
+            target,
+            &sign::attachment_tag(digest, "att").map_err(sign_err)?,
+            &att,
+        )
+        .await?;
     }
     Ok(())
 }
 
-async fn push_attachment(target: &Target, tag: &str, layer: &crate::trust::sign::AttachmentLayer) -> Result<(), PublishError> {
+async fn push_attachment(
+    target: &Target,
+    tag: &str,
+    layer: &crate::trust::sign::AttachmentLayer,
+) -> Result<(), PublishError> {
     use crate::source::ImageSource;
     use crate::trust::sign;
     let r = ManifestRef::Tag(tag.to_string());
@@ -266,13 +323,20 @@ async fn push_attachment(target: &Target, tag: &str, layer: &crate::trust::sign:
         Target::Registry { registry, .. } => {
             registry.push_blob(layer.payload.clone()).await?;
             registry.push_blob(m.config.clone()).await?;
-            registry.push_manifest(&r, m.manifest, sign::OCI_MANIFEST_MEDIA_TYPE).await?;
+            registry
+                .push_manifest(&r, m.manifest, sign::OCI_MANIFEST_MEDIA_TYPE)
+                .await?;
         }
         Target::Layout { layout, .. } => {
             layout.write_blob(&layer.payload)?;
             layout.write_blob(&m.config)?;
             let d = layout.write_blob(&m.manifest)?;
-            layout.tag_manifest(&d, m.manifest.len() as i64, sign::OCI_MANIFEST_MEDIA_TYPE, Some(tag))?;
+            layout.tag_manifest(
+                &d,
+                m.manifest.len() as i64,
+                sign::OCI_MANIFEST_MEDIA_TYPE,
+                Some(tag),
+            )?;
         }
     }
     Ok(())
@@ -302,12 +366,18 @@ mod tests {
         let b = build(&req(bin)).unwrap();
         assert_eq!(a.digest, b.digest);
         let cfg: serde_json::Value = serde_json::from_slice(&a.config).unwrap();
-        assert_eq!(cfg["config"]["Entrypoint"], json!(["/usr/local/bin/hello", "--x"]));
+        assert_eq!(
+            cfg["config"]["Entrypoint"],
+            json!(["/usr/local/bin/hello", "--x"])
+        );
     }
 
     #[test]
     fn a_directory_needs_an_entrypoint() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(build(&req(d.path().to_path_buf())), Err(PublishError::Usage(_))));
+        assert!(matches!(
+            build(&req(d.path().to_path_buf())),
+            Err(PublishError::Usage(_))
+        ));
     }
 }

@@ -117,19 +117,28 @@ impl fmt::Display for ImageLocation {
 }
 
 fn invalid(input: &str, reason: impl Into<String>) -> ReferenceError {
-    ReferenceError::Invalid { input: input.to_string(), reason: reason.into() }
+    ReferenceError::Invalid {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn is_valid_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 fn is_valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
-        && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 /// A repository path in the distribution grammar: components of lower-case alphanumerics joined
@@ -148,7 +157,12 @@ fn is_valid_component(c: &str) -> bool {
     let mut run = String::new();
     for &x in b {
         if alnum(&x) {
-            if !(run.is_empty() || run == "." || run == "_" || run == "__" || run.bytes().all(|y| y == b'-')) {
+            if !(run.is_empty()
+                || run == "."
+                || run == "_"
+                || run == "__"
+                || run.bytes().all(|y| y == b'-'))
+            {
                 return false;
             }
             run.clear();
@@ -195,10 +209,17 @@ fn split_version(input: &str, s: &str) -> Result<(String, Version), ReferenceErr
 }
 
 fn looks_like_host(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component.eq_ignore_ascii_case("localhost") || component.starts_with('[')
+    component.contains('.')
+        || component.contains(':')
+        || component.eq_ignore_ascii_case("localhost")
+        || component.starts_with('[')
 }
 
-fn in_registry(input: &str, entry: &RegistryEntry, rest: &str) -> Result<ImageLocation, ReferenceError> {
+fn in_registry(
+    input: &str,
+    entry: &RegistryEntry,
+    rest: &str,
+) -> Result<ImageLocation, ReferenceError> {
     let url = RegistryUrl::parse(&entry.url).map_err(|e| invalid(input, e.to_string()))?;
     let (path, version) = split_version(input, rest)?;
     if !is_valid_repo(&path) {
@@ -206,10 +227,22 @@ fn in_registry(input: &str, entry: &RegistryEntry, rest: &str) -> Result<ImageLo
     }
     match url {
         RegistryUrl::Registry { host, prefix } => {
-            let repository = prefix.iter().map(String::as_str).chain(std::iter::once(path.as_str())).collect::<Vec<_>>().join("/");
-            Ok(ImageLocation::Registry(RegistryImage { host: host.to_string(), repository, version }))
+            let repository = prefix
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(path.as_str()))
+                .collect::<Vec<_>>()
+                .join("/");
+            Ok(ImageLocation::Registry(RegistryImage {
+                host: host.to_string(),
+                repository,
+                version,
+            }))
         }
-        RegistryUrl::Layout(dir) => Ok(ImageLocation::Layout(LayoutImage { dir: dir.join(path), version: Some(version) })),
+        RegistryUrl::Layout(dir) => Ok(ImageLocation::Layout(LayoutImage {
+            dir: dir.join(path),
+            version: Some(version),
+        })),
     }
 }
 
@@ -221,7 +254,10 @@ pub fn parse(input: &str, config: &Config) -> Result<ImageLocation, ReferenceErr
 
 /// [`parse`], also returning the name of the registry entry the reference was expanded against
 /// (`corp/tool`, or a short name and the default registry), if any.
-pub fn parse_named(input: &str, config: &Config) -> Result<(ImageLocation, Option<String>), ReferenceError> {
+pub fn parse_named(
+    input: &str,
+    config: &Config,
+) -> Result<(ImageLocation, Option<String>), ReferenceError> {
     let s = input.trim();
     if s.is_empty() {
         return Err(invalid(input, "empty reference"));
@@ -230,7 +266,10 @@ pub fn parse_named(input: &str, config: &Config) -> Result<(ImageLocation, Optio
         return parse_layout(input, rest).map(|l| (l, None));
     }
     if s.contains("://") {
-        return Err(invalid(input, "drop the URL scheme: write host[:port]/repository[:tag]"));
+        return Err(invalid(
+            input,
+            "drop the URL scheme: write host[:port]/repository[:tag]",
+        ));
     }
     if s.starts_with('-') {
         return Err(invalid(input, "a reference cannot start with '-'"));
@@ -243,14 +282,25 @@ pub fn parse_named(input: &str, config: &Config) -> Result<(ImageLocation, Optio
         if !is_valid_repo(&path) {
             return Err(invalid(input, repo_problem(&path)));
         }
-        return Ok((ImageLocation::Registry(RegistryImage { host: host.to_string(), repository: path, version }), None));
+        return Ok((
+            ImageLocation::Registry(RegistryImage {
+                host: host.to_string(),
+                repository: path,
+                version,
+            }),
+            None,
+        ));
     }
     if let Some((reg, rest)) = s.split_once('/') {
         if let Some(entry) = config.registries.get(reg) {
             return in_registry(input, entry, rest).map(|l| (l, Some(reg.to_string())));
         }
     }
-    let (name, entry) = config.default_registry().ok_or_else(|| ReferenceError::NoDefault { input: input.to_string() })?;
+    let (name, entry) = config
+        .default_registry()
+        .ok_or_else(|| ReferenceError::NoDefault {
+            input: input.to_string(),
+        })?;
     in_registry(input, entry, s).map(|l| (l, Some(name.to_string())))
 }
 
@@ -274,7 +324,10 @@ fn parse_layout(input: &str, rest: &str) -> Result<ImageLocation, ReferenceError
             _ => (rest, None),
         }
     };
-    Ok(ImageLocation::Layout(LayoutImage { dir: PathBuf::from(dir), version }))
+    Ok(ImageLocation::Layout(LayoutImage {
+        dir: PathBuf::from(dir),
+        version,
+    }))
 }
 
 #[cfg(test)]
@@ -284,8 +337,12 @@ mod tests {
 
     fn config() -> Config {
         let mut c = Config::default();
-        c.registries.insert("corp".into(), RegistryEntry::new("registry.corp.example:5000/team"));
-        c.registries.insert("hub".into(), RegistryEntry::new("docker.io/chainguard"));
+        c.registries.insert(
+            "corp".into(),
+            RegistryEntry::new("registry.corp.example:5000/team"),
+        );
+        c.registries
+            .insert("hub".into(), RegistryEntry::new("docker.io/chainguard"));
         c.default_registry = Some("hub".into());
         c
     }
@@ -307,7 +364,10 @@ mod tests {
     fn configured_registry_prefix_expands() {
         let l = parse("corp/tools/jq:1.7", &config()).unwrap();
         assert_eq!(l.default_name(), "jq");
-        assert_eq!(reg(l).normalized(), "registry.corp.example:5000/team/tools/jq:1.7");
+        assert_eq!(
+            reg(l).normalized(),
+            "registry.corp.example:5000/team/tools/jq:1.7"
+        );
     }
 
     #[test]
@@ -320,7 +380,15 @@ mod tests {
 
     #[test]
     fn hosts_are_spelled_canonically() {
-        for (typed, host) in [("Registry.Corp.Example.:443/team/jq", "registry.corp.example"), ("127.000.0.1:05000/x", "127.0.0.1:5000"), ("[0:0::1]:5000/x", "[::1]:5000"), ("LOCALHOST:5000/x", "localhost:5000")] {
+        for (typed, host) in [
+            (
+                "Registry.Corp.Example.:443/team/jq",
+                "registry.corp.example",
+            ),
+            ("127.000.0.1:05000/x", "127.0.0.1:5000"),
+            ("[0:0::1]:5000/x", "[::1]:5000"),
+            ("LOCALHOST:5000/x", "localhost:5000"),
+        ] {
             assert_eq!(reg(parse(typed, &config()).unwrap()).host, host, "{typed}");
         }
     }
@@ -328,9 +396,21 @@ mod tests {
     #[test]
     fn layout_references() {
         let l = parse("oci:./out:1.0", &config()).unwrap();
-        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "./out".into(), version: Some(Version::Tag("1.0".into())) }));
+        assert_eq!(
+            l,
+            ImageLocation::Layout(LayoutImage {
+                dir: "./out".into(),
+                version: Some(Version::Tag("1.0".into()))
+            })
+        );
         let l = parse("oci:/tmp/a/b", &config()).unwrap();
-        assert_eq!(l, ImageLocation::Layout(LayoutImage { dir: "/tmp/a/b".into(), version: None }));
+        assert_eq!(
+            l,
+            ImageLocation::Layout(LayoutImage {
+                dir: "/tmp/a/b".into(),
+                version: None
+            })
+        );
     }
 
     #[test]
@@ -354,13 +434,19 @@ mod tests {
             ("127.0.0.1:5000/a//b", "empty path component"),
             ("-rf", "'-'"),
         ] {
-            let e = parse(bad, &c).map(|l| l.normalized()).unwrap_err().to_string();
+            let e = parse(bad, &c)
+                .map(|l| l.normalized())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(part), "{bad:?}: {e}");
         }
         let mut none = Config::default();
         none.registries.clear();
         none.default_registry = None;
-        assert!(matches!(parse("jq", &none), Err(ReferenceError::NoDefault { .. })));
+        assert!(matches!(
+            parse("jq", &none),
+            Err(ReferenceError::NoDefault { .. })
+        ));
     }
 
     #[test]
@@ -368,7 +454,9 @@ mod tests {
         for ok in ["a", "a/b", "a.b", "a_b", "a__b", "a---b", "a1/b-2.c_d"] {
             assert!(is_valid_repo(ok), "{ok}");
         }
-        for bad in ["", "a___b", "a..b", "a._b", "_a", "a_", "A", "a/", "/a", "a b"] {
+        for bad in [
+            "", "a___b", "a..b", "a._b", "_a", "a_", "A", "a/", "/a", "a b",
+        ] {
             assert!(!is_valid_repo(bad), "{bad}");
         }
     }

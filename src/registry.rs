@@ -51,8 +51,17 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 impl Registry {
     /// Connects (lazily: no request yet) to `host/repository`.
-    pub fn new(host: &str, repository: &str, insecure: bool, home: &Path) -> Result<Registry, SourceError> {
-        let protocol = if insecure || is_loopback_host(host) { ClientProtocol::Http } else { ClientProtocol::Https };
+    pub fn new(
+        host: &str,
+        repository: &str,
+        insecure: bool,
+        home: &Path,
+    ) -> Result<Registry, SourceError> {
+        let protocol = if insecure || is_loopback_host(host) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
         let client = Client::new(ClientConfig {
             protocol,
             read_timeout: Some(std::time::Duration::from_secs(120)),
@@ -60,18 +69,31 @@ impl Registry {
             ..Default::default()
         });
         let auth = credentials(host, home)?;
-        Ok(Registry { client, auth, host: host.to_string(), repository: repository.to_string() })
+        Ok(Registry {
+            client,
+            auth,
+            host: host.to_string(),
+            repository: repository.to_string(),
+        })
     }
 
     /// Connects to the repository of a parsed image reference.
-    pub fn for_image(img: &RegistryImage, insecure: bool, home: &Path) -> Result<Registry, SourceError> {
+    pub fn for_image(
+        img: &RegistryImage,
+        insecure: bool,
+        home: &Path,
+    ) -> Result<Registry, SourceError> {
         Registry::new(&img.host, &img.repository, insecure, home)
     }
 
     fn reference(&self, r: &ManifestRef) -> Reference {
         match r {
-            ManifestRef::Tag(t) => Reference::with_tag(self.host.clone(), self.repository.clone(), t.clone()),
-            ManifestRef::Digest(d) => Reference::with_digest(self.host.clone(), self.repository.clone(), d.clone()),
+            ManifestRef::Tag(t) => {
+                Reference::with_tag(self.host.clone(), self.repository.clone(), t.clone())
+            }
+            ManifestRef::Digest(d) => {
+                Reference::with_digest(self.host.clone(), self.repository.clone(), d.clone())
+            }
         }
     }
 
@@ -83,14 +105,20 @@ impl Registry {
     }
 
     fn err(&self, what: String, e: OciDistributionError) -> SourceError {
-        SourceError::Registry { what, message: e.to_string() }
+        SourceError::Registry {
+            what,
+            message: e.to_string(),
+        }
     }
 
     /// Streams a blob: the returned stream yields the raw bytes; the caller checks the digest.
     pub async fn blob_stream(
         &self,
         desc: &Descriptor,
-    ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static, SourceError> {
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+        SourceError,
+    > {
         let image = self.reference(&ManifestRef::Digest(desc.digest.clone()));
         let sized = self
             .client
@@ -101,7 +129,11 @@ impl Registry {
         // Our unpacker hashes every byte independently and names the mismatch precisely, so that
         // final error becomes the end of the stream; every other error is kept.
         let is_digest_error = |e: &std::io::Error| {
-            e.get_ref().is_some_and(|inner| inner.downcast_ref::<oci_client::errors::DigestError>().is_some())
+            e.get_ref().is_some_and(|inner| {
+                inner
+                    .downcast_ref::<oci_client::errors::DigestError>()
+                    .is_some()
+            })
         };
         Ok(sized
             .stream
@@ -117,7 +149,11 @@ impl Registry {
     pub async fn push_blob(&self, bytes: Vec<u8>) -> Result<String, SourceError> {
         let digest = sha256_digest(&bytes);
         let image = self.reference(&ManifestRef::Digest(digest.clone()));
-        let exists = self.client.blob_exists(&image, &digest).await.unwrap_or(false);
+        let exists = self
+            .client
+            .blob_exists(&image, &digest)
+            .await
+            .unwrap_or(false);
         if !exists {
             self.client
                 .push_blob(&image, bytes, &digest)
@@ -128,13 +164,22 @@ impl Registry {
     }
 
     /// Uploads a manifest under a tag (or its digest) and returns its digest.
-    pub async fn push_manifest(&self, r: &ManifestRef, bytes: Vec<u8>, media_type: &str) -> Result<String, SourceError> {
+    pub async fn push_manifest(
+        &self,
+        r: &ManifestRef,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, SourceError> {
         let digest = sha256_digest(&bytes);
         let image = self.reference(r);
-        let ct = media_type
-            .parse()
-            .map_err(|_| SourceError::Registry { what: self.what(r), message: format!("bad media type {media_type}") })?;
-        self.client.push_manifest_raw(&image, bytes, ct).await.map_err(|e| self.err(format!("push {}", self.what(r)), e))?;
+        let ct = media_type.parse().map_err(|_| SourceError::Registry {
+            what: self.what(r),
+            message: format!("bad media type {media_type}"),
+        })?;
+        self.client
+            .push_manifest_raw(&image, bytes, ct)
+            .await
+            .map_err(|e| self.err(format!("push {}", self.what(r)), e))?;
         Ok(digest)
     }
 
@@ -171,43 +216,74 @@ fn is_not_found(e: &OciDistributionError) -> bool {
 }
 
 impl ImageSource for Registry {
-    async fn fetch_manifest(&self, r: &ManifestRef) -> Result<Option<FetchedManifest>, SourceError> {
+    async fn fetch_manifest(
+        &self,
+        r: &ManifestRef,
+    ) -> Result<Option<FetchedManifest>, SourceError> {
         let image = self.reference(r);
         self.client
             .store_auth_if_needed(image.resolve_registry(), &self.auth)
             .await;
-        let (bytes, _) = match self.client.pull_manifest_raw(&image, &self.auth, MANIFEST_MEDIA_TYPES).await {
+        let (bytes, _) = match self
+            .client
+            .pull_manifest_raw(&image, &self.auth, MANIFEST_MEDIA_TYPES)
+            .await
+        {
             Ok(x) => x,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(self.err(self.what(r), e)),
         };
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err(SourceError::TooLarge { what: self.what(r), limit: MAX_MANIFEST_BYTES });
+            return Err(SourceError::TooLarge {
+                what: self.what(r),
+                limit: MAX_MANIFEST_BYTES,
+            });
         }
         let digest = sha256_digest(&bytes);
         if let ManifestRef::Digest(d) = r {
             if *d != digest {
-                return Err(SourceError::DigestMismatch { what: self.what(r), expected: d.clone(), actual: digest });
+                return Err(SourceError::DigestMismatch {
+                    what: self.what(r),
+                    expected: d.clone(),
+                    actual: digest,
+                });
             }
         }
         let media_type = media_type_of(&bytes);
-        Ok(Some(FetchedManifest { bytes: bytes.to_vec(), media_type, digest }))
+        Ok(Some(FetchedManifest {
+            bytes: bytes.to_vec(),
+            media_type,
+            digest,
+        }))
     }
 
     async fn fetch_blob(&self, digest: &str, max_size: u64) -> Result<Vec<u8>, SourceError> {
-        let desc = Descriptor { digest: digest.to_string(), ..Default::default() };
+        let desc = Descriptor {
+            digest: digest.to_string(),
+            ..Default::default()
+        };
         let mut stream = Box::pin(self.blob_stream(&desc).await?);
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SourceError::Io { what: format!("blob {digest}"), source: e })?;
+            let chunk = chunk.map_err(|e| SourceError::Io {
+                what: format!("blob {digest}"),
+                source: e,
+            })?;
             if (out.len() + chunk.len()) as u64 > max_size {
-                return Err(SourceError::TooLarge { what: format!("blob {digest}"), limit: max_size });
+                return Err(SourceError::TooLarge {
+                    what: format!("blob {digest}"),
+                    limit: max_size,
+                });
             }
             out.extend_from_slice(&chunk);
         }
         let actual = sha256_digest(&out);
         if actual != digest {
-            return Err(SourceError::DigestMismatch { what: format!("blob in {}", self.repository_ref()), expected: digest.into(), actual });
+            return Err(SourceError::DigestMismatch {
+                what: format!("blob in {}", self.repository_ref()),
+                expected: digest.into(),
+                actual,
+            });
         }
         Ok(out)
     }
@@ -242,8 +318,13 @@ pub fn media_type_of(bytes: &[u8]) -> String {
         manifests: Option<serde_json::Value>,
     }
     match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe { media_type: Some(m), .. }) => m,
-        Ok(Probe { manifests: Some(_), .. }) => "application/vnd.oci.image.index.v1+json".into(),
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => "application/vnd.oci.image.index.v1+json".into(),
         _ => "application/vnd.oci.image.manifest.v1+json".into(),
     }
 }
@@ -255,16 +336,25 @@ fn credentials(host: &str, home: &Path) -> Result<RegistryAuth, SourceError> {
     if let Some(auth) = gantry_auth(&path, host)? {
         return Ok(auth);
     }
-    let server = if host == "docker.io" { "https://index.docker.io/v1/" } else { host };
+    let server = if host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        host
+    };
     Ok(match docker_credential::get_credential(server) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
+            RegistryAuth::Basic(u, p)
+        }
         Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
         Err(_) => RegistryAuth::Anonymous,
     })
 }
 
 fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceError> {
-    let io = |e| SourceError::Io { what: path.display().to_string(), source: e };
+    let io = |e| SourceError::Io {
+        what: path.display().to_string(),
+        source: e,
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -278,7 +368,11 @@ fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceEr
             // A local permission problem (exit 6), not the registry's.
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                format!("credentials file is readable by others (mode {:o}); run `chmod 600 {}`", mode & 0o777, path.display()),
+                format!(
+                    "credentials file is readable by others (mode {:o}); run `chmod 600 {}`",
+                    mode & 0o777,
+                    path.display()
+                ),
             )));
         }
     }
@@ -293,9 +387,13 @@ fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceEr
         #[serde(default)]
         auths: std::collections::BTreeMap<String, Entry>,
     }
-    let file: File = serde_json::from_str(&text)
-        .map_err(|e| SourceError::Registry { what: path.display().to_string(), message: format!("not valid auth JSON: {e}") })?;
-    let Some(entry) = file.auths.get(host) else { return Ok(None) };
+    let file: File = serde_json::from_str(&text).map_err(|e| SourceError::Registry {
+        what: path.display().to_string(),
+        message: format!("not valid auth JSON: {e}"),
+    })?;
+    let Some(entry) = file.auths.get(host) else {
+        return Ok(None);
+    };
     if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
         return Ok(Some(RegistryAuth::Basic(u.clone(), p.clone())));
     }
@@ -304,10 +402,16 @@ fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceEr
             .decode(a.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
+            .and_then(|s| {
+                s.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+            });
         return match decoded {
             Some((u, p)) => Ok(Some(RegistryAuth::Basic(u, p))),
-            None => Err(SourceError::Registry { what: path.display().to_string(), message: format!("auth for {host} is not base64 of user:password") }),
+            None => Err(SourceError::Registry {
+                what: path.display().to_string(),
+                message: format!("auth for {host} is not base64 of user:password"),
+            }),
         };
     }
     Ok(None)
@@ -319,10 +423,21 @@ mod tests {
 
     #[test]
     fn loopback_detection() {
-        for h in ["127.0.0.1:5000", "localhost", "localhost:80", "[::1]:5000", "127.3.2.1"] {
+        for h in [
+            "127.0.0.1:5000",
+            "localhost",
+            "localhost:80",
+            "[::1]:5000",
+            "127.3.2.1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["10.0.0.1:5000", "example.com", "127.0.0.1.example.com", "localhost.evil.example"] {
+        for h in [
+            "10.0.0.1:5000",
+            "example.com",
+            "127.0.0.1.example.com",
+            "localhost.evil.example",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }
@@ -335,7 +450,10 @@ mod tests {
         std::fs::write(&p, r#"{"auths":{"r.example":{"auth":"dTpw"}}}"#).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = gantry_auth(&p, "r.example").unwrap_err();
-        assert!(matches!(e, SourceError::Io { .. }) && e.to_string().contains("chmod 600"), "a local error (exit 6): {e}");
+        assert!(
+            matches!(e, SourceError::Io { .. }) && e.to_string().contains("chmod 600"),
+            "a local error (exit 6): {e}"
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         match gantry_auth(&p, "r.example").unwrap() {
             Some(RegistryAuth::Basic(u, pw)) => assert_eq!((u.as_str(), pw.as_str()), ("u", "p")),

@@ -25,7 +25,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryPolicyError {
     #[error("registry '{registry}': key {path}: {message}")]
-    Key { registry: String, path: String, message: String },
+    Key {
+        registry: String,
+        path: String,
+        message: String,
+    },
     #[error("registry '{registry}': {message}")]
     Invalid { registry: String, message: String },
     #[error("--allow-unsigned is forbidden by the system configuration")]
@@ -58,11 +62,19 @@ pub struct SignerMatch {
 }
 
 impl SignerMatch {
-    fn new(registry: &str, issuer: &Option<String>, identity: &Option<String>, identity_regex: &Option<String>, keys: &[PathBuf]) -> Result<SignerMatch, RegistryPolicyError> {
+    fn new(
+        registry: &str,
+        issuer: &Option<String>,
+        identity: &Option<String>,
+        identity_regex: &Option<String>,
+        keys: &[PathBuf],
+    ) -> Result<SignerMatch, RegistryPolicyError> {
         let compiled = match identity_regex {
-            Some(re) => Some(regex::Regex::new(&crate::config::anchor(re)).map_err(|e| RegistryPolicyError::Invalid {
-                registry: registry.into(),
-                message: format!("identity_regex: {e}"),
+            Some(re) => Some(regex::Regex::new(&crate::config::anchor(re)).map_err(|e| {
+                RegistryPolicyError::Invalid {
+                    registry: registry.into(),
+                    message: format!("identity_regex: {e}"),
+                }
             })?),
             None => None,
         };
@@ -77,14 +89,29 @@ impl SignerMatch {
     }
 
     /// True when a verified signer of this kind, key and identity is the one described.
-    pub fn matches(&self, kind: Option<SignatureKind>, key_fingerprint: Option<&str>, identity: &Identity) -> bool {
+    pub fn matches(
+        &self,
+        kind: Option<SignatureKind>,
+        key_fingerprint: Option<&str>,
+        identity: &Identity,
+    ) -> bool {
         match kind {
-            Some(SignatureKind::Key) => key_fingerprint.is_some_and(|f| self.key_fingerprints.iter().any(|k| k == f)),
+            Some(SignatureKind::Key) => {
+                key_fingerprint.is_some_and(|f| self.key_fingerprints.iter().any(|k| k == f))
+            }
             Some(SignatureKind::Keyless) => {
-                let (Some(want), Some(got)) = (&self.issuer, &identity.issuer) else { return false };
-                let Some(subject) = identity.subject.as_deref() else { return false };
+                let (Some(want), Some(got)) = (&self.issuer, &identity.issuer) else {
+                    return false;
+                };
+                let Some(subject) = identity.subject.as_deref() else {
+                    return false;
+                };
                 want == got
-                    && (self.identity.as_deref() == Some(subject) || self.compiled.as_ref().is_some_and(|re| re.is_match(subject)))
+                    && (self.identity.as_deref() == Some(subject)
+                        || self
+                            .compiled
+                            .as_ref()
+                            .is_some_and(|re| re.is_match(subject)))
             }
             None => false,
         }
@@ -98,10 +125,16 @@ impl SignerMatch {
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(i) = &self.identity {
-            parts.push(format!("identity {i} from issuer {}", self.issuer.as_deref().unwrap_or("?")));
+            parts.push(format!(
+                "identity {i} from issuer {}",
+                self.issuer.as_deref().unwrap_or("?")
+            ));
         }
         if let Some(r) = &self.identity_regex {
-            parts.push(format!("identity ~ {r} from issuer {}", self.issuer.as_deref().unwrap_or("?")));
+            parts.push(format!(
+                "identity ~ {r} from issuer {}",
+                self.issuer.as_deref().unwrap_or("?")
+            ));
         }
         if !self.key_fingerprints.is_empty() {
             parts.push(format!("key {}", self.key_fingerprints.join(" or ")));
@@ -123,11 +156,17 @@ pub struct SignerRule {
 }
 
 impl SignerRule {
-    fn from_entry(name: &str, layer: Layer, e: &RegistryEntry) -> Result<SignerRule, RegistryPolicyError> {
+    fn from_entry(
+        name: &str,
+        layer: Layer,
+        e: &RegistryEntry,
+    ) -> Result<SignerRule, RegistryPolicyError> {
         let attestors = e
             .attestors
             .iter()
-            .map(|a: &Attestor| SignerMatch::new(name, &a.issuer, &a.identity, &a.identity_regex, &a.keys))
+            .map(|a: &Attestor| {
+                SignerMatch::new(name, &a.issuer, &a.identity, &a.identity_regex, &a.keys)
+            })
             .collect::<Result<_, _>>()?;
         Ok(SignerRule {
             registry: name.to_string(),
@@ -140,7 +179,13 @@ impl SignerRule {
 
     /// Why an attestation's signer does not count for this rule, or `None` when it does.
     fn rejects(&self, signer: &SignerFacts) -> Option<String> {
-        let ok = |m: &SignerMatch| m.matches(signer.kind, signer.key_fingerprint.as_deref(), &signer.identity);
+        let ok = |m: &SignerMatch| {
+            m.matches(
+                signer.kind,
+                signer.key_fingerprint.as_deref(),
+                &signer.identity,
+            )
+        };
         if ok(&self.signer) || self.attestors.iter().any(ok) {
             return None;
         }
@@ -160,7 +205,10 @@ impl SignerRule {
 fn describe_signer(s: &SignerFacts) -> String {
     match (s.kind, &s.key_fingerprint, &s.identity.subject) {
         (Some(SignatureKind::Keyless), _, Some(subject)) => {
-            format!("{subject} (issuer {})", s.identity.issuer.as_deref().unwrap_or("unknown"))
+            format!(
+                "{subject} (issuer {})",
+                s.identity.issuer.as_deref().unwrap_or("unknown")
+            )
         }
         (_, Some(fp), _) => format!("key {fp}"),
         _ => "an unrecorded signer".into(),
@@ -205,17 +253,27 @@ pub struct RegistryPolicy {
 
 /// What a reference is, for matching.
 enum Target {
-    Registry { host: HostPort, repository: Vec<String> },
+    Registry {
+        host: HostPort,
+        repository: Vec<String>,
+    },
     Layout(PathBuf),
 }
 
 /// How specifically `entry` covers `target` (more path components: more specific), or `None`.
 fn coverage(entry: &RegistryEntry, target: &Target) -> Option<usize> {
     match (RegistryUrl::parse(&entry.url).ok()?, target) {
-        (RegistryUrl::Registry { host, prefix }, Target::Registry { host: h, repository }) => {
+        (
+            RegistryUrl::Registry { host, prefix },
+            Target::Registry {
+                host: h,
+                repository,
+            },
+        ) => {
             let plain = entry.insecure || host.is_loopback();
             let same_host = host.identity(plain) == h.identity(plain);
-            (same_host && repository.len() > prefix.len() && repository.starts_with(&prefix)).then_some(prefix.len() + 1)
+            (same_host && repository.len() > prefix.len() && repository.starts_with(&prefix))
+                .then_some(prefix.len() + 1)
         }
         (RegistryUrl::Layout(dir), Target::Layout(d)) => {
             let dir = canonical_path(&dir);
@@ -226,7 +284,10 @@ fn coverage(entry: &RegistryEntry, target: &Target) -> Option<usize> {
 }
 
 /// The most specific entry of `entries` covering `target` (ties: the first name in order).
-fn best<'a>(entries: impl Iterator<Item = (&'a String, &'a RegistryEntry)>, target: &Target) -> Option<(&'a str, &'a RegistryEntry)> {
+fn best<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a RegistryEntry)>,
+    target: &Target,
+) -> Option<(&'a str, &'a RegistryEntry)> {
     let mut found: Option<(usize, &'a str, &'a RegistryEntry)> = None;
     for (name, e) in entries {
         if let Some(n) = coverage(e, target) {
@@ -243,7 +304,12 @@ impl RegistryPolicy {
     /// (`corp/tool`), which governs among user entries when no system entry covers the
     /// reference. A layout's directory is made canonical in place, so the directory opened is
     /// the one matched.
-    pub fn resolve(layered: &Layered, location: &mut ImageLocation, named: Option<&str>, allow_unsigned: bool) -> Result<RegistryPolicy, RegistryPolicyError> {
+    pub fn resolve(
+        layered: &Layered,
+        location: &mut ImageLocation,
+        named: Option<&str>,
+        allow_unsigned: bool,
+    ) -> Result<RegistryPolicy, RegistryPolicyError> {
         let system = &layered.system;
         let forbid_unsigned = system.forbid_allow_unsigned;
         if allow_unsigned && forbid_unsigned {
@@ -251,7 +317,10 @@ impl RegistryPolicy {
         }
         let target = match location {
             ImageLocation::Registry(r) => Target::Registry {
-                host: HostPort::parse(&r.host).map_err(|e| RegistryPolicyError::Invalid { registry: r.host.clone(), message: e.to_string() })?,
+                host: HostPort::parse(&r.host).map_err(|e| RegistryPolicyError::Invalid {
+                    registry: r.host.clone(),
+                    message: e.to_string(),
+                })?,
                 repository: r.repository.split('/').map(str::to_owned).collect(),
             },
             ImageLocation::Layout(l) => {
@@ -259,7 +328,11 @@ impl RegistryPolicy {
                 Target::Layout(l.dir.clone())
             }
         };
-        let user_entries = layered.user.registries.iter().filter(|(n, _)| !system.registries.contains_key(*n));
+        let user_entries = layered
+            .user
+            .registries
+            .iter()
+            .filter(|(n, _)| !system.registries.contains_key(*n));
         let sys_best = best(system.registries.iter(), &target);
         // Within the user layer, the entry the user named wins (their own choice); the system
         // layer is above that choice.
@@ -277,9 +350,21 @@ impl RegistryPolicy {
         let (adhoc_name, adhoc_url, adhoc_transport) = match location {
             ImageLocation::Registry(r) => {
                 let loopback = HostPort::parse(&r.host).is_ok_and(|h| h.is_loopback());
-                (r.host.clone(), r.host.clone(), if loopback { Transport::Http } else { Transport::Https })
+                (
+                    r.host.clone(),
+                    r.host.clone(),
+                    if loopback {
+                        Transport::Http
+                    } else {
+                        Transport::Https
+                    },
+                )
             }
-            ImageLocation::Layout(l) => ("oci-layout".to_string(), format!("oci:{}", l.dir.display()), Transport::Layout),
+            ImageLocation::Layout(l) => (
+                "oci-layout".to_string(),
+                format!("oci:{}", l.dir.display()),
+                Transport::Layout,
+            ),
         };
         let mut policy = RegistryPolicy {
             name: adhoc_name,
@@ -295,7 +380,9 @@ impl RegistryPolicy {
             policies: Vec::new(),
             plugins: Vec::new(),
         };
-        let Some((layer, (name, entry))) = governing else { return Ok(policy) };
+        let Some((layer, (name, entry))) = governing else {
+            return Ok(policy);
+        };
         policy.name = name.to_string();
         policy.url = entry.url.clone();
         policy.layer = Some(layer);
@@ -303,22 +390,37 @@ impl RegistryPolicy {
             policy.transport = Transport::Http;
         }
         policy.always_allow_unsigned = entry.always_allow_unsigned && !forbid_unsigned;
-        policy.mode = if system.forbid_warn_mode { Mode::Enforce } else { entry.mode };
+        policy.mode = if system.forbid_warn_mode {
+            Mode::Enforce
+        } else {
+            entry.mode
+        };
         let mut roots = Vec::new();
-        for (layer, name, e) in std::iter::once((layer, name, entry)).chain(additional.map(|(n, e)| (Layer::User, n, e))) {
+        for (layer, name, e) in std::iter::once((layer, name, entry))
+            .chain(additional.map(|(n, e)| (Layer::User, n, e)))
+        {
             if layer == Layer::User && policy.layer == Some(Layer::System) {
                 policy.additional.push(name.to_string());
             }
             if e.has_signature_policy() {
                 let rule = SignerRule::from_entry(name, layer, e)?;
-                let keyless = rule.signer.wants_keyless() || rule.attestors.iter().any(SignerMatch::wants_keyless);
+                let keyless = rule.signer.wants_keyless()
+                    || rule.attestors.iter().any(SignerMatch::wants_keyless);
                 if keyless {
-                    roots.push(e.trusted_root.clone().map_or(RootSource::PublicGood, RootSource::File));
+                    roots.push(
+                        e.trusted_root
+                            .clone()
+                            .map_or(RootSource::PublicGood, RootSource::File),
+                    );
                 }
                 policy.signers.push(rule);
             }
-            policy.policies.extend(e.policies.iter().map(|p| (layer, p.clone())));
-            policy.plugins.extend(e.plugins.iter().map(|p| (layer, p.clone())));
+            policy
+                .policies
+                .extend(e.policies.iter().map(|p| (layer, p.clone())));
+            policy
+                .plugins
+                .extend(e.plugins.iter().map(|p| (layer, p.clone())));
         }
         // One root checks every keyless signature: the governing entry's if it takes keyless
         // signers, else the adding entry's (whose rule is then the only keyless one).
@@ -341,7 +443,10 @@ impl RegistryPolicy {
             always_allow_unsigned: self.always_allow_unsigned,
             ..Default::default()
         };
-        let governing_has_rule = self.signers.first().is_some_and(|r| r.registry == self.name);
+        let governing_has_rule = self
+            .signers
+            .first()
+            .is_some_and(|r| r.registry == self.name);
         let mut out = Vec::new();
         if !governing_has_rule {
             out.push(base.clone());
@@ -352,7 +457,11 @@ impl RegistryPolicy {
                 has_signature_policy: true,
                 issuer: r.signer.issuer.clone(),
                 identity: r.signer.identity.clone(),
-                identity_regex: r.signer.identity_regex.as_deref().map(SignatureConfig::anchor),
+                identity_regex: r
+                    .signer
+                    .identity_regex
+                    .as_deref()
+                    .map(SignatureConfig::anchor),
                 key_fingerprints: r.signer.key_fingerprints.clone(),
                 match_reference: r.match_reference.map(|m| {
                     match m {
@@ -385,7 +494,12 @@ impl RegistryPolicy {
     pub fn key_files(&self) -> Vec<PathBuf> {
         let mut keys: Vec<PathBuf> = Vec::new();
         for r in &self.signers {
-            for k in r.signer.keys.iter().chain(r.attestors.iter().flat_map(|a| a.keys.iter())) {
+            for k in r
+                .signer
+                .keys
+                .iter()
+                .chain(r.attestors.iter().flat_map(|a| a.keys.iter()))
+            {
                 if !keys.contains(k) {
                     keys.push(k.clone());
                 }
@@ -399,9 +513,15 @@ impl RegistryPolicy {
 fn key_fingerprints(registry: &str, keys: &[PathBuf]) -> Result<Vec<String>, RegistryPolicyError> {
     keys.iter()
         .map(|p: &PathBuf| {
-            let err = |message: String| RegistryPolicyError::Key { registry: registry.into(), path: p.display().to_string(), message };
+            let err = |message: String| RegistryPolicyError::Key {
+                registry: registry.into(),
+                path: p.display().to_string(),
+                message,
+            };
             let pem = std::fs::read(p as &Path).map_err(|e| err(e.to_string()))?;
-            crate::trust::keys::PublicKey::from_pem(&pem).map(|k| k.fingerprint()).map_err(|e| err(e.to_string()))
+            crate::trust::keys::PublicKey::from_pem(&pem)
+                .map(|k| k.fingerprint())
+                .map_err(|e| err(e.to_string()))
         })
         .collect()
 }

@@ -15,7 +15,10 @@ pub enum Repo {
 }
 
 impl ImageSource for Repo {
-    async fn fetch_manifest(&self, r: &ManifestRef) -> Result<Option<FetchedManifest>, SourceError> {
+    async fn fetch_manifest(
+        &self,
+        r: &ManifestRef,
+    ) -> Result<Option<FetchedManifest>, SourceError> {
         match self {
             Repo::Registry(x) => x.fetch_manifest(r).await,
             Repo::Layout(x) => x.fetch_manifest(r).await,
@@ -41,7 +44,10 @@ impl Repo {
     /// Opens a blob as a blocking reader of its raw bytes (digest unchecked: the unpacker checks
     /// it while it streams). For a registry, a task feeds the reader through a bounded channel,
     /// so memory stays bounded however large the blob.
-    pub async fn blob_reader(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, SourceError> {
+    pub async fn blob_reader(
+        &self,
+        desc: &Descriptor,
+    ) -> Result<Box<dyn Read + Send>, SourceError> {
         match self {
             Repo::Layout(l) => Ok(Box::new(l.open_blob(&desc.digest)?)),
             Repo::Registry(r) => {
@@ -54,7 +60,10 @@ impl Repo {
                         }
                     }
                 });
-                Ok(Box::new(ChannelReader { rx, cur: bytes::Bytes::new() }))
+                Ok(Box::new(ChannelReader {
+                    rx,
+                    cur: bytes::Bytes::new(),
+                }))
             }
         }
     }

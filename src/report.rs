@@ -20,14 +20,20 @@ pub struct TextReporter {
 impl TextReporter {
     /// A reporter whose clock starts now.
     pub fn new(verbose: bool) -> Self {
-        TextReporter { verbose, start: std::time::Instant::now() }
+        TextReporter {
+            verbose,
+            start: std::time::Instant::now(),
+        }
     }
 }
 
 impl Reporter for TextReporter {
     fn step(&self, what: &str, detail: &str) {
         if self.verbose {
-            crate::errln!("{what:>12} {detail} [+{:.3}s]", self.start.elapsed().as_secs_f64());
+            crate::errln!(
+                "{what:>12} {detail} [+{:.3}s]",
+                self.start.elapsed().as_secs_f64()
+            );
         } else {
             crate::errln!("{what:>12} {detail}");
         }
@@ -35,7 +41,11 @@ impl Reporter for TextReporter {
 
     fn verdict(&self, hook: HookPoint, verdict: &Verdict, enforced: bool) {
         for m in &verdict.deny {
-            let tag = if enforced { "denied" } else { "denied (warn mode)" };
+            let tag = if enforced {
+                "denied"
+            } else {
+                "denied (warn mode)"
+            };
             crate::errln!("{tag:>12} [{hook}] {} ({})", m.text, m.source);
         }
         for m in &verdict.warn {

@@ -25,7 +25,11 @@ pub enum ShimError {
     #[error("entrypoint {path} is not a native executable: {reason}")]
     NotNative { path: String, reason: String },
     #[error("entrypoint {path} is built for {found}, but this host is {host}")]
-    WrongArch { path: String, found: String, host: String },
+    WrongArch {
+        path: String,
+        found: String,
+        host: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -38,12 +42,15 @@ pub enum ShimError {
 /// relative symlink that climbs above `root` is refused. Returns the path relative to `root`.
 pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, ShimError> {
     let mut stack: Vec<std::ffi::OsString> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> =
-        Path::new(path).components().rev().filter_map(|c| match c {
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
             Component::Normal(n) => Some(n.to_owned()),
             Component::ParentDir => Some("..".into()),
             _ => None,
-        }).collect();
+        })
+        .collect();
     let mut hops = 0;
     let mut through_link = false;
     while let Some(c) = pending.pop() {
@@ -62,10 +69,15 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, ShimError> {
         if meta.file_type().is_symlink() {
             hops += 1;
             if hops > 40 {
-                return Err(ShimError::Loop { path: path.to_string() });
+                return Err(ShimError::Loop {
+                    path: path.to_string(),
+                });
             }
             through_link = true;
-            let target = std::fs::read_link(&here).map_err(|e| ShimError::Io { path: path.into(), source: e })?;
+            let target = std::fs::read_link(&here).map_err(|e| ShimError::Io {
+                path: path.into(),
+                source: e,
+            })?;
             stack.pop();
             if target.is_absolute() {
                 stack.clear();
@@ -100,23 +112,43 @@ pub struct LaunchPlan {
 /// Reads enough of a file to classify it and find its ELF interpreter.
 fn inspect_binary(file: &Path, shown: &str) -> Result<Option<String>, ShimError> {
     use crate::elf::Header;
-    let io = |e| ShimError::Io { path: shown.to_string(), source: e };
+    let io = |e| ShimError::Io {
+        path: shown.to_string(),
+        source: e,
+    };
     let mut f = std::fs::File::open(file).map_err(io)?;
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut f, &mut head).map_err(io)?;
     head.truncate(n);
     match crate::elf::classify(&head) {
-        Header::Script(shebang) => Err(ShimError::Script { path: shown.into(), shebang }),
-        Header::WrongArch(found) => Err(ShimError::WrongArch { path: shown.into(), found, host: crate::elf::host_machine().1.into() }),
-        Header::NotNative(reason) => Err(ShimError::NotNative { path: shown.into(), reason: reason.into() }),
+        Header::Script(shebang) => Err(ShimError::Script {
+            path: shown.into(),
+            shebang,
+        }),
+        Header::WrongArch(found) => Err(ShimError::WrongArch {
+            path: shown.into(),
+            found,
+            host: crate::elf::host_machine().1.into(),
+        }),
+        Header::NotNative(reason) => Err(ShimError::NotNative {
+            path: shown.into(),
+            reason: reason.into(),
+        }),
         Header::Native { interp: None } => Ok(None),
-        Header::Native { interp: Some((offset, size)) } => {
+        Header::Native {
+            interp: Some((offset, size)),
+        } => {
             use std::io::{Seek, SeekFrom};
-            let bad = || ShimError::NotNative { path: shown.into(), reason: "bad interpreter header".into() };
+            let bad = || ShimError::NotNative {
+                path: shown.into(),
+                reason: "bad interpreter header".into(),
+            };
             let mut buf = vec![0u8; usize::try_from(size).map_err(|_| bad())?];
             f.seek(SeekFrom::Start(offset)).map_err(io)?;
             f.read_exact(&mut buf).map_err(|_| bad())?;
-            Ok(Some(String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned()))
+            Ok(Some(
+                String::from_utf8_lossy(buf.split(|b| *b == 0).next().unwrap_or(&[])).into_owned(),
+            ))
         }
     }
 }
@@ -145,26 +177,55 @@ fn search_path(root: &Path, name: &str, env: &[String]) -> Option<String> {
 }
 
 /// Plans the launch of the image entrypoint (ENTRYPOINT, or CMD when there is none).
-pub fn plan(root: &Path, entrypoint: &[String], cmd: &[String], env: &[String]) -> Result<LaunchPlan, ShimError> {
+pub fn plan(
+    root: &Path,
+    entrypoint: &[String],
+    cmd: &[String],
+    env: &[String],
+) -> Result<LaunchPlan, ShimError> {
     // Baked arguments are ENTRYPOINT[1..]; CMD only matters when there is no ENTRYPOINT, since
     // CMD is a default the user's own arguments replace.
-    let argv: &[String] = if !entrypoint.is_empty() { entrypoint } else { cmd };
-    let first = argv.first().filter(|s| !s.is_empty()).ok_or(ShimError::NoEntrypoint)?.clone();
-    let declared = if first.contains('/') { first.clone() } else { search_path(root, &first, env).ok_or_else(|| ShimError::Missing(first.clone()))? };
+    let argv: &[String] = if !entrypoint.is_empty() {
+        entrypoint
+    } else {
+        cmd
+    };
+    let first = argv
+        .first()
+        .filter(|s| !s.is_empty())
+        .ok_or(ShimError::NoEntrypoint)?
+        .clone();
+    let declared = if first.contains('/') {
+        first.clone()
+    } else {
+        search_path(root, &first, env).ok_or_else(|| ShimError::Missing(first.clone()))?
+    };
     if let Some(bad) = [&first, &declared].into_iter().find(|s| has_control(s)) {
-        return Err(ShimError::NotNative { path: escape(bad), reason: "its path holds control characters".into() });
+        return Err(ShimError::NotNative {
+            path: escape(bad),
+            reason: "its path holds control characters".into(),
+        });
     }
     let program = resolve_in_root(root, &declared)?;
     let abs = root.join(&program);
     let meta = std::fs::metadata(&abs).map_err(|_| ShimError::Missing(declared.clone()))?;
     if !meta.is_file() {
-        return Err(ShimError::NotNative { path: declared, reason: "not a regular file".into() });
+        return Err(ShimError::NotNative {
+            path: declared,
+            reason: "not a regular file".into(),
+        });
     }
     let interp = inspect_binary(&abs, &declared)?;
     let (interpreter, library_path) = match interp {
         None => (None, Vec::new()),
         Some(i) if has_control(&i) => {
-            return Err(ShimError::NotNative { path: declared, reason: format!("its dynamic loader path {} holds control characters", escape(&i)) })
+            return Err(ShimError::NotNative {
+                path: declared,
+                reason: format!(
+                    "its dynamic loader path {} holds control characters",
+                    escape(&i)
+                ),
+            })
         }
         Some(i) => {
             let ld = resolve_in_root(root, &i).map_err(|_| ShimError::NotNative {
@@ -174,13 +235,21 @@ pub fn plan(root: &Path, entrypoint: &[String], cmd: &[String], env: &[String]) 
             (Some(ld), library_dirs(root))
         }
     };
-    Ok(LaunchPlan { program, interpreter, library_path, args: argv[1..].to_vec(), entrypoint: declared })
+    Ok(LaunchPlan {
+        program,
+        interpreter,
+        library_path,
+        args: argv[1..].to_vec(),
+        entrypoint: declared,
+    })
 }
 
 fn library_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for base in ["lib", "lib64", "usr/lib", "usr/lib64", "usr/local/lib"] {
-        let Ok(p) = resolve_in_root(root, base) else { continue };
+        let Ok(p) = resolve_in_root(root, base) else {
+            continue;
+        };
         if root.join(&p).is_dir() && !dirs.contains(&p) {
             dirs.push(p.clone());
             // Debian-style multiarch directories.
@@ -210,7 +279,15 @@ fn has_control(s: &str) -> bool {
 
 /// A string with control characters shown as escapes, for messages and comments.
 fn escape(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Quotes a string for POSIX sh.
@@ -230,7 +307,11 @@ pub fn launch_script(plan: &LaunchPlan, root: &Path) -> String {
             line += "--inhibit-cache ";
         }
         // One word: `"$R"/'dir'` pieces joined by `:`, every image-controlled part single-quoted.
-        let libs: Vec<String> = plan.library_path.iter().map(|p| format!("\"$R\"/{}", sh_quote(&p.display().to_string()))).collect();
+        let libs: Vec<String> = plan
+            .library_path
+            .iter()
+            .map(|p| format!("\"$R\"/{}", sh_quote(&p.display().to_string())))
+            .collect();
         line += &format!("--library-path {} ", libs.join(":"));
     }
     line += &prog;
@@ -239,21 +320,34 @@ pub fn launch_script(plan: &LaunchPlan, root: &Path) -> String {
         line += &sh_quote(a);
     }
     line += " \"$@\"";
-    format!("#!/bin/sh\n# gantry-launch: {}\nR={}\n{}\n", escape(&plan.entrypoint), sh_quote(&r), line)
+    format!(
+        "#!/bin/sh\n# gantry-launch: {}\nR={}\n{}\n",
+        escape(&plan.entrypoint),
+        sh_quote(&r),
+        line
+    )
 }
 
 /// The wrapper put on PATH: a fixed stub that runs the current version's launch script, so that
 /// flipping `current` switches versions atomically.
 pub fn wrapper_script(name: &str, current_launch: &Path) -> String {
-    format!("#!/bin/sh\n{WRAPPER_MARKER} {name}\nexec {} \"$@\"\n", sh_quote(&current_launch.display().to_string()))
+    format!(
+        "#!/bin/sh\n{WRAPPER_MARKER} {name}\nexec {} \"$@\"\n",
+        sh_quote(&current_launch.display().to_string())
+    )
 }
 
 /// True when the file at `path` is a wrapper gantry wrote.
 pub fn is_our_wrapper(path: &Path) -> bool {
     let mut buf = [0u8; 256];
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
     let n = read_up_to(&mut f, &mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).lines().nth(1).is_some_and(|l| l.starts_with(WRAPPER_MARKER))
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.starts_with(WRAPPER_MARKER))
 }
 
 #[cfg(test)]
@@ -270,9 +364,18 @@ mod tests {
         symlink("/usr/bin/real", root.join("usr/bin/tool")).unwrap();
         symlink("usr/bin", root.join("bin")).unwrap();
         symlink("../bin/tool", root.join("usr/bin/rel")).unwrap();
-        assert_eq!(resolve_in_root(root, "/usr/bin/tool").unwrap(), PathBuf::from("usr/bin/real"));
-        assert_eq!(resolve_in_root(root, "/bin/tool").unwrap(), PathBuf::from("usr/bin/real"));
-        assert_eq!(resolve_in_root(root, "/usr/bin/rel").unwrap(), PathBuf::from("usr/bin/real"));
+        assert_eq!(
+            resolve_in_root(root, "/usr/bin/tool").unwrap(),
+            PathBuf::from("usr/bin/real")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/bin/tool").unwrap(),
+            PathBuf::from("usr/bin/real")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/usr/bin/rel").unwrap(),
+            PathBuf::from("usr/bin/real")
+        );
     }
 
     #[test]
@@ -281,10 +384,16 @@ mod tests {
         let root = d.path();
         std::fs::create_dir_all(root.join("usr/bin")).unwrap();
         symlink("../../../../etc/passwd", root.join("usr/bin/tool")).unwrap();
-        assert!(matches!(resolve_in_root(root, "/usr/bin/tool"), Err(ShimError::OutsideRoot(_))));
+        assert!(matches!(
+            resolve_in_root(root, "/usr/bin/tool"),
+            Err(ShimError::OutsideRoot(_))
+        ));
         symlink("loop2", root.join("loop1")).unwrap();
         symlink("loop1", root.join("loop2")).unwrap();
-        assert!(matches!(resolve_in_root(root, "/loop1"), Err(ShimError::Loop { .. })));
+        assert!(matches!(
+            resolve_in_root(root, "/loop1"),
+            Err(ShimError::Loop { .. })
+        ));
     }
 
     #[test]
@@ -292,22 +401,45 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
         std::fs::write(root.join("s"), b"#!/bin/sh\necho hi\n").unwrap();
-        std::fs::write(root.join("t"), b"just text, long enough to not be an ELF file at all........................").unwrap();
+        std::fs::write(
+            root.join("t"),
+            b"just text, long enough to not be an ELF file at all........................",
+        )
+        .unwrap();
         let mut elf = std::fs::read("/proc/self/exe").unwrap();
         elf[18] = 0x28; // ARM
         elf[19] = 0;
         std::fs::write(root.join("arm"), &elf).unwrap();
-        assert!(matches!(plan(root, &["/s".into()], &[], &[]), Err(ShimError::Script { .. })));
-        assert!(matches!(plan(root, &["/t".into()], &[], &[]), Err(ShimError::NotNative { .. })));
-        assert!(matches!(plan(root, &["/arm".into()], &[], &[]), Err(ShimError::WrongArch { .. })));
-        assert!(matches!(plan(root, &["/nope".into()], &[], &[]), Err(ShimError::Missing(_))));
-        assert!(matches!(plan(root, &[], &[], &[]), Err(ShimError::NoEntrypoint)));
+        assert!(matches!(
+            plan(root, &["/s".into()], &[], &[]),
+            Err(ShimError::Script { .. })
+        ));
+        assert!(matches!(
+            plan(root, &["/t".into()], &[], &[]),
+            Err(ShimError::NotNative { .. })
+        ));
+        assert!(matches!(
+            plan(root, &["/arm".into()], &[], &[]),
+            Err(ShimError::WrongArch { .. })
+        ));
+        assert!(matches!(
+            plan(root, &["/nope".into()], &[], &[]),
+            Err(ShimError::Missing(_))
+        ));
+        assert!(matches!(
+            plan(root, &[], &[], &[]),
+            Err(ShimError::NoEntrypoint)
+        ));
     }
 
     #[test]
     fn quoting_survives_hostile_arguments() {
         assert_eq!(sh_quote("a'b"), "'a'\\''b'");
-        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", sh_quote("$(id) `x` 'q' \"d\""))).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote("$(id) `x` 'q' \"d\"")))
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "$(id) `x` 'q' \"d\"");
     }
 
@@ -321,12 +453,19 @@ mod tests {
         let inject = "$(touch pwned)`touch pwned`;touch pwned".to_string();
         // A stand-in loader that prints the arguments it was given, one per line.
         let ld = format!("ld-{inject}");
-        std::fs::write(root.join(&ld), "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+        std::fs::write(
+            root.join(&ld),
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
+        )
+        .unwrap();
         std::fs::set_permissions(root.join(&ld), std::fs::Permissions::from_mode(0o755)).unwrap();
         let plan = LaunchPlan {
             program: PathBuf::from(format!("bin/{inject}'q")),
             interpreter: Some(PathBuf::from(&ld)),
-            library_path: vec![PathBuf::from(format!("lib/{inject}-linux-gnu")), PathBuf::from("usr/lib\"x")],
+            library_path: vec![
+                PathBuf::from(format!("lib/{inject}-linux-gnu")),
+                PathBuf::from("usr/lib\"x"),
+            ],
             args: vec![inject.clone(), "a'b".into()],
             entrypoint: "/bin/x\ntouch pwned".into(),
         };
@@ -334,11 +473,26 @@ mod tests {
         assert_eq!(script.lines().count(), 4, "{script}");
         let launch = d.path().join("launch");
         std::fs::write(&launch, &script).unwrap();
-        let out = std::process::Command::new("sh").arg(&launch).arg("$(user arg)").current_dir(d.path()).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(!pwned.exists(), "an image-controlled name ran a command:\n{script}");
+        let out = std::process::Command::new("sh")
+            .arg(&launch)
+            .arg("$(user arg)")
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !pwned.exists(),
+            "an image-controlled name ran a command:\n{script}"
+        );
         let r = root.display();
-        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
         let expected = vec![
             "--inhibit-cache".to_string(),
             "--library-path".into(),
@@ -355,6 +509,9 @@ mod tests {
     fn control_characters_in_entrypoints_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let e = plan(d.path(), &["/bin/x\ntouch /tmp/y".into()], &[], &[]).unwrap_err();
-        assert!(e.to_string().contains("control characters") && e.to_string().contains("\\n"), "{e}");
+        assert!(
+            e.to_string().contains("control characters") && e.to_string().contains("\\n"),
+            "{e}"
+        );
     }
 }

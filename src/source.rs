@@ -29,7 +29,11 @@ pub enum SourceError {
     #[error("{what}: {message}")]
     Registry { what: String, message: String },
     #[error("{what}: digest mismatch (expected {expected}, got {actual})")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{what}: larger than the {limit}-byte limit")]
     TooLarge { what: String, limit: u64 },
     #[error("{what}: {source}")]

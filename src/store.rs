@@ -18,7 +18,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("invalid package name '{0}': use letters, digits, '.', '_' and '-', not starting with '.'")]
+    #[error(
+        "invalid package name '{0}': use letters, digits, '.', '_' and '-', not starting with '.'"
+    )]
     BadName(String),
     #[error("refusing to overwrite {0}: it is not a gantry wrapper (remove it or choose another --name)")]
     NotOurs(PathBuf),
@@ -29,7 +31,10 @@ pub enum StoreError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |e| StoreError::Io { path: path.to_path_buf(), source: e }
+    move |e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 /// Checks a package name before it becomes a path component.
@@ -38,8 +43,14 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
         && name.len() <= 128
         && !name.starts_with('.')
         && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok { Ok(()) } else { Err(StoreError::BadName(name.to_string())) }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_string()))
+    }
 }
 
 /// What `metadata.json` records about an installed version.
@@ -97,7 +108,9 @@ impl Store {
             let p = home.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
-        Ok(Store { home: home.to_path_buf() })
+        Ok(Store {
+            home: home.to_path_buf(),
+        })
     }
 
     /// The home directory.
@@ -108,7 +121,12 @@ impl Store {
     /// Takes the exclusive lock that serialises gantry processes on this home (waits for it).
     pub fn lock(&self) -> Result<Lock, StoreError> {
         let p = self.home.join("lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(io(&p))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io(&p))?;
         f.lock().map_err(io(&p))?;
         Ok(Lock { _file: f })
     }
@@ -136,7 +154,11 @@ impl Store {
                         let _ = fs::remove_file(f.path());
                     }
                     // A version an interrupted commit was still deleting, never the current one.
-                    if n.starts_with(DIGEST_DIR_PREFIX) && current.as_deref().is_some_and(|c| c.as_os_str() != f.file_name()) {
+                    if n.starts_with(DIGEST_DIR_PREFIX)
+                        && current
+                            .as_deref()
+                            .is_some_and(|c| c.as_os_str() != f.file_name())
+                    {
                         let _ = remove_any(&f.path());
                     }
                 }
@@ -147,7 +169,9 @@ impl Store {
         for e in fs::read_dir(&bin).map_err(io(&bin))?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             let temp = n.starts_with('.') && n.ends_with(".tmp");
-            let orphan = validate_name(&n).is_ok() && shim::is_our_wrapper(&e.path()) && self.current_digest(&n).is_none();
+            let orphan = validate_name(&n).is_ok()
+                && shim::is_our_wrapper(&e.path())
+                && self.current_digest(&n).is_none();
             if temp || orphan {
                 let _ = fs::remove_file(e.path());
             }
@@ -158,17 +182,26 @@ impl Store {
     /// A fresh staging directory on the store's filesystem (removed on drop unless committed).
     pub fn staging(&self) -> Result<tempfile::TempDir, StoreError> {
         let tmp = self.home.join("tmp");
-        tempfile::Builder::new().prefix("stage-").tempdir_in(&tmp).map_err(io(&tmp))
+        tempfile::Builder::new()
+            .prefix("stage-")
+            .tempdir_in(&tmp)
+            .map_err(io(&tmp))
     }
 
     /// Where an unpacked layer is cached.
     pub fn layer_dir(&self, digest: &str) -> PathBuf {
-        self.home.join("layers").join(crate::registry::digest_hex(digest))
+        self.home
+            .join("layers")
+            .join(crate::registry::digest_hex(digest))
     }
 
     /// A temp dir name for a layer being unpacked (cleaned up if left over).
     pub fn layer_tmp_dir(&self, digest: &str) -> PathBuf {
-        self.home.join("layers").join(format!(".tmp-{}-{}", crate::registry::digest_hex(digest), std::process::id()))
+        self.home.join("layers").join(format!(
+            ".tmp-{}-{}",
+            crate::registry::digest_hex(digest),
+            std::process::id()
+        ))
     }
 
     /// The directory of a package.
@@ -178,7 +211,10 @@ impl Store {
 
     /// The final directory of one version of a package.
     pub fn version_dir(&self, name: &str, digest: &str) -> PathBuf {
-        self.package_dir(name).join(format!("{DIGEST_DIR_PREFIX}{}", crate::registry::digest_hex(digest)))
+        self.package_dir(name).join(format!(
+            "{DIGEST_DIR_PREFIX}{}",
+            crate::registry::digest_hex(digest)
+        ))
     }
 
     /// The wrapper path of a package.
@@ -190,16 +226,27 @@ impl Store {
     pub fn current_digest(&self, name: &str) -> Option<String> {
         let target = fs::read_link(self.package_dir(name).join("current")).ok()?;
         let n = target.file_name()?.to_string_lossy().into_owned();
-        n.strip_prefix(DIGEST_DIR_PREFIX).map(|h| format!("sha256:{h}"))
+        n.strip_prefix(DIGEST_DIR_PREFIX)
+            .map(|h| format!("sha256:{h}"))
     }
 
     /// Metadata of the current version.
     pub fn current_metadata(&self, name: &str) -> Result<PackageMetadata, StoreError> {
         let p = self.package_dir(name).join("current").join("metadata.json");
         let bytes = fs::read(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound { StoreError::NotInstalled(name.into()) } else { StoreError::Io { path: p.clone(), source: e } }
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotInstalled(name.into())
+            } else {
+                StoreError::Io {
+                    path: p.clone(),
+                    source: e,
+                }
+            }
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: p,
+            message: e.to_string(),
+        })
     }
 
     /// Fails if `bin/NAME` exists and is not ours.
@@ -214,7 +261,12 @@ impl Store {
     /// Makes a staged version visible: fsync, rename into `packages/NAME/sha256-HEX`, flip
     /// `current`, write the wrapper, and drop older versions. Each step is atomic on its own and
     /// the order makes every intermediate state a working one.
-    pub fn commit(&self, name: &str, digest: &str, staged: tempfile::TempDir) -> Result<(), StoreError> {
+    pub fn commit(
+        &self,
+        name: &str,
+        digest: &str,
+        staged: tempfile::TempDir,
+    ) -> Result<(), StoreError> {
         self.check_wrapper_free(name)?;
         let pkg = self.package_dir(name);
         fs::create_dir_all(&pkg).map_err(io(&pkg))?;
@@ -266,7 +318,10 @@ impl Store {
         if !pkg.exists() {
             return Err(StoreError::NotInstalled(name.into()));
         }
-        let trash = self.home.join("tmp").join(format!("remove-{name}-{}", std::process::id()));
+        let trash = self
+            .home
+            .join("tmp")
+            .join(format!("remove-{name}-{}", std::process::id()));
         fs::rename(&pkg, &trash).map_err(io(&pkg))?;
         fsync_dir(&self.home.join("packages"))?;
         let w = self.wrapper_path(name);
@@ -293,15 +348,25 @@ impl Store {
             .filter(|n| validate_name(n).is_ok())
             .collect();
         names.sort();
-        Ok(names.into_iter().filter_map(|n| self.current_metadata(&n).ok()).collect())
+        Ok(names
+            .into_iter()
+            .filter_map(|n| self.current_metadata(&n).ok())
+            .collect())
     }
 
     /// Records a tag → digest sighting and returns the earlier sightings of that tag, aggregated
     /// per digest as `{digest, first_seen, last_seen}`.
-    pub fn record_sighting(&self, s: &Sighting) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
+    pub fn record_sighting(
+        &self,
+        s: &Sighting,
+    ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
         let p = self.home.join("ledger.jsonl");
         let earlier = self.sightings(&s.registry, &s.repository, &s.tag)?;
-        let mut f = OpenOptions::new().create(true).append(true).open(&p).map_err(io(&p))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(io(&p))?;
         let mut line = serde_json::to_vec(s).expect("sighting serialises");
         line.push(b'\n');
         f.write_all(&line).map_err(io(&p))?;
@@ -309,7 +374,12 @@ impl Store {
     }
 
     /// Earlier sightings of a tag.
-    pub fn sightings(&self, registry: &str, repository: &str, tag: &str) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
+    pub fn sightings(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
         let p = self.home.join("ledger.jsonl");
         let text = match fs::read_to_string(&p) {
             Ok(t) => t,
@@ -318,13 +388,20 @@ impl Store {
         };
         let mut out: Vec<crate::facts::LedgerSighting> = Vec::new();
         // A torn last line (crash mid-append) is skipped, not fatal.
-        for s in text.lines().filter_map(|l| serde_json::from_str::<Sighting>(l).ok()) {
+        for s in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Sighting>(l).ok())
+        {
             if s.registry != registry || s.repository != repository || s.tag != tag {
                 continue;
             }
             match out.iter_mut().find(|x| x.digest == s.digest) {
                 Some(x) => x.last_seen = s.seen.clone(),
-                None => out.push(crate::facts::LedgerSighting { digest: s.digest.clone(), first_seen: s.seen.clone(), last_seen: s.seen }),
+                None => out.push(crate::facts::LedgerSighting {
+                    digest: s.digest.clone(),
+                    first_seen: s.seen.clone(),
+                    last_seen: s.seen,
+                }),
             }
         }
         Ok(out)
@@ -335,7 +412,12 @@ impl Store {
 pub fn write_executable(path: &Path, body: &[u8]) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     let _ = fs::remove_file(path);
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o755).open(path).map_err(io(path))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(path)
+        .map_err(io(path))?;
     f.write_all(body).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
@@ -357,12 +439,17 @@ fn make_writable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut stack = vec![p.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(m) = fs::symlink_metadata(&d) else { continue };
+        let Ok(m) = fs::symlink_metadata(&d) else {
+            continue;
+        };
         if !m.is_dir() {
             continue;
         }
         if m.permissions().mode() & 0o700 != 0o700 {
-            let _ = fs::set_permissions(&d, fs::Permissions::from_mode(m.permissions().mode() | 0o700));
+            let _ = fs::set_permissions(
+                &d,
+                fs::Permissions::from_mode(m.permissions().mode() | 0o700),
+            );
         }
         if let Ok(rd) = fs::read_dir(&d) {
             stack.extend(rd.flatten().map(|e| e.path()));
@@ -382,7 +469,10 @@ pub fn sync_fs(p: &Path) -> Result<(), StoreError> {
         use std::os::fd::AsRawFd;
         // SAFETY: syncfs only reads the descriptor, which stays open for the call.
         if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-            return Err(StoreError::Io { path: p.into(), source: std::io::Error::last_os_error() });
+            return Err(StoreError::Io {
+                path: p.into(),
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -420,25 +510,48 @@ mod tests {
             s.commit("tool", d, st).unwrap();
             assert_eq!(s.current_digest("tool").as_deref(), Some(d.as_str()));
         }
-        assert!(!s.version_dir("tool", &d1).exists(), "old version is dropped");
+        assert!(
+            !s.version_dir("tool", &d1).exists(),
+            "old version is dropped"
+        );
         assert!(shim::is_our_wrapper(&s.wrapper_path("tool")));
         std::fs::write(s.wrapper_path("mine"), "#!/bin/sh\necho mine\n").unwrap();
         let st = s.staging().unwrap();
-        assert!(matches!(s.commit("mine", &d1, st), Err(StoreError::NotOurs(_))));
-        assert_eq!(std::fs::read_to_string(s.wrapper_path("mine")).unwrap(), "#!/bin/sh\necho mine\n");
+        assert!(matches!(
+            s.commit("mine", &d1, st),
+            Err(StoreError::NotOurs(_))
+        ));
+        assert_eq!(
+            std::fs::read_to_string(s.wrapper_path("mine")).unwrap(),
+            "#!/bin/sh\necho mine\n"
+        );
     }
 
     #[test]
     fn ledger_aggregates_sightings_and_survives_torn_lines() {
         let home = tempfile::tempdir().unwrap();
         let s = Store::open(home.path()).unwrap();
-        let mk = |d: &str, t: &str| Sighting { registry: "r".into(), repository: "x".into(), tag: "1".into(), digest: d.into(), seen: t.into() };
+        let mk = |d: &str, t: &str| Sighting {
+            registry: "r".into(),
+            repository: "x".into(),
+            tag: "1".into(),
+            digest: d.into(),
+            seen: t.into(),
+        };
         assert!(s.record_sighting(&mk("a", "t1")).unwrap().is_empty());
         s.record_sighting(&mk("a", "t2")).unwrap();
-        std::fs::OpenOptions::new().append(true).open(home.path().join("ledger.jsonl")).unwrap().write_all(b"{\"torn").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(home.path().join("ledger.jsonl"))
+            .unwrap()
+            .write_all(b"{\"torn")
+            .unwrap();
         let seen = s.record_sighting(&mk("b", "t3")).unwrap();
         assert_eq!(seen.len(), 1);
-        assert_eq!((seen[0].first_seen.as_str(), seen[0].last_seen.as_str()), ("t1", "t2"));
+        assert_eq!(
+            (seen[0].first_seen.as_str(), seen[0].last_seen.as_str()),
+            ("t1", "t2")
+        );
     }
 
     #[test]
@@ -467,6 +580,9 @@ mod tests {
         std::fs::remove_file(s.wrapper_path("a")).unwrap();
         s.ensure_wrapper("a").unwrap();
         assert!(shim::is_our_wrapper(&s.wrapper_path("a")));
-        assert_eq!(std::fs::read_dir(home.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(home.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

@@ -20,23 +20,40 @@ fn sigkill_mid_install_keeps_the_previous_version() {
     let reg = TestRegistry::start();
     let r = format!("{}/tools/app:1", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
-    env.run(&["publish", v1.to_str().unwrap(), "--to", &r]).expect(0);
-    env.run(&["install", "--allow-unsigned", "--name", "app", &r]).expect(0);
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
+        .expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "app", &r])
+        .expect(0);
 
     // v2: a binary plus a few thousand files, so the install takes long enough to be killed.
     let tree = env.path("v2tree");
     std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
-    std::fs::copy(hello_binary(env.dir.path(), "v2"), tree.join("usr/local/bin/hello")).unwrap();
+    std::fs::copy(
+        hello_binary(env.dir.path(), "v2"),
+        tree.join("usr/local/bin/hello"),
+    )
+    .unwrap();
     for i in 0..3000 {
         let d = tree.join(format!("data/{}", i / 100));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(format!("{i}")), vec![b'x'; 2048]).unwrap();
     }
-    env.run(&["publish", tree.to_str().unwrap(), "--entrypoint", "/usr/local/bin/hello", "--to", &r]).expect(0);
+    env.run(&[
+        "publish",
+        tree.to_str().unwrap(),
+        "--entrypoint",
+        "/usr/local/bin/hello",
+        "--to",
+        &r,
+    ])
+    .expect(0);
 
     let mut killed_mid_way = 0;
     for delay_ms in [5u64, 20, 50, 80, 120, 200, 300, 450] {
-        let mut child = env.cmd(&["install", "--allow-unsigned", "--name", "app", &r]).spawn().unwrap();
+        let mut child = env
+            .cmd(&["install", "--allow-unsigned", "--name", "app", &r])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill();
@@ -45,17 +62,29 @@ fn sigkill_mid_install_keeps_the_previous_version() {
             killed_mid_way += 1;
         }
         assert_consistent(&env, "app", &["v1", "v2"]);
-        if std::fs::read_to_string(env.home().join("packages/app/current/metadata.json")).unwrap().contains("/usr/local/bin/hello")
+        if std::fs::read_to_string(env.home().join("packages/app/current/metadata.json"))
+            .unwrap()
+            .contains("/usr/local/bin/hello")
             && env.run_tool("app", &[]).stdout.trim() == "v2"
         {
             break; // v2 committed; later kills would only test the no-op path
         }
     }
-    assert!(killed_mid_way > 0, "no kill landed mid-install; the test proved nothing");
+    assert!(
+        killed_mid_way > 0,
+        "no kill landed mid-install; the test proved nothing"
+    );
     // The next run cleans up whatever the kills left and completes.
-    env.run(&["install", "--allow-unsigned", "--name", "app", &r]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "app", &r])
+        .expect(0);
     assert_consistent(&env, "app", &["v2"]);
-    assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "staging leftovers cleaned");
+    assert!(
+        std::fs::read_dir(env.home().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "staging leftovers cleaned"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(env.home().join("layers"))
         .unwrap()
         .flatten()
@@ -70,24 +99,42 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
     let reg = TestRegistry::start();
     let r = format!("{}/tools/app:1", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
-    env.run(&["publish", v1.to_str().unwrap(), "--to", &r]).expect(0);
-    env.run(&["install", "--allow-unsigned", "--name", "app", &r]).expect(0);
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
+        .expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "app", &r])
+        .expect(0);
     let tree = env.path("v2tree");
     std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
-    std::fs::copy(hello_binary(env.dir.path(), "v2"), tree.join("usr/local/bin/hello")).unwrap();
+    std::fs::copy(
+        hello_binary(env.dir.path(), "v2"),
+        tree.join("usr/local/bin/hello"),
+    )
+    .unwrap();
     for i in 0..3000 {
         let d = tree.join(format!("data/{}", i / 100));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(format!("{i}")), vec![b'y'; 2048]).unwrap();
     }
-    env.run(&["publish", tree.to_str().unwrap(), "--entrypoint", "/usr/local/bin/hello", "--to", &r]).expect(0);
+    env.run(&[
+        "publish",
+        tree.to_str().unwrap(),
+        "--entrypoint",
+        "/usr/local/bin/hello",
+        "--to",
+        &r,
+    ])
+    .expect(0);
 
     let mut interrupted = 0;
     for delay_ms in [20u64, 60, 100, 150, 250, 400] {
         // A fresh layer cache each time, so there is unpacking to interrupt.
         let _ = std::fs::remove_dir_all(env.home().join("layers"));
         std::fs::create_dir_all(env.home().join("layers")).unwrap();
-        let child = env.cmd(&["install", "--allow-unsigned", "--name", "app", &r]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let child = env
+            .cmd(&["install", "--allow-unsigned", "--name", "app", &r])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -95,9 +142,23 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
         match out.status.code() {
             Some(130) => {
                 interrupted += 1;
-                assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
-                assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "staging removed on the way out ({delay_ms} ms)");
-                let tmp_layers = std::fs::read_dir(env.home().join("layers")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).count();
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    std::fs::read_dir(env.home().join("tmp"))
+                        .unwrap()
+                        .next()
+                        .is_none(),
+                    "staging removed on the way out ({delay_ms} ms)"
+                );
+                let tmp_layers = std::fs::read_dir(env.home().join("layers"))
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+                    .count();
                 assert_eq!(tmp_layers, 0, "layer temp dirs removed ({delay_ms} ms)");
                 assert_consistent(&env, "app", &["v1"]);
             }
@@ -107,14 +168,22 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
             }
             // Before the handler is in place (still loading the configuration): the default
             // action, and nothing was staged yet.
-            None if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(libc::SIGINT) => {
-                assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none());
+            None if std::os::unix::process::ExitStatusExt::signal(&out.status)
+                == Some(libc::SIGINT) =>
+            {
+                assert!(std::fs::read_dir(env.home().join("tmp"))
+                    .unwrap()
+                    .next()
+                    .is_none());
                 assert_consistent(&env, "app", &["v1"]);
             }
             other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
         }
     }
-    assert!(interrupted > 0, "no SIGINT landed mid-install; the test proved nothing");
+    assert!(
+        interrupted > 0,
+        "no SIGINT landed mid-install; the test proved nothing"
+    );
 }
 
 #[test]
@@ -123,12 +192,29 @@ fn concurrent_installs_on_one_home_serialise() {
     let dir = env.path("layout");
     for (tag, greeting) in [("a", "alpha"), ("b", "beta")] {
         let bin = hello_binary(env.dir.path(), greeting);
-        env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("oci:{}:{tag}", dir.display())]).expect(0);
+        env.run(&[
+            "publish",
+            bin.to_str().unwrap(),
+            "--to",
+            &format!("oci:{}:{tag}", dir.display()),
+        ])
+        .expect(0);
     }
     let children: Vec<_> = (0..4)
         .map(|i| {
-            let (tag, name) = if i % 2 == 0 { ("a", "alpha") } else { ("b", "beta") };
-            env.cmd(&["install", "--allow-unsigned", "--name", name, &format!("oci:{}:{tag}", dir.display())]).output_async()
+            let (tag, name) = if i % 2 == 0 {
+                ("a", "alpha")
+            } else {
+                ("b", "beta")
+            };
+            env.cmd(&[
+                "install",
+                "--allow-unsigned",
+                "--name",
+                name,
+                &format!("oci:{}:{tag}", dir.display()),
+            ])
+            .output_async()
         })
         .collect();
     for c in children {

@@ -13,19 +13,36 @@ const PASSWORD: &str = "boundary";
 
 fn keygen(env: &Env, prefix: &str) -> (PathBuf, PathBuf) {
     let p = env.path(prefix);
-    env.cmd(&["keygen", "--output-key-prefix", p.to_str().unwrap()]).env("GANTRY_PASSWORD", PASSWORD).output().unwrap();
+    env.cmd(&["keygen", "--output-key-prefix", p.to_str().unwrap()])
+        .env("GANTRY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
     (p.with_extension("key"), p.with_extension("pub"))
 }
 
-fn publish(env: &Env, reg: &TestRegistry, key: Option<&Path>, repo_tag: &str, greeting: &str) -> String {
+fn publish(
+    env: &Env,
+    reg: &TestRegistry,
+    key: Option<&Path>,
+    repo_tag: &str,
+    greeting: &str,
+) -> String {
     let bin = hello_binary(env.dir.path(), greeting);
     let to = format!("{}/{repo_tag}", reg.host());
     let mut args = vec!["publish", bin.to_str().unwrap(), "--to", &to];
     if let Some(k) = key {
         args.extend(["--key", k.to_str().unwrap()]);
     }
-    let out = env.cmd(&args).env("GANTRY_PASSWORD", PASSWORD).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cmd(&args)
+        .env("GANTRY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -46,29 +63,82 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
     publish(&env, &reg, Some(&key_a), "tools/a:1", "by a");
     publish(&env, &reg, Some(&key_b), "tools/bee/b:1", "by b");
     publish(&env, &reg, None, "tools/u:1", "unsigned");
-    system(&env, &format!("[registries.corp]\nurl = \"{}/tools\"\nkeys = [\"{}\"]\n", reg.host(), pub_a.display()));
+    system(
+        &env,
+        &format!(
+            "[registries.corp]\nurl = \"{}/tools\"\nkeys = [\"{}\"]\n",
+            reg.host(),
+            pub_a.display()
+        ),
+    );
     let port = reg.port;
 
     // A user entry for the same registry under another spelling and a longer prefix, trusting
     // key B: registry add says it overlaps the system entry.
-    let add = env.run(&["registry", "add", "mine", &format!("LOCALHOST:{port}/tools/bee"), "--key", pub_b.to_str().unwrap()]).expect(0);
-    assert!(add.stderr.contains("system registry 'corp'"), "{}", add.stderr);
-    for (i, r) in [format!("localhost:{port}/tools/bee/b:1"), "mine/b:1".to_string(), format!("127.0.0.1:0{port}/tools/bee/b:1"), format!("127.0.0.1:{port}/tools//bee/b:1")].iter().enumerate() {
+    let add = env
+        .run(&[
+            "registry",
+            "add",
+            "mine",
+            &format!("LOCALHOST:{port}/tools/bee"),
+            "--key",
+            pub_b.to_str().unwrap(),
+        ])
+        .expect(0);
+    assert!(
+        add.stderr.contains("system registry 'corp'"),
+        "{}",
+        add.stderr
+    );
+    for (i, r) in [
+        format!("localhost:{port}/tools/bee/b:1"),
+        "mine/b:1".to_string(),
+        format!("127.0.0.1:0{port}/tools/bee/b:1"),
+        format!("127.0.0.1:{port}/tools//bee/b:1"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let name = format!("b{i}");
         let out = env.run(&["install", "--name", &name, r]);
-        assert!(out.code == 3 || (out.code == 2 && r.contains("//")), "{r}: {} {}", out.code, out.stderr);
+        assert!(
+            out.code == 3 || (out.code == 2 && r.contains("//")),
+            "{r}: {} {}",
+            out.code,
+            out.stderr
+        );
         if out.code == 3 {
-            assert!(out.stderr.contains("registry 'corp'"), "{r}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("registry 'corp'"),
+                "{r}: {}",
+                out.stderr
+            );
         }
         assert!(!env.home().join("bin").join(&name).exists(), "{r}");
     }
     // What the system trusts installs (the user entry does not cover tools/a).
-    env.run(&["install", &format!("127.0.0.1:{port}/tools/a:1")]).expect(0);
+    env.run(&["install", &format!("127.0.0.1:{port}/tools/a:1")])
+        .expect(0);
     assert_eq!(env.run_tool("a", &[]).stdout, "by a\n");
 
     // A user entry covering tools/a adds a requirement (key B) that A's image does not meet.
-    env.run(&["registry", "add", "extra", &format!("127.0.0.1:{port}/tools"), "--key", pub_b.to_str().unwrap()]).expect(0);
-    let r = env.run(&["install", "--name", "a2", &format!("127.0.0.1:{port}/tools/a:1")]).expect(3);
+    env.run(&[
+        "registry",
+        "add",
+        "extra",
+        &format!("127.0.0.1:{port}/tools"),
+        "--key",
+        pub_b.to_str().unwrap(),
+    ])
+    .expect(0);
+    let r = env
+        .run(&[
+            "install",
+            "--name",
+            "a2",
+            &format!("127.0.0.1:{port}/tools/a:1"),
+        ])
+        .expect(3);
     assert!(r.stderr.contains("registry 'extra'"), "{}", r.stderr);
     env.run(&["registry", "remove", "extra"]).expect(0);
 
@@ -77,7 +147,12 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
     cfg.push_str(&format!("\n[registries.loose]\nurl = \"127.0.0.1:{port}/tools\"\nalways_allow_unsigned = true\nmode = \"warn\"\ninsecure = true\n"));
     std::fs::write(env.home().join("config.toml"), cfg).unwrap();
     let r = env.run(&["install", "loose/u:1"]).expect(3);
-    assert!(r.stderr.contains("has no signature, but registry 'corp' requires one"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("has no signature, but registry 'corp' requires one"),
+        "{}",
+        r.stderr
+    );
     assert!(!env.home().join("bin/u").exists());
 }
 
@@ -88,8 +163,22 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
     let seeded = user_config(&env);
     // registry add never writes a half-filled policy.
     for args in [
-        &["registry", "add", "r", "r.example", "--issuer", "https://token.actions.githubusercontent.com"][..],
-        &["registry", "add", "r", "r.example", "--match-reference", "exact"][..],
+        &[
+            "registry",
+            "add",
+            "r",
+            "r.example",
+            "--issuer",
+            "https://token.actions.githubusercontent.com",
+        ][..],
+        &[
+            "registry",
+            "add",
+            "r",
+            "r.example",
+            "--match-reference",
+            "exact",
+        ][..],
         &["registry", "add", "r", "r.example:"][..],
         &["registry", "add", "r", "r.example/Team"][..],
         &["registry", "add", "r", "http://r.example:99999"][..],
@@ -110,15 +199,35 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
         std::fs::write(env.home().join("config.toml"), text).unwrap();
         let out = env.run(&["install", "--allow-unsigned", "nowhere.invalid/x:1"]);
         assert_eq!(out.code, 2, "{}", out.stderr);
-        assert!(out.stderr.contains("config.toml") && out.stderr.contains(what), "{what}: {}", out.stderr);
-        assert_eq!(std::fs::read(env.home().join("config.toml")).unwrap(), text, "the broken file is left as it was");
+        assert!(
+            out.stderr.contains("config.toml") && out.stderr.contains(what),
+            "{what}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read(env.home().join("config.toml")).unwrap(),
+            text,
+            "the broken file is left as it was"
+        );
     }
     std::fs::write(env.home().join("config.toml"), &seeded).unwrap();
     // GANTRY_SYSTEM_CONFIG set but empty, or naming nothing.
-    for value in ["".to_string(), env.path("missing.toml").display().to_string()] {
-        let out = Run::from_output(env.cmd(&["registry", "list"]).env("GANTRY_SYSTEM_CONFIG", &value).output().unwrap());
+    for value in [
+        "".to_string(),
+        env.path("missing.toml").display().to_string(),
+    ] {
+        let out = Run::from_output(
+            env.cmd(&["registry", "list"])
+                .env("GANTRY_SYSTEM_CONFIG", &value)
+                .output()
+                .unwrap(),
+        );
         assert_eq!(out.code, 2, "{value:?}: {}", out.stderr);
-        assert!(out.stderr.contains("GANTRY_SYSTEM_CONFIG"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("GANTRY_SYSTEM_CONFIG"),
+            "{}",
+            out.stderr
+        );
     }
 }
 
@@ -131,23 +240,64 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
     let digest = publish(&env, &reg, None, "acme/tool:1", "attested");
     let repo = format!("{}/acme/tool", reg.host());
     let now = chrono::Utc::now().timestamp() - 3600;
-    let id = |subject: &str| LeafIdentity { issuer: "https://token.actions.githubusercontent.com".into(), subject: subject.into(), github: Default::default() };
+    let id = |subject: &str| LeafIdentity {
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        subject: subject.into(),
+        github: Default::default(),
+    };
     let signer = id("https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1");
     // Anyone with a certificate from the same CA and push access to the .att tag.
     let attacker = id("https://github.com/attacker/x/.github/workflows/r.yml@refs/heads/main");
     let scanner = id("https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main");
-    push_attachment(&reg, "acme/tool", &attachment_tag(&digest, "sig").unwrap(), &ca.sign_image_keyless(&signer, &repo, &digest, now));
+    push_attachment(
+        &reg,
+        "acme/tool",
+        &attachment_tag(&digest, "sig").unwrap(),
+        &ca.sign_image_keyless(&signer, &repo, &digest, now),
+    );
     let clean = serde_json::json!({"scanner": {"uri": "pkg:github/aquasecurity/trivy", "version": "0.50", "result": {"Results": []}}});
     for who in [&attacker, &scanner] {
-        push_attachment(&reg, "acme/tool", &attachment_tag(&digest, "att").unwrap(), &ca.attest_keyless(who, &repo, &digest, "https://cosign.sigstore.dev/attestation/vuln/v1", clean.clone(), now));
+        push_attachment(
+            &reg,
+            "acme/tool",
+            &attachment_tag(&digest, "att").unwrap(),
+            &ca.attest_keyless(
+                who,
+                &repo,
+                &digest,
+                "https://cosign.sigstore.dev/attestation/vuln/v1",
+                clean.clone(),
+                now,
+            ),
+        );
     }
     let root = env.path("trusted_root.json");
-    env.run(&["registry", "add", "acme", &format!("{}/acme", reg.host()), "--template", "github", "--identity-regex", "https://github.com/acme/tool/.*", "--trusted-root", root.to_str().unwrap()]).expect(0);
+    env.run(&[
+        "registry",
+        "add",
+        "acme",
+        &format!("{}/acme", reg.host()),
+        "--template",
+        "github",
+        "--identity-regex",
+        "https://github.com/acme/tool/.*",
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ])
+    .expect(0);
     let v = env.run(&["verify", "--json", "acme/tool:1"]).expect(0);
     let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
-    assert_eq!(report["attestations"].as_array().unwrap().len(), 0, "{report:#}");
+    assert_eq!(
+        report["attestations"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
     let rejected = report["rejected_attestations"].to_string();
-    assert!(rejected.contains("https://github.com/attacker/x/") && rejected.contains("does not satisfy the signer policy of registry 'acme'"), "{rejected}");
+    assert!(
+        rejected.contains("https://github.com/attacker/x/")
+            && rejected.contains("does not satisfy the signer policy of registry 'acme'"),
+        "{rejected}"
+    );
 
     // The scanner named as an attestor: its attestation counts, the attacker's still does not.
     let mut cfg = user_config(&env);
@@ -157,13 +307,27 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
     let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
     let atts = report["attestations"].as_array().unwrap();
     assert_eq!(atts.len(), 1, "{report:#}");
-    assert_eq!(atts[0]["signer"]["identity"]["subject"], "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main");
-    assert!(report["rejected_attestations"].to_string().contains("attacker"), "{report:#}");
+    assert_eq!(
+        atts[0]["signer"]["identity"]["subject"],
+        "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main"
+    );
+    assert!(
+        report["rejected_attestations"]
+            .to_string()
+            .contains("attacker"),
+        "{report:#}"
+    );
 }
 
 /// Pushes an image index over the platform manifest `digest` (and, optionally, a second entry
 /// for another platform), returning the index digest.
-fn push_index(reg: &TestRegistry, repo: &str, tag: &str, digest: &str, extra: Option<&str>) -> String {
+fn push_index(
+    reg: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    digest: &str,
+    extra: Option<&str>,
+) -> String {
     let home = tempfile::tempdir().unwrap();
     let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
     let p = gantry::image::host_platform();
@@ -189,30 +353,70 @@ fn a_signature_on_the_image_index_counts_for_the_platform_image() {
     let other_index = push_index(&reg, "tools/multi", "2", &digest, Some(&digest));
     let signing_key = gantry::trust::keygen::load_private_key(&key, PASSWORD.as_bytes()).unwrap();
     let repo = format!("{}/tools/multi", reg.host());
-    push_attachment(&reg, "tools/multi", &attachment_tag(&index, "sig").unwrap(), &gantry::trust::sign::sign_image(&signing_key, &repo, &index).unwrap());
-    env.run(&["registry", "add", "corp", &format!("{}/tools", reg.host()), "--key", pubkey.to_str().unwrap()]).expect(0);
+    push_attachment(
+        &reg,
+        "tools/multi",
+        &attachment_tag(&index, "sig").unwrap(),
+        &gantry::trust::sign::sign_image(&signing_key, &repo, &index).unwrap(),
+    );
+    env.run(&[
+        "registry",
+        "add",
+        "corp",
+        &format!("{}/tools", reg.host()),
+        "--key",
+        pubkey.to_str().unwrap(),
+    ])
+    .expect(0);
 
     let ok = env.run(&["install", "corp/multi:1"]).expect(0);
-    assert!(ok.stderr.contains(&format!("on image index {index}")), "{}", ok.stderr);
+    assert!(
+        ok.stderr.contains(&format!("on image index {index}")),
+        "{}",
+        ok.stderr
+    );
     assert_eq!(env.run_tool("multi", &[]).stdout, "multi\n");
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(env.home().join("packages/multi/current/metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.home().join("packages/multi/current/metadata.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["digest"], digest.as_str());
     assert_eq!(meta["signatures"][0]["on_index"], true);
     assert_eq!(meta["signatures"][0]["signed_digest"], index.as_str());
 
     // The platform manifest alone, and through another index nobody signed: no signature.
-    let r = env.run(&["install", "--name", "m2", "corp/multi:plain"]).expect(3);
+    let r = env
+        .run(&["install", "--name", "m2", "corp/multi:plain"])
+        .expect(3);
     assert!(r.stderr.contains("has no signature"), "{}", r.stderr);
     // The first index's signature copied onto the second's tag names the first index: refused,
     // saying which digest was signed.
     let home = tempfile::tempdir().unwrap();
-    let src = gantry::registry::Registry::new(&reg.host(), "tools/multi", false, home.path()).unwrap();
+    let src =
+        gantry::registry::Registry::new(&reg.host(), "tools/multi", false, home.path()).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         use gantry::source::{ImageSource, ManifestRef};
-        let m = src.fetch_manifest(&ManifestRef::Tag(attachment_tag(&index, "sig").unwrap())).await.unwrap().unwrap();
-        src.push_manifest(&ManifestRef::Tag(attachment_tag(&other_index, "sig").unwrap()), m.bytes, OCI_MANIFEST_MEDIA_TYPE).await.unwrap();
+        let m = src
+            .fetch_manifest(&ManifestRef::Tag(attachment_tag(&index, "sig").unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
+        src.push_manifest(
+            &ManifestRef::Tag(attachment_tag(&other_index, "sig").unwrap()),
+            m.bytes,
+            OCI_MANIFEST_MEDIA_TYPE,
+        )
+        .await
+        .unwrap();
     });
-    let r = env.run(&["install", "--name", "m3", "corp/multi:2"]).expect(3);
-    assert!(r.stderr.contains(&format!("on image index {other_index}")) && r.stderr.contains("did not verify"), "{}", r.stderr);
+    let r = env
+        .run(&["install", "--name", "m3", "corp/multi:2"])
+        .expect(3);
+    assert!(
+        r.stderr.contains(&format!("on image index {other_index}"))
+            && r.stderr.contains("did not verify"),
+        "{}",
+        r.stderr
+    );
     assert!(!env.home().join("bin/m3").exists());
 }

@@ -6,15 +6,31 @@ use common::*;
 #[test]
 fn registry_add_list_remove_round_trip() {
     let env = Env::new();
-    env.run(&["registry", "add", "corp", "registry.corp.example:5000/team", "--default"]).expect(0);
+    env.run(&[
+        "registry",
+        "add",
+        "corp",
+        "registry.corp.example:5000/team",
+        "--default",
+    ])
+    .expect(0);
     let l = env.run(&["registry", "list"]).expect(0);
-    assert!(l.stdout.contains("corp") && l.stdout.contains("(default)"), "{}", l.stdout);
-    assert!(l.stdout.contains("chainguard"), "seeded registry present: {}", l.stdout);
+    assert!(
+        l.stdout.contains("corp") && l.stdout.contains("(default)"),
+        "{}",
+        l.stdout
+    );
+    assert!(
+        l.stdout.contains("chainguard"),
+        "seeded registry present: {}",
+        l.stdout
+    );
     let cfg = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
     assert!(cfg.contains("default_registry = \"corp\""), "{cfg}");
     env.run(&["registry", "remove", "corp"]).expect(0);
     env.run(&["registry", "remove", "corp"]).expect(2);
-    env.run(&["registry", "add", "bad name", "x.example"]).expect(2);
+    env.run(&["registry", "add", "bad name", "x.example"])
+        .expect(2);
 }
 
 #[test]
@@ -24,8 +40,15 @@ fn broken_config_is_an_error_naming_file_and_line_and_is_kept() {
     let p = env.home().join("config.toml");
     std::fs::write(&p, "[registries.x]\nurl = \"a\"\nbogus = [\n").unwrap();
     let r = env.run(&["registry", "list"]).expect(2);
-    assert!(r.stderr.contains("config.toml") && r.stderr.contains("line"), "{}", r.stderr);
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), "[registries.x]\nurl = \"a\"\nbogus = [\n");
+    assert!(
+        r.stderr.contains("config.toml") && r.stderr.contains("line"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        "[registries.x]\nurl = \"a\"\nbogus = [\n"
+    );
 }
 
 #[test]
@@ -34,7 +57,8 @@ fn system_layer_can_forbid_allow_unsigned() {
     std::fs::write(env.path("system.toml"), "forbid_allow_unsigned = true\n").unwrap();
     let bin = hello_binary(env.dir.path(), "x");
     let t = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", bin.to_str().unwrap(), "--to", &t]).expect(0);
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &t])
+        .expect(0);
     let r = env.run(&["install", "--allow-unsigned", &t]).expect(2);
     assert!(r.stderr.contains("forbidden by the system"), "{}", r.stderr);
 }
@@ -44,9 +68,18 @@ fn image_index_without_host_platform_lists_what_it_offers() {
     let env = Env::new();
     let dir = env.path("l");
     let bin = hello_binary(env.dir.path(), "x");
-    env.run(&["publish", bin.to_str().unwrap(), "--platform", "windows/arm64", "--to", &format!("oci:{}:w", dir.display())]).expect(0);
+    env.run(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--platform",
+        "windows/arm64",
+        "--to",
+        &format!("oci:{}:w", dir.display()),
+    ])
+    .expect(0);
     // Wrap the single-platform manifest into an index.
-    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let m = &idx["manifests"][0];
     let index = serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -56,8 +89,18 @@ fn image_index_without_host_platform_lists_what_it_offers() {
     let digest = format!("sha256:{}", sha256_hex(&bytes));
     std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
     let new_index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&new_index).unwrap()).unwrap();
-    let r = env.run(&["install", "--allow-unsigned", &format!("oci:{}:multi", dir.display())]).expect(2);
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&new_index).unwrap(),
+    )
+    .unwrap();
+    let r = env
+        .run(&[
+            "install",
+            "--allow-unsigned",
+            &format!("oci:{}:multi", dir.display()),
+        ])
+        .expect(2);
     assert!(r.stderr.contains("windows/arm64"), "{}", r.stderr);
 }
 
@@ -69,9 +112,25 @@ fn sha256_hex(b: &[u8]) -> String {
 #[test]
 fn a_reader_that_goes_away_ends_the_command_quietly() {
     let env = Env::new();
-    env.run(&["registry", "add", "corp", "registry.corp.example", "--default"]).expect(0);
-    for args in [&["registry", "list", "--json"][..], &["list", "--json"][..], &["registry", "list"][..]] {
-        let mut child = env.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    env.run(&[
+        "registry",
+        "add",
+        "corp",
+        "registry.corp.example",
+        "--default",
+    ])
+    .expect(0);
+    for args in [
+        &["registry", "list", "--json"][..],
+        &["list", "--json"][..],
+        &["registry", "list"][..],
+    ] {
+        let mut child = env
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         drop(child.stdout.take()); // the reader is gone before gantry writes
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -79,7 +138,12 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
     // Both streams gone, on a command that fails: its own exit code, not a panic (101).
-    let mut child = env.cmd(&["install", "--allow-unsigned", "oci:/nonexistent/layout:1"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["install", "--allow-unsigned", "oci:/nonexistent/layout:1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     drop(child.stdout.take());
     drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(5));

@@ -9,24 +9,48 @@ fn publish_install_run_list_remove() {
     let reg = TestRegistry::start();
     let bin = hello_binary(env.dir.path(), "hello from gantry");
     let r = format!("{}/tools/hello:1.0", reg.host());
-    let out = env.run(&["publish", bin.to_str().unwrap(), "--to", &r, "--arg", "baked"]).expect(0);
+    let out = env
+        .run(&[
+            "publish",
+            bin.to_str().unwrap(),
+            "--to",
+            &r,
+            "--arg",
+            "baked",
+        ])
+        .expect(0);
     let digest = out.stdout.trim().to_string();
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
 
     // Unsigned: refused without the flag, nothing on disk.
     let denied = env.run(&["install", &r]).expect(3);
-    assert!(denied.stderr.contains("--allow-unsigned"), "{}", denied.stderr);
+    assert!(
+        denied.stderr.contains("--allow-unsigned"),
+        "{}",
+        denied.stderr
+    );
     assert!(!env.home().join("bin/hello").exists());
     assert!(!env.home().join("packages/hello").exists());
 
     let ok = env.run(&["install", "--allow-unsigned", &r]).expect(0);
-    assert!(ok.stdout.contains(&format!("installed hello {digest}")), "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains(&format!("installed hello {digest}")),
+        "{}",
+        ok.stdout
+    );
     let run = env.run_tool("hello", &["a b", "$HOME"]).expect(0);
     assert_eq!(run.stdout, "hello from gantry [baked] [a b] [$HOME]\n");
 
     // The same digest again is a no-op.
     let again = env.run(&["install", "--allow-unsigned", &r]).expect(0);
-    assert!(again.stdout.contains("already installed"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("already installed"),
+        "{}",
+        again.stdout
+    );
 
     let list = env.run(&["list", "--json"]).expect(0);
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
@@ -46,13 +70,15 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     let reg = TestRegistry::start();
     let r = format!("{}/tools/hello:1.0", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
-    env.run(&["publish", v1.to_str().unwrap(), "--to", &r]).expect(0);
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
+        .expect(0);
     env.run(&["install", "--allow-unsigned", &r]).expect(0);
     assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n");
 
     // v2 is pushed, but its layer is corrupted in the registry's storage (a registry that lies).
     let v2 = hello_binary(env.dir.path(), "v2");
-    env.run(&["publish", v2.to_str().unwrap(), "--to", &r]).expect(0);
+    env.run(&["publish", v2.to_str().unwrap(), "--to", &r])
+        .expect(0);
     let manifest_digest = find_layer_digest(&reg, "tools/hello", "1.0");
     let blob = reg.blob_file(&manifest_digest);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -61,27 +87,56 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     std::fs::write(&blob, bytes).unwrap();
 
     let bad = env.run(&["install", "--allow-unsigned", &r]).expect(4);
-    assert!(bad.stderr.contains("tampered") || bad.stderr.contains("digest"), "{}", bad.stderr);
-    assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n", "previous version still works");
-    assert!(std::fs::read_dir(env.home().join("tmp")).unwrap().next().is_none(), "no staging left");
+    assert!(
+        bad.stderr.contains("tampered") || bad.stderr.contains("digest"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(
+        env.run_tool("hello", &[]).stdout,
+        "v1\n",
+        "previous version still works"
+    );
+    assert!(
+        std::fs::read_dir(env.home().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no staging left"
+    );
 
     // A body cut short is a transfer failure (exit 5), not tampering: what arrived may be right.
     let v3 = hello_binary(env.dir.path(), "v3");
-    env.run(&["publish", v3.to_str().unwrap(), "--to", &r]).expect(0);
+    env.run(&["publish", v3.to_str().unwrap(), "--to", &r])
+        .expect(0);
     let blob = reg.blob_file(&find_layer_digest(&reg, "tools/hello", "1.0"));
     let bytes = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, &bytes[..bytes.len() / 2]).unwrap();
     let cut = env.run(&["install", "--allow-unsigned", &r]).expect(5);
-    assert!(cut.stderr.contains("transfer ended after"), "{}", cut.stderr);
-    assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n", "previous version still works");
+    assert!(
+        cut.stderr.contains("transfer ended after"),
+        "{}",
+        cut.stderr
+    );
+    assert_eq!(
+        env.run_tool("hello", &[]).stdout,
+        "v1\n",
+        "previous version still works"
+    );
 }
 
 /// The digest of the first layer of repo:tag, read from the registry's storage.
 fn find_layer_digest(reg: &TestRegistry, repo: &str, tag: &str) -> String {
-    let link = reg.storage.path().join(format!("data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"));
+    let link = reg.storage.path().join(format!(
+        "data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"
+    ));
     let mdigest = std::fs::read_to_string(link).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(reg.blob_file(mdigest.trim())).unwrap()).unwrap();
-    manifest["layers"][0]["digest"].as_str().unwrap().to_string()
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reg.blob_file(mdigest.trim())).unwrap()).unwrap();
+    manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -90,8 +145,17 @@ fn oci_layout_install_needs_no_registry() {
     let bin = hello_binary(env.dir.path(), "from layout");
     let dir = env.path("layout");
     let target = format!("oci:{}:2.0", dir.display());
-    env.run(&["publish", bin.to_str().unwrap(), "--to", &target, "--compression", "zstd"]).expect(0);
-    env.run(&["install", "--allow-unsigned", "--name", "hl", &target]).expect(0);
+    env.run(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--to",
+        &target,
+        "--compression",
+        "zstd",
+    ])
+    .expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "hl", &target])
+        .expect(0);
     assert_eq!(env.run_tool("hl", &[]).stdout, "from layout\n");
 }
 
@@ -100,12 +164,16 @@ fn foreign_file_at_wrapper_path_is_never_overwritten() {
     let env = Env::new();
     let bin = hello_binary(env.dir.path(), "x");
     let target = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", bin.to_str().unwrap(), "--to", &target]).expect(0);
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &target])
+        .expect(0);
     std::fs::create_dir_all(env.home().join("bin")).unwrap();
     std::fs::write(env.home().join("bin/hello"), "#!/bin/sh\necho mine\n").unwrap();
     let r = env.run(&["install", "--allow-unsigned", &target]).expect(6);
     assert!(r.stderr.contains("not a gantry wrapper"), "{}", r.stderr);
-    assert_eq!(std::fs::read_to_string(env.home().join("bin/hello")).unwrap(), "#!/bin/sh\necho mine\n");
+    assert_eq!(
+        std::fs::read_to_string(env.home().join("bin/hello")).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
     assert!(!env.home().join("packages/hello/current").exists());
 }
 
@@ -116,14 +184,34 @@ fn script_and_missing_entrypoints_are_refused_clearly() {
     std::fs::create_dir_all(img.join("bin")).unwrap();
     std::fs::write(img.join("bin/tool.sh"), "#!/bin/sh\necho hi\n").unwrap();
     let target = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/bin/tool.sh", "--to", &target]).expect(0);
-    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &target]).expect(2);
+    env.run(&[
+        "publish",
+        img.to_str().unwrap(),
+        "--entrypoint",
+        "/bin/tool.sh",
+        "--to",
+        &target,
+    ])
+    .expect(0);
+    let r = env
+        .run(&["install", "--allow-unsigned", "--name", "tool", &target])
+        .expect(2);
     assert!(r.stderr.contains("is a script"), "{}", r.stderr);
     assert!(!env.home().join("bin/tool").exists());
 
     let target2 = format!("oci:{}:2", env.path("l").display());
-    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/bin/nope", "--to", &target2]).expect(0);
-    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &target2]).expect(2);
+    env.run(&[
+        "publish",
+        img.to_str().unwrap(),
+        "--entrypoint",
+        "/bin/nope",
+        "--to",
+        &target2,
+    ])
+    .expect(0);
+    let r = env
+        .run(&["install", "--allow-unsigned", "--name", "tool", &target2])
+        .expect(2);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
 
@@ -133,9 +221,17 @@ fn dynamic_binary_runs_through_the_images_own_loader() {
     let img = env.path("img");
     let src = env.path("dyn");
     std::fs::create_dir_all(&src).unwrap();
-    let bin = compile_c(&src, "dyn", "#include <stdio.h>\nint main(void){puts(\"dynamic ok\");return 0;}\n", false);
+    let bin = compile_c(
+        &src,
+        "dyn",
+        "#include <stdio.h>\nint main(void){puts(\"dynamic ok\");return 0;}\n",
+        false,
+    );
     // Build a rootfs with the binary, its loader and libc, from the host's own copies.
-    let ldd = std::process::Command::new("ldd").arg(&bin).output().unwrap();
+    let ldd = std::process::Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .unwrap();
     std::fs::create_dir_all(img.join("usr/bin")).unwrap();
     std::fs::copy(&bin, img.join("usr/bin/dyn")).unwrap();
     for line in String::from_utf8_lossy(&ldd.stdout).lines() {
@@ -148,8 +244,17 @@ fn dynamic_binary_runs_through_the_images_own_loader() {
         }
     }
     let target = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", img.to_str().unwrap(), "--entrypoint", "/usr/bin/dyn", "--to", &target]).expect(0);
-    env.run(&["install", "--allow-unsigned", "--name", "dyn", &target]).expect(0);
+    env.run(&[
+        "publish",
+        img.to_str().unwrap(),
+        "--entrypoint",
+        "/usr/bin/dyn",
+        "--to",
+        &target,
+    ])
+    .expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "dyn", &target])
+        .expect(0);
     let launch = std::fs::read_to_string(env.home().join("packages/dyn/current/launch")).unwrap();
     assert!(launch.contains("--library-path"), "{launch}");
     assert_eq!(env.run_tool("dyn", &[]).expect(0).stdout, "dynamic ok\n");
@@ -158,14 +263,32 @@ fn dynamic_binary_runs_through_the_images_own_loader() {
 #[test]
 fn usage_and_registry_failures_have_their_exit_codes() {
     let env = Env::new();
-    env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x@sha256:zz"]).expect(2);
+    env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x@sha256:zz"])
+        .expect(2);
     // Nothing listens on port 1.
-    let r = env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x:1"]).expect(5);
+    let r = env
+        .run(&["install", "--allow-unsigned", "127.0.0.1:1/x:1"])
+        .expect(5);
     assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
-    env.run(&["install", "--allow-unsigned", "--name", "../evil", "oci:/nonexistent:1"]).expect(2);
+    env.run(&[
+        "install",
+        "--allow-unsigned",
+        "--name",
+        "../evil",
+        "oci:/nonexistent:1",
+    ])
+    .expect(2);
     // A name remove could not take without `--`.
-    env.run(&["install", "--allow-unsigned", "--name=-rf", "oci:/nonexistent:1"]).expect(2);
-    let r = env.run(&["install", "--allow-unsigned", "oci:/nonexistent:1"]).expect(5);
+    env.run(&[
+        "install",
+        "--allow-unsigned",
+        "--name=-rf",
+        "oci:/nonexistent:1",
+    ])
+    .expect(2);
+    let r = env
+        .run(&["install", "--allow-unsigned", "oci:/nonexistent:1"])
+        .expect(5);
     assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
 }
 
@@ -174,18 +297,31 @@ fn the_decision_is_recorded_before_the_install_is_visible() {
     let env = Env::new();
     let bin = hello_binary(env.dir.path(), "recorded");
     let t = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", bin.to_str().unwrap(), "--to", &t]).expect(0);
+    env.run(&["publish", bin.to_str().unwrap(), "--to", &t])
+        .expect(0);
     // A log that cannot be appended to (a directory in its place): the install fails, nothing
     // becomes visible.
     std::fs::create_dir_all(env.home().join("decisions.jsonl")).unwrap();
-    let r = env.run(&["install", "--allow-unsigned", "--name", "rec", &t]).expect(6);
-    assert!(r.stderr.contains("cannot record the decision") && r.stderr.contains("nothing was installed"), "{}", r.stderr);
+    let r = env
+        .run(&["install", "--allow-unsigned", "--name", "rec", &t])
+        .expect(6);
+    assert!(
+        r.stderr.contains("cannot record the decision")
+            && r.stderr.contains("nothing was installed"),
+        "{}",
+        r.stderr
+    );
     assert!(!env.home().join("bin/rec").exists());
     assert!(!env.home().join("packages/rec/current").exists());
-    assert!(env.run(&["list"]).expect(0).stdout.contains("nothing installed"));
+    assert!(env
+        .run(&["list"])
+        .expect(0)
+        .stdout
+        .contains("nothing installed"));
     // With the log back, the same install goes through and is recorded once.
     std::fs::remove_dir(env.home().join("decisions.jsonl")).unwrap();
-    env.run(&["install", "--allow-unsigned", "--name", "rec", &t]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--name", "rec", &t])
+        .expect(0);
     let log = std::fs::read_to_string(env.home().join("decisions.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains("\"installed\""), "{log}");
@@ -197,23 +333,51 @@ fn a_package_does_not_silently_change_origin() {
     let reg = TestRegistry::start();
     let one = hello_binary(env.dir.path(), "from one");
     let two = hello_binary(env.dir.path(), "from two");
-    for (bin, repo) in [(&one, "one/tool:1"), (&two, "two/tool:1"), (&two, "one/tool:2")] {
-        env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("{}/{repo}", reg.host())]).expect(0);
+    for (bin, repo) in [
+        (&one, "one/tool:1"),
+        (&two, "two/tool:1"),
+        (&two, "one/tool:2"),
+    ] {
+        env.run(&[
+            "publish",
+            bin.to_str().unwrap(),
+            "--to",
+            &format!("{}/{repo}", reg.host()),
+        ])
+        .expect(0);
     }
-    let (a, b) = (format!("{}/one/tool:1", reg.host()), format!("{}/two/tool:1", reg.host()));
+    let (a, b) = (
+        format!("{}/one/tool:1", reg.host()),
+        format!("{}/two/tool:1", reg.host()),
+    );
     env.run(&["install", "--allow-unsigned", &a]).expect(0);
     let r = env.run(&["install", "--allow-unsigned", &b]).expect(2);
-    assert!(r.stderr.contains(&format!("{}/one/tool", reg.host())) && r.stderr.contains(&format!("{}/two/tool", reg.host())) && r.stderr.contains("--replace"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("{}/one/tool", reg.host()))
+            && r.stderr.contains(&format!("{}/two/tool", reg.host()))
+            && r.stderr.contains("--replace"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(env.run_tool("tool", &[]).stdout, "from one\n");
     // Another tag of the same repository is the same origin.
-    env.run(&["install", "--allow-unsigned", &format!("{}/one/tool:2", reg.host())]).expect(0);
+    env.run(&[
+        "install",
+        "--allow-unsigned",
+        &format!("{}/one/tool:2", reg.host()),
+    ])
+    .expect(0);
     // And --replace says yes.
-    env.run(&["install", "--allow-unsigned", "--replace", &b]).expect(0);
+    env.run(&["install", "--allow-unsigned", "--replace", &b])
+        .expect(0);
     assert_eq!(env.run_tool("tool", &[]).stdout, "from two\n");
     // From a layout: another origin too.
     let t = format!("oci:{}:1", env.path("l").display());
-    env.run(&["publish", one.to_str().unwrap(), "--to", &t]).expect(0);
-    let r = env.run(&["install", "--allow-unsigned", "--name", "tool", &t]).expect(2);
+    env.run(&["publish", one.to_str().unwrap(), "--to", &t])
+        .expect(0);
+    let r = env
+        .run(&["install", "--allow-unsigned", "--name", "tool", &t])
+        .expect(2);
     assert!(r.stderr.contains("oci:"), "{}", r.stderr);
 }
 
@@ -222,11 +386,34 @@ fn a_layout_catalog_is_reachable_by_its_registry_name() {
     let env = Env::new();
     let bin = hello_binary(env.dir.path(), "from the catalog");
     let catalog = env.path("catalog");
-    env.run(&["publish", bin.to_str().unwrap(), "--to", &format!("oci:{}/tools:1", catalog.display())]).expect(0);
-    env.run(&["registry", "add", "cat", &format!("oci:{}", catalog.display())]).expect(0);
+    env.run(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--to",
+        &format!("oci:{}/tools:1", catalog.display()),
+    ])
+    .expect(0);
+    env.run(&[
+        "registry",
+        "add",
+        "cat",
+        &format!("oci:{}", catalog.display()),
+    ])
+    .expect(0);
     // NAME/path:tag under an oci: entry is the layout DIR/path at that tag, governed by the entry.
     let r = env.run(&["install", "cat/tools:1"]).expect(3);
-    assert!(r.stderr.contains("registry 'cat' has no signature policy"), "{}", r.stderr);
-    env.run(&["install", "--allow-unsigned", "--name", "hello", "cat/tools:1"]).expect(0);
+    assert!(
+        r.stderr.contains("registry 'cat' has no signature policy"),
+        "{}",
+        r.stderr
+    );
+    env.run(&[
+        "install",
+        "--allow-unsigned",
+        "--name",
+        "hello",
+        "cat/tools:1",
+    ])
+    .expect(0);
     assert_eq!(env.run_tool("hello", &[]).stdout, "from the catalog\n");
 }

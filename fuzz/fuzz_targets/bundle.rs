@@ -14,7 +14,10 @@ fn root() -> &'static gantry::trust::TrustRoot {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let policy = BundlePolicy::Identity { issuer: "https://github.com/login/oauth".into(), san: "someone@example.com".into() };
+    let policy = BundlePolicy::Identity {
+        issuer: "https://github.com/login/oauth".into(),
+        san: "someone@example.com".into(),
+    };
     let _ = verify_bundle(data, Artifact::Bytes(b"a.txt".to_vec()), &policy, root());
     let _ = verify_bundle(data, Artifact::Sha256([7; 32]), &policy, root());
 });

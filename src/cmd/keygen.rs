@@ -22,7 +22,9 @@ pub struct KeygenArgs {
 
 impl Default for KeygenArgs {
     fn default() -> Self {
-        KeygenArgs { output_key_prefix: PathBuf::from("cosign") }
+        KeygenArgs {
+            output_key_prefix: PathBuf::from("cosign"),
+        }
     }
 }
 
@@ -114,12 +116,17 @@ mod tests {
     #[test]
     fn writes_a_loadable_pair_and_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
-        let args = KeygenArgs { output_key_prefix: dir.path().join("cosign") };
+        let args = KeygenArgs {
+            output_key_prefix: dir.path().join("cosign"),
+        };
         let w = run_with_password(&args, b"pw").unwrap();
         keygen::load_private_key(&w.private_key, b"pw").unwrap();
         // A second run refuses to overwrite: a usage error, the old key intact.
         let before = std::fs::read(&w.private_key).unwrap();
-        assert_eq!(run_with_password(&args, b"pw").unwrap_err().kind, ExitKind::Usage);
+        assert_eq!(
+            run_with_password(&args, b"pw").unwrap_err().kind,
+            ExitKind::Usage
+        );
         assert_eq!(std::fs::read(&w.private_key).unwrap(), before);
     }
 
@@ -128,7 +135,9 @@ mod tests {
         let pw = resolve_password(Some("s3cret".into()), false, true).unwrap();
         assert_eq!(&pw[..], b"s3cret");
         // An empty password is a choice cosign allows.
-        assert!(resolve_password(Some("".into()), false, true).unwrap().is_empty());
+        assert!(resolve_password(Some("".into()), false, true)
+            .unwrap()
+            .is_empty());
         let err = resolve_password(None, false, true).unwrap_err();
         assert_eq!(err.kind, ExitKind::Usage);
         assert!(err.to_string().contains(PASSWORD_ENV));

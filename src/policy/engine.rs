@@ -275,7 +275,12 @@ impl Engine {
 
     /// [`Engine::evaluate`] with several signer rules: the built-in policies run once per
     /// config in `configs` (each must allow), everything else once.
-    pub fn evaluate_rules(&self, hook: HookPoint, input: &serde_json::Value, configs: &[serde_json::Value]) -> Verdict {
+    pub fn evaluate_rules(
+        &self,
+        hook: HookPoint,
+        input: &serde_json::Value,
+        configs: &[serde_json::Value],
+    ) -> Verdict {
         let Some((first, rest)) = configs.split_first() else {
             return self.evaluate(hook, input, &serde_json::json!({}));
         };
@@ -652,7 +657,13 @@ mod tests {
     #[test]
     fn system_plugins_are_never_cached_where_the_user_writes() {
         let echo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plugins/echo.wat");
-        let plugin = |layer| PluginSpec { layer, path: echo.clone(), name: "echo".into(), config: json!({}), grants: vec![] };
+        let plugin = |layer| PluginSpec {
+            layer,
+            path: echo.clone(),
+            name: "echo".into(),
+            config: json!({}),
+            grants: vec![],
+        };
         let user_cache = tempfile::tempdir().unwrap();
         let count = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
         // A system plugin: compiled in memory, nothing read from or written to the user's cache.
@@ -660,8 +671,17 @@ mod tests {
         assert_eq!(count(user_cache.path()), 0);
         // In the directory the system configuration names, it is cached.
         let system_cache = tempfile::tempdir().unwrap();
-        Engine::load_with_caches(&[], &[plugin(Layer::System)], Some(user_cache.path()), Some(system_cache.path())).unwrap();
-        assert_eq!((count(user_cache.path()), count(system_cache.path())), (0, 2));
+        Engine::load_with_caches(
+            &[],
+            &[plugin(Layer::System)],
+            Some(user_cache.path()),
+            Some(system_cache.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            (count(user_cache.path()), count(system_cache.path())),
+            (0, 2)
+        );
         // A user plugin uses the user's cache.
         Engine::load(&[], &[plugin(Layer::User)], Some(user_cache.path())).unwrap();
         assert_eq!(count(user_cache.path()), 2);

@@ -85,12 +85,18 @@ impl Verdict {
 
     /// Adds a deny message.
     pub fn deny(&mut self, source: impl Into<String>, text: impl Into<String>) {
-        self.deny.push(Message { text: text.into(), source: source.into() });
+        self.deny.push(Message {
+            text: text.into(),
+            source: source.into(),
+        });
     }
 
     /// Adds a warn message.
     pub fn warn(&mut self, source: impl Into<String>, text: impl Into<String>) {
-        self.warn.push(Message { text: text.into(), source: source.into() });
+        self.warn.push(Message {
+            text: text.into(),
+            source: source.into(),
+        });
     }
 
     /// Union of two verdicts (deny sets and warn sets), as layers and sources combine.

@@ -186,13 +186,12 @@ impl PluginRuntime {
             file: file.clone(),
             source,
         })?;
-        let component =
-            cache::compile(&self.engine, &bytes, cache_dir).map_err(|source| {
-                PluginError::Compile {
-                    file: file.clone(),
-                    source,
-                }
-            })?;
+        let component = cache::compile(&self.engine, &bytes, cache_dir).map_err(|source| {
+            PluginError::Compile {
+                file: file.clone(),
+                source,
+            }
+        })?;
         let granted = grants::check_imports(&self.engine, &component, path, grants)?;
         let hooks = find_exports(&self.engine, &component, path)?;
         let link_error = |source| PluginError::Link {

@@ -12,14 +12,22 @@ const KEY2: &str = ci!("cosign2.pub");
 const GH: &str = "https://token.actions.githubusercontent.com";
 
 fn layered(system: &str, user: &str) -> Layered {
-    let paths = ConfigPaths { user: "/u/config.toml".into(), system: "/s/config.toml".into() };
+    let paths = ConfigPaths {
+        user: "/u/config.toml".into(),
+        system: "/s/config.toml".into(),
+    };
     let system = Config::parse(&paths.system, system).expect("system config parses");
     let user = Config::parse(&paths.user, user).expect("user config parses");
-    Layered { paths, user, system }
+    Layered {
+        paths,
+        user,
+        system,
+    }
 }
 
 fn resolve(l: &Layered, reference: &str) -> RegistryPolicy {
-    let (mut loc, named) = reference::parse_named(reference, &l.effective()).expect("reference parses");
+    let (mut loc, named) =
+        reference::parse_named(reference, &l.effective()).expect("reference parses");
     RegistryPolicy::resolve(l, &mut loc, named.as_deref(), false).expect("policy resolves")
 }
 
@@ -36,7 +44,10 @@ fn a_user_entry_governs_what_no_system_entry_covers() {
     assert_eq!(p.trust_root, RootSource::PublicGood);
     // No entry covers another host: ad hoc, no signer policy.
     let p = resolve(&l, "other.example/tool:1");
-    assert_eq!((p.name.as_str(), p.layer, p.signers.len()), ("other.example", None, 0));
+    assert_eq!(
+        (p.name.as_str(), p.layer, p.signers.len()),
+        ("other.example", None, 0)
+    );
 }
 
 #[test]
@@ -64,13 +75,22 @@ fn the_system_entry_governs_however_the_user_spells_or_names_the_registry() {
 
 #[test]
 fn a_named_prefix_that_expands_into_a_system_registry_gets_the_system_policy() {
-    let l = layered(&sys_corp(), "[registries.alias]\nurl = \"corp.example/team\"\nalways_allow_unsigned = true\n");
+    let l = layered(
+        &sys_corp(),
+        "[registries.alias]\nurl = \"corp.example/team\"\nalways_allow_unsigned = true\n",
+    );
     let p = resolve(&l, "alias/tools/jq:1");
     assert_eq!(p.name, "corp");
     // A system entry of the same name as a user one: the user one is not used at all.
-    let l = layered(&sys_corp(), "[registries.corp]\nurl = \"evil.example\"\nalways_allow_unsigned = true\n");
+    let l = layered(
+        &sys_corp(),
+        "[registries.corp]\nurl = \"evil.example\"\nalways_allow_unsigned = true\n",
+    );
     let p = resolve(&l, "corp/tools/jq:1");
-    assert_eq!((p.name.as_str(), p.url.as_str()), ("corp", "corp.example/team"));
+    assert_eq!(
+        (p.name.as_str(), p.url.as_str()),
+        ("corp", "corp.example/team")
+    );
 }
 
 #[test]
@@ -80,13 +100,19 @@ fn among_user_entries_the_named_one_governs() {
     assert_eq!(resolve(&l, "b/x:1").name, "b");
     assert_eq!(resolve(&l, "a/x:1").name, "a");
     // But never over a system entry.
-    let l = layered(&format!("[registries.corp]\nurl = \"r.example\"\nkeys = [\"{KEY}\"]\n"), &user);
+    let l = layered(
+        &format!("[registries.corp]\nurl = \"r.example\"\nkeys = [\"{KEY}\"]\n"),
+        &user,
+    );
     assert_eq!(resolve(&l, "b/x:1").name, "corp");
 }
 
 #[test]
 fn the_most_specific_system_entry_governs() {
-    let sys = format!("{}[registries.wide]\nurl = \"corp.example\"\nalways_allow_unsigned = true\n", sys_corp());
+    let sys = format!(
+        "{}[registries.wide]\nurl = \"corp.example\"\nalways_allow_unsigned = true\n",
+        sys_corp()
+    );
     let l = layered(&sys, "");
     assert_eq!(resolve(&l, "corp.example/team/x:1").name, "corp");
     assert_eq!(resolve(&l, "corp.example/teamx/x:1").name, "wide");
@@ -95,8 +121,18 @@ fn the_most_specific_system_entry_governs() {
 
 #[test]
 fn loopback_names_are_one_host_per_port() {
-    let l = layered(&format!("[registries.local]\nurl = \"127.0.0.1:5000\"\nkeys = [\"{KEY}\"]\n"), "");
-    for r in ["localhost:5000/x", "LOCALHOST.:5000/x", "[::1]:5000/x", "127.0.0.2:05000/x", "127.1:5000/x", "2130706433:5000/x"] {
+    let l = layered(
+        &format!("[registries.local]\nurl = \"127.0.0.1:5000\"\nkeys = [\"{KEY}\"]\n"),
+        "",
+    );
+    for r in [
+        "localhost:5000/x",
+        "LOCALHOST.:5000/x",
+        "[::1]:5000/x",
+        "127.0.0.2:05000/x",
+        "127.1:5000/x",
+        "2130706433:5000/x",
+    ] {
         let p = resolve(&l, r);
         assert_eq!(p.name, "local", "{r}");
         assert_eq!(p.transport, Transport::Http, "{r}");
@@ -113,7 +149,13 @@ fn a_user_entry_under_a_system_one_only_adds_requirements() {
     let p = resolve(&l, "corp.example/team/tools/jq:1");
     assert_eq!(p.name, "corp");
     assert_eq!(p.additional, vec!["mine".to_string()]);
-    assert_eq!(p.signers.iter().map(|r| r.registry.as_str()).collect::<Vec<_>>(), ["corp", "mine"]);
+    assert_eq!(
+        p.signers
+            .iter()
+            .map(|r| r.registry.as_str())
+            .collect::<Vec<_>>(),
+        ["corp", "mine"]
+    );
     let configs = p.signature_configs();
     assert_eq!(configs.len(), 2);
     assert!(configs.iter().all(|c| c.has_signature_policy));
@@ -127,11 +169,18 @@ fn a_user_entry_under_a_system_one_only_adds_requirements() {
 fn a_system_entry_without_signers_keeps_its_unsigned_denial() {
     // The system entry names no signer; a user entry adding one cannot lift the system's
     // "no signature policy" denial: its config is evaluated first and always.
-    let l = layered("[registries.corp]\nurl = \"corp.example\"\n", &format!("[registries.mine]\nurl = \"corp.example\"\nkeys = [\"{KEY}\"]\n"));
+    let l = layered(
+        "[registries.corp]\nurl = \"corp.example\"\n",
+        &format!("[registries.mine]\nurl = \"corp.example\"\nkeys = [\"{KEY}\"]\n"),
+    );
     let p = resolve(&l, "corp.example/x:1");
     let configs = p.signature_configs();
     assert_eq!(configs.len(), 2);
-    assert!(!configs[0].has_signature_policy && !configs[0].allow_unsigned && !configs[0].always_allow_unsigned);
+    assert!(
+        !configs[0].has_signature_policy
+            && !configs[0].allow_unsigned
+            && !configs[0].always_allow_unsigned
+    );
     assert_eq!(configs[1].registry, "mine");
 }
 
@@ -142,7 +191,10 @@ fn forbid_flags_hold() {
     assert!(!p.always_allow_unsigned);
     assert_eq!(p.mode, Mode::Enforce);
     let mut loc = reference::parse("mine.example/x:1", &l.effective()).unwrap();
-    assert!(matches!(RegistryPolicy::resolve(&l, &mut loc, None, true), Err(RegistryPolicyError::UnsignedForbidden)));
+    assert!(matches!(
+        RegistryPolicy::resolve(&l, &mut loc, None, true),
+        Err(RegistryPolicyError::UnsignedForbidden)
+    ));
 }
 
 #[test]
@@ -152,32 +204,70 @@ fn layout_paths_are_matched_after_canonicalisation() {
     std::fs::create_dir_all(catalog.join("tools")).unwrap();
     std::fs::create_dir_all(d.path().join("catalogue")).unwrap();
     std::os::unix::fs::symlink(&catalog, d.path().join("alias")).unwrap();
-    let l = layered(&format!("[registries.airgap]\nurl = \"oci:{}\"\nkeys = [\"{KEY}\"]\n", catalog.display()), &format!("[registries.mine]\nurl = \"oci:{}\"\nalways_allow_unsigned = true\n", d.path().join("alias/tools").display()));
-    for r in [format!("oci:{}/tools:1", catalog.display()), format!("oci:{}/tools:1", d.path().join("alias").display()), format!("oci:{}/tools/../tools:1", catalog.display())] {
+    let l = layered(
+        &format!(
+            "[registries.airgap]\nurl = \"oci:{}\"\nkeys = [\"{KEY}\"]\n",
+            catalog.display()
+        ),
+        &format!(
+            "[registries.mine]\nurl = \"oci:{}\"\nalways_allow_unsigned = true\n",
+            d.path().join("alias/tools").display()
+        ),
+    );
+    for r in [
+        format!("oci:{}/tools:1", catalog.display()),
+        format!("oci:{}/tools:1", d.path().join("alias").display()),
+        format!("oci:{}/tools/../tools:1", catalog.display()),
+    ] {
         let mut loc = reference::parse(&r, &l.effective()).unwrap();
         let p = RegistryPolicy::resolve(&l, &mut loc, None, false).unwrap();
         assert_eq!(p.name, "airgap", "{r}");
         assert_eq!(p.additional, ["mine"], "{r}");
-        let ImageLocation::Layout(img) = loc else { panic!("layout") };
-        assert_eq!(img.dir, std::fs::canonicalize(catalog.join("tools")).unwrap(), "the directory opened is the one matched");
+        let ImageLocation::Layout(img) = loc else {
+            panic!("layout")
+        };
+        assert_eq!(
+            img.dir,
+            std::fs::canonicalize(catalog.join("tools")).unwrap(),
+            "the directory opened is the one matched"
+        );
     }
     // A sibling sharing the prefix string is not covered.
-    let mut loc = reference::parse(&format!("oci:{}:1", d.path().join("catalogue").display()), &l.effective()).unwrap();
-    assert_eq!(RegistryPolicy::resolve(&l, &mut loc, None, false).unwrap().layer, None);
+    let mut loc = reference::parse(
+        &format!("oci:{}:1", d.path().join("catalogue").display()),
+        &l.effective(),
+    )
+    .unwrap();
+    assert_eq!(
+        RegistryPolicy::resolve(&l, &mut loc, None, false)
+            .unwrap()
+            .layer,
+        None
+    );
 }
 
 fn keyless(issuer: &str, subject: &str) -> SignerFacts {
     SignerFacts {
         kind: Some(SignatureKind::Keyless),
-        identity: Identity { issuer: Some(issuer.into()), subject: Some(subject.into()), github: None },
+        identity: Identity {
+            issuer: Some(issuer.into()),
+            subject: Some(subject.into()),
+            github: None,
+        },
         ..Default::default()
     }
 }
 
 fn keyed(path: &str) -> SignerFacts {
     let pem = std::fs::read(path).unwrap();
-    let fp = crate::trust::PublicKey::from_pem(&pem).unwrap().fingerprint();
-    SignerFacts { kind: Some(SignatureKind::Key), key_fingerprint: Some(fp), ..Default::default() }
+    let fp = crate::trust::PublicKey::from_pem(&pem)
+        .unwrap()
+        .fingerprint();
+    SignerFacts {
+        kind: Some(SignatureKind::Key),
+        key_fingerprint: Some(fp),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -186,11 +276,23 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
         "[registries.r]\nurl = \"r.example\"\nissuer = \"{GH}\"\nidentity_regex = \"https://github.com/corp/.*\"\n[[registries.r.attestors]]\nkeys = [\"{KEY2}\"]\n[[registries.r.attestors]]\nissuer = \"https://scanner.example\"\nidentity = \"scanner@corp.example\"\n"
     );
     let p = resolve(&layered("", &user), "r.example/x:1");
-    assert_eq!(p.attestation_rejected(&keyless(GH, "https://github.com/corp/tool/.github/workflows/r.yml@refs/heads/main")), None);
+    assert_eq!(
+        p.attestation_rejected(&keyless(
+            GH,
+            "https://github.com/corp/tool/.github/workflows/r.yml@refs/heads/main"
+        )),
+        None
+    );
     assert_eq!(p.attestation_rejected(&keyed(KEY2)), None);
-    assert_eq!(p.attestation_rejected(&keyless("https://scanner.example", "scanner@corp.example")), None);
+    assert_eq!(
+        p.attestation_rejected(&keyless("https://scanner.example", "scanner@corp.example")),
+        None
+    );
     for hostile in [
-        keyless(GH, "https://github.com/attacker/x/.github/workflows/r.yml@refs/heads/main"),
+        keyless(
+            GH,
+            "https://github.com/attacker/x/.github/workflows/r.yml@refs/heads/main",
+        ),
         keyless(GH, "https://github.com/attacker/?https://github.com/corp/x"),
         keyless("https://evil.example", "https://github.com/corp/tool"),
         keyless(GH, "scanner@corp.example"),
@@ -198,17 +300,29 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
         SignerFacts::default(),
     ] {
         let why = p.attestation_rejected(&hostile).expect("rejected");
-        assert!(why.contains("does not satisfy the signer policy of registry 'r'"), "{why}");
+        assert!(
+            why.contains("does not satisfy the signer policy of registry 'r'"),
+            "{why}"
+        );
     }
     // No signer policy: nobody to bind an attestation to.
     let p = resolve(&layered("", ""), "adhoc.example/x:1");
-    assert!(p.attestation_rejected(&keyed(KEY)).unwrap().contains("no signer policy"));
+    assert!(p
+        .attestation_rejected(&keyed(KEY))
+        .unwrap()
+        .contains("no signer policy"));
 }
 
 #[test]
 fn an_attestation_must_satisfy_the_system_rule_and_the_adding_user_rule() {
     let user = format!("[registries.mine]\nurl = \"corp.example/team\"\nkeys = [\"{KEY2}\"]\n");
     let p = resolve(&layered(&sys_corp(), &user), "corp.example/team/x:1");
-    assert!(p.attestation_rejected(&keyed(KEY)).unwrap().contains("registry 'mine'"));
-    assert!(p.attestation_rejected(&keyed(KEY2)).unwrap().contains("registry 'corp'"));
+    assert!(p
+        .attestation_rejected(&keyed(KEY))
+        .unwrap()
+        .contains("registry 'mine'"));
+    assert!(p
+        .attestation_rejected(&keyed(KEY2))
+        .unwrap()
+        .contains("registry 'corp'"));
 }

@@ -1,5 +1,9 @@
 //! Sigstore bundle verification (v0.1, v0.2, v0.3, both media-type spellings): message
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! signatures and DSSE envelopes, keyless (Fulcio) and key-signed, with Rekor v1/v2 entries and
 //! RFC 3161 timestamps. Every check is done here with this module's siblings, because the
 //! sigstore crate's verifier was shown to accept tampered SETs, proofs, times and log ids. A
@@ -417,7 +421,11 @@ pub fn verify_bundle(
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

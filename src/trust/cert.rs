@@ -1,5 +1,9 @@
 //! X.509 certificates for keyless signing: chain a Fulcio leaf to a trusted CA *at the signed
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! time* (never at "now": Fulcio leaves live ten minutes), verify its embedded SCT against the
 //! root's CT logs (required whenever the root lists any CT log), and read the signer identity (issuer, SAN, GitHub workflow extensions). Also
 //! a bring-your-own-PKI variant for custom CA roots. It never trusts a certificate that came
@@ -180,7 +184,9 @@ pub fn verify_leaf_at(
                 // An SCT is demanded exactly when the root names CT logs (even ones whose keys
                 // are unusable); then a missing or unverifiable SCT is fatal.
                 if root.lists_ct_logs || !root.ct.is_empty() {
-                    let issuer = chain.first().ok_or_else(|| TrustError::Certificate("no issuer certificate for the SCT".into()))?;
+                    let issuer = chain.first().ok_or_else(|| {
+                        TrustError::Certificate("no issuer certificate for the SCT".into())
+                    })?;
                     verify_sct(root, &leaf, issuer)?;
                 }
                 return facts(&leaf);
@@ -298,7 +304,10 @@ fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 
 /// A big-endian u16 length from the front of `b`, advancing it.
 fn take_u16(b: &mut &[u8]) -> Option<usize> {
-    take(b, 2).map(|x| x.iter().fold(0usize, |acc, &byte| acc << 8 | usize::from(byte)))
+    take(b, 2).map(|x| {
+        x.iter()
+            .fold(0usize, |acc, &byte| acc << 8 | usize::from(byte))
+    })
 }
 
 fn check_one_sct(
@@ -313,7 +322,11 @@ fn check_one_sct(
         return Err(bad());
     }
     let log_id = take(&mut rest, 32).ok_or_else(bad)?;
-    let ts = u64::from_be_bytes(take(&mut rest, 8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?);
+    let ts = u64::from_be_bytes(
+        take(&mut rest, 8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?,
+    );
     let ext_len = take_u16(&mut rest).ok_or_else(bad)?;
     let exts = take(&mut rest, ext_len).ok_or_else(bad)?;
     // hash and signature algorithms (2 bytes), then the signature.
@@ -431,17 +444,20 @@ fn san(value: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
-    use crate::trust::testdata::{public_good, CASES};
     use crate::trust::der_util::b64;
+    use crate::trust::testdata::{public_good, CASES};
 
     const CI: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/conformance/containers-image"
     );
-
 
     /// The leaf and integrated time of the happy-path v0.3 bundle.
     fn happy_leaf() -> (Vec<u8>, i64) {

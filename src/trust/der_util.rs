@@ -1,6 +1,10 @@
 //! Small encoding helpers shared by the trust modules: PEM blocks, base64, DER time and OID
 //! lookups. They only decode; any malformed input is an error, never a best guess.
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 
 use super::TrustError;
 use base64::Engine;
@@ -100,7 +104,11 @@ pub(crate) fn tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
             return Err("unsupported DER length".into());
         }
         let mut len = 0usize;
-        for b in input.get(2..2usize.saturating_add(n)).filter(|b| b.len() == n).ok_or_else(err)? {
+        for b in input
+            .get(2..2usize.saturating_add(n))
+            .filter(|b| b.len() == n)
+            .ok_or_else(err)?
+        {
             len = len.checked_mul(256).ok_or_else(err)? | usize::from(*b);
         }
         (len, n.saturating_add(2))
@@ -110,7 +118,14 @@ pub(crate) fn tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
         .filter(|e| *e <= input.len())
         .ok_or_else(err)?;
     let (whole, rest) = input.split_at_checked(end).ok_or_else(err)?;
-    Ok((Tlv { tag, whole, content: whole.get(hdr..).ok_or_else(err)? }, rest))
+    Ok((
+        Tlv {
+            tag,
+            whole,
+            content: whole.get(hdr..).ok_or_else(err)?,
+        },
+        rest,
+    ))
 }
 
 /// All DER elements inside `content`, in order.

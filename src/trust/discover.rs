@@ -94,7 +94,10 @@ pub struct Unusable {
 
 /// Finds all attachments of manifest `digest` (`sha256:HEX`).
 pub async fn discover<S: ImageSource>(src: &S, digest: &str) -> Result<Discovered, DiscoverError> {
-    let err = |source| DiscoverError::Source { digest: digest.to_string(), source };
+    let err = |source| DiscoverError::Source {
+        digest: digest.to_string(),
+        source,
+    };
     let mut out = Discovered::default();
     let mut budget = MAX_TOTAL_BYTES;
     let Some(hex) = digest.strip_prefix("sha256:") else {
@@ -102,8 +105,21 @@ pub async fn discover<S: ImageSource>(src: &S, digest: &str) -> Result<Discovere
     };
     for suffix in ["sig", "att"] {
         let tag = format!("sha256-{hex}.{suffix}");
-        if let Some(m) = src.fetch_manifest(&ManifestRef::Tag(tag.clone())).await.map_err(err)? {
-            collect_layers(src, &m.bytes, SignatureSource::CosignTag, &tag, &mut out, &mut budget).await.map_err(err)?;
+        if let Some(m) = src
+            .fetch_manifest(&ManifestRef::Tag(tag.clone()))
+            .await
+            .map_err(err)?
+        {
+            collect_layers(
+                src,
+                &m.bytes,
+                SignatureSource::CosignTag,
+                &tag,
+                &mut out,
+                &mut budget,
+            )
+            .await
+            .map_err(err)?;
         }
     }
     let referrers = src.referrers(digest).await.map_err(err)?;
@@ -113,11 +129,24 @@ pub async fn discover<S: ImageSource>(src: &S, digest: &str) -> Result<Discovere
         if r.size < 0 || r.size as u64 > MAX_MANIFEST_BYTES {
             continue;
         }
-        let Some(m) = src.fetch_manifest(&ManifestRef::Digest(r.digest.clone())).await.map_err(err)? else {
+        let Some(m) = src
+            .fetch_manifest(&ManifestRef::Digest(r.digest.clone()))
+            .await
+            .map_err(err)?
+        else {
             continue;
         };
         let origin = format!("referrer {}", r.digest);
-        collect_layers(src, &m.bytes, SignatureSource::Referrers, &origin, &mut out, &mut budget).await.map_err(err)?;
+        collect_layers(
+            src,
+            &m.bytes,
+            SignatureSource::Referrers,
+            &origin,
+            &mut out,
+            &mut budget,
+        )
+        .await
+        .map_err(err)?;
     }
     Ok(out)
 }
@@ -139,32 +168,46 @@ async fn collect_layers<S: ImageSource>(
         .or_else(|| m.pointer("/config/mediaType"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    let layers = m.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let layers = m
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for (i, layer) in layers.iter().take(MAX_ATTACHMENTS).enumerate() {
         let media_type = layer.get("mediaType").and_then(Value::as_str).unwrap_or("");
         let (kind, limit) = if media_type == SIMPLE_SIGNING_MEDIA_TYPE {
             (AttachmentKind::Signature, MAX_SIGNATURE_BYTES)
         } else if media_type == DSSE_LAYER_MEDIA_TYPE {
             (AttachmentKind::Attestation, MAX_ATTESTATION_BYTES)
-        } else if is_bundle_media_type(media_type) || (i == 0 && is_bundle_media_type(artifact_type)) {
+        } else if is_bundle_media_type(media_type)
+            || (i == 0 && is_bundle_media_type(artifact_type))
+        {
             (AttachmentKind::Bundle, MAX_ATTESTATION_BYTES)
         } else {
             // Other attachments (SBOM blobs, text/plain, …) are not signatures: ignore them.
             continue;
         };
         let origin = format!("{origin} layer {}", i + 1);
-        let unusable = |reason: String| Unusable { source, kind, reason: format!("{origin}: {reason}") };
+        let unusable = |reason: String| Unusable {
+            source,
+            kind,
+            reason: format!("{origin}: {reason}"),
+        };
         let Some(digest) = layer.get("digest").and_then(Value::as_str) else {
             out.unusable.push(unusable("layer has no digest".into()));
             continue;
         };
         let size = layer.get("size").and_then(Value::as_i64).unwrap_or(-1);
         if size < 0 || size as u64 > limit {
-            out.unusable.push(unusable(format!("layer size {size} is outside 0..={limit} bytes")));
+            out.unusable.push(unusable(format!(
+                "layer size {size} is outside 0..={limit} bytes"
+            )));
             continue;
         }
         if *budget < size as u64 {
-            out.unusable.push(unusable(format!("over the {MAX_TOTAL_BYTES}-byte budget for one image's attachments")));
+            out.unusable.push(unusable(format!(
+                "over the {MAX_TOTAL_BYTES}-byte budget for one image's attachments"
+            )));
             continue;
         }
         *budget -= size as u64;
@@ -180,10 +223,23 @@ async fn collect_layers<S: ImageSource>(
         let annotations: BTreeMap<String, String> = layer
             .get("annotations")
             .and_then(Value::as_object)
-            .map(|a| a.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
-        let source = if kind == AttachmentKind::Bundle { SignatureSource::Bundle } else { source };
-        let found = FoundLayer { source, origin, blob, annotations };
+        let source = if kind == AttachmentKind::Bundle {
+            SignatureSource::Bundle
+        } else {
+            source
+        };
+        let found = FoundLayer {
+            source,
+            origin,
+            blob,
+            annotations,
+        };
         match kind {
             AttachmentKind::Signature => out.signatures.push(found),
             AttachmentKind::Attestation => out.attestations.push(found),
@@ -242,7 +298,10 @@ pub(crate) mod memsource {
     }
 
     impl ImageSource for MemSource {
-        fn fetch_manifest(&self, r: &ManifestRef) -> impl Future<Output = Result<Option<FetchedManifest>, SourceError>> + Send {
+        fn fetch_manifest(
+            &self,
+            r: &ManifestRef,
+        ) -> impl Future<Output = Result<Option<FetchedManifest>, SourceError>> + Send {
             let key = match r {
                 ManifestRef::Tag(t) => t.clone(),
                 ManifestRef::Digest(d) => d.clone(),
@@ -255,11 +314,21 @@ pub(crate) mod memsource {
             async move { Ok(found) }
         }
 
-        fn fetch_blob(&self, digest: &str, max_size: u64) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send {
+        fn fetch_blob(
+            &self,
+            digest: &str,
+            max_size: u64,
+        ) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send {
             let what = format!("blob {digest}");
             let res = match self.blobs.get(digest) {
-                None => Err(SourceError::Registry { what, message: "not found".into() }),
-                Some(b) if b.len() as u64 > max_size => Err(SourceError::TooLarge { what, limit: max_size }),
+                None => Err(SourceError::Registry {
+                    what,
+                    message: "not found".into(),
+                }),
+                Some(b) if b.len() as u64 > max_size => Err(SourceError::TooLarge {
+                    what,
+                    limit: max_size,
+                }),
                 Some(b) if sign::sha256_digest(b) != digest => Err(SourceError::DigestMismatch {
                     what,
                     expected: digest.into(),
@@ -270,7 +339,10 @@ pub(crate) mod memsource {
             async move { res }
         }
 
-        fn referrers(&self, _digest: &str) -> impl Future<Output = Result<Vec<Descriptor>, SourceError>> + Send {
+        fn referrers(
+            &self,
+            _digest: &str,
+        ) -> impl Future<Output = Result<Vec<Descriptor>, SourceError>> + Send {
             let r = self.referrers.clone();
             async move { Ok(r) }
         }
@@ -286,17 +358,31 @@ mod tests {
     const D: &str = "sha256:634a8f35b5f16dcf4aaa0822adc0b1964bb786fca12f6831de8ddc45e5986a00";
 
     fn layer(media_type: &str, payload: &[u8]) -> AttachmentLayer {
-        AttachmentLayer { payload: payload.to_vec(), media_type: media_type.into(), annotations: BTreeMap::new() }
+        AttachmentLayer {
+            payload: payload.to_vec(),
+            media_type: media_type.into(),
+            annotations: BTreeMap::new(),
+        }
     }
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
     fn finds_sig_att_and_referrers_and_ignores_other_media_types() {
         let mut src = MemSource::default();
-        src.attach(D, "sig", &[layer(SIMPLE_SIGNING_MEDIA_TYPE, b"s1"), layer("text/plain", b"x")]);
+        src.attach(
+            D,
+            "sig",
+            &[
+                layer(SIMPLE_SIGNING_MEDIA_TYPE, b"s1"),
+                layer("text/plain", b"x"),
+            ],
+        );
         src.attach(D, "att", &[layer(DSSE_LAYER_MEDIA_TYPE, b"a1")]);
         let bundle = b"{}".to_vec();
         let bd = src.add_blob(bundle.clone());
@@ -330,8 +416,13 @@ mod tests {
         let honest = m["layers"][0].clone();
         let mut swapped = honest.clone();
         swapped["size"] = serde_json::json!(4);
-        swapped["digest"] = serde_json::json!("sha256:0000000000000000000000000000000000000000000000000000000000000000");
-        src.blobs.insert("sha256:0000000000000000000000000000000000000000000000000000000000000000".into(), b"evil".to_vec());
+        swapped["digest"] = serde_json::json!(
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+        );
+        src.blobs.insert(
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
+            b"evil".to_vec(),
+        );
         m["layers"] = serde_json::json!([honest, swapped]);
         src.manifests.insert(tag, serde_json::to_vec(&m).unwrap());
         let found = run(discover(&src, D)).unwrap();
@@ -345,13 +436,18 @@ mod tests {
     fn no_attachments_is_empty_and_a_bad_digest_finds_nothing() {
         let src = MemSource::default();
         assert_eq!(run(discover(&src, D)).unwrap(), Discovered::default());
-        assert_eq!(run(discover(&src, "latest")).unwrap(), Discovered::default());
+        assert_eq!(
+            run(discover(&src, "latest")).unwrap(),
+            Discovered::default()
+        );
     }
 
     #[test]
     fn attachment_bytes_are_budgeted_per_image() {
         let mut src = MemSource::default();
-        let layers: Vec<_> = (0..5).map(|i| layer(DSSE_LAYER_MEDIA_TYPE, format!("a{i}").as_bytes())).collect();
+        let layers: Vec<_> = (0..5)
+            .map(|i| layer(DSSE_LAYER_MEDIA_TYPE, format!("a{i}").as_bytes()))
+            .collect();
         src.attach(D, "att", &layers);
         // Each layer claims 60 MiB: within the per-layer cap, but five exceed the image budget.
         let tag = crate::trust::sign::attachment_tag(D, "att").unwrap();

@@ -1,5 +1,9 @@
 //! DSSE envelopes and the in-toto Statements they carry: parsing, the pre-authentication
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! encoding (PAE) that signatures cover, and the subject check that binds a Statement to an
 //! image digest. This module only parses and encodes; it never decides that a signature is
 //! good (that is `cosign`'s job, with a key or a certificate) and never trusts a payload whose
@@ -57,8 +61,21 @@ pub struct Envelope {
 
 /// The DSSE v1 pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len().saturating_add(payload_type.len()).saturating_add(32));
-    out.extend_from_slice(format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).as_bytes());
+    let mut out = Vec::with_capacity(
+        payload
+            .len()
+            .saturating_add(payload_type.len())
+            .saturating_add(32),
+    );
+    out.extend_from_slice(
+        format!(
+            "DSSEv1 {} {} {} ",
+            payload_type.len(),
+            payload_type,
+            payload.len()
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(payload);
     out
 }
@@ -93,7 +110,10 @@ impl Envelope {
 
     /// Decoded signatures, in envelope order.
     pub fn raw_signatures(&self) -> Result<Vec<Vec<u8>>, DsseError> {
-        self.signatures.iter().map(|s| decode_b64("signature", &s.sig)).collect()
+        self.signatures
+            .iter()
+            .map(|s| decode_b64("signature", &s.sig))
+            .collect()
     }
 
     /// Serialises compactly, as cosign does.
@@ -131,7 +151,10 @@ impl Statement {
         let st: Statement =
             serde_json::from_slice(payload).map_err(|e| DsseError::NotStatement(e.to_string()))?;
         if st.statement_type != STATEMENT_V1 && st.statement_type != STATEMENT_V01 {
-            return Err(DsseError::NotStatement(format!("unknown _type {:?}", st.statement_type)));
+            return Err(DsseError::NotStatement(format!(
+                "unknown _type {:?}",
+                st.statement_type
+            )));
         }
         if st.predicate_type.is_empty() {
             return Err(DsseError::NotStatement("empty predicateType".into()));
@@ -143,7 +166,10 @@ impl Statement {
     pub fn check_subject(&self, digest: &str) -> Result<(), DsseError> {
         let want = digest.strip_prefix("sha256:").unwrap_or("");
         let hit = !want.is_empty()
-            && self.subject.iter().any(|s| s.digest.get("sha256").map(String::as_str) == Some(want));
+            && self
+                .subject
+                .iter()
+                .any(|s| s.digest.get("sha256").map(String::as_str) == Some(want));
         if hit {
             return Ok(());
         }
@@ -153,35 +179,54 @@ impl Statement {
             .flat_map(|s| s.digest.iter().map(|(k, v)| format!("{k}:{v}")))
             .collect::<Vec<_>>()
             .join(", ");
-        Err(DsseError::SubjectMismatch { digest: digest.to_string(), subjects })
+        Err(DsseError::SubjectMismatch {
+            digest: digest.to_string(),
+            subjects,
+        })
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
-    const CUSTOM: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/cosign/pkg/policy/testdata/valid/custom");
-    const MALFORMED: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/cosign/pkg/policy/testdata/malformed/custom");
+    const CUSTOM: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/cosign/pkg/policy/testdata/valid/custom"
+    );
+    const MALFORMED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/cosign/pkg/policy/testdata/malformed/custom"
+    );
 
     #[test]
     fn pae_matches_the_spec_example() {
         // The worked example of the DSSE v1 protocol document.
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec());
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
     }
 
     #[test]
     fn cosign_envelope_parses_and_binds_only_its_digest() {
         let env = Envelope::parse(&std::fs::read(CUSTOM).unwrap()).unwrap();
         let st = Statement::parse(&env.payload_type, &env.payload_bytes().unwrap()).unwrap();
-        assert_eq!(st.predicate_type, "https://cosign.sigstore.dev/attestation/v1");
-        st.check_subject("sha256:6c6fd6a4115c6e998ff357cd914680931bb9a6c1a7cd5f5cb2f5e1c0932ab6ed").unwrap();
+        assert_eq!(
+            st.predicate_type,
+            "https://cosign.sigstore.dev/attestation/v1"
+        );
+        st.check_subject("sha256:6c6fd6a4115c6e998ff357cd914680931bb9a6c1a7cd5f5cb2f5e1c0932ab6ed")
+            .unwrap();
         let err = st
-            .check_subject("sha256:7c6fd6a4115c6e998ff357cd914680931bb9a6c1a7cd5f5cb2f5e1c0932ab6ed")
+            .check_subject(
+                "sha256:7c6fd6a4115c6e998ff357cd914680931bb9a6c1a7cd5f5cb2f5e1c0932ab6ed",
+            )
             .unwrap_err();
         assert!(err.to_string().contains("does not name the image"), "{err}");
         // A prefix of the digest is not the digest.
@@ -199,13 +244,18 @@ mod tests {
 
     #[test]
     fn hostile_envelopes_are_refused() {
-        assert!(matches!(Envelope::parse(br#"{"payloadType":"x","payload":"","signatures":[]}"#),
-            Err(DsseError::NoSignatures)));
+        assert!(matches!(
+            Envelope::parse(br#"{"payloadType":"x","payload":"","signatures":[]}"#),
+            Err(DsseError::NoSignatures)
+        ));
         assert!(Envelope::parse(b"not json").is_err());
         let wrong_type = Statement::parse("text/plain", br#"{}"#).unwrap_err();
         assert!(matches!(wrong_type, DsseError::PayloadType(_)));
-        let not_statement = Statement::parse(IN_TOTO_PAYLOAD_TYPE,
-            br#"{"_type":"https://example.com/x","subject":[],"predicateType":"p"}"#).unwrap_err();
+        let not_statement = Statement::parse(
+            IN_TOTO_PAYLOAD_TYPE,
+            br#"{"_type":"https://example.com/x","subject":[],"predicateType":"p"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(not_statement, DsseError::NotStatement(_)));
     }
 }

@@ -228,8 +228,7 @@ pub fn verify_entry_matches(body: &[u8], want: &EntryExpectation) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::testdata::{CASES};
-
+    use crate::trust::testdata::CASES;
 
     /// (body, expectation) for a message-signature bundle.
     fn case(name: &str) -> (Vec<u8>, EntryExpectation) {

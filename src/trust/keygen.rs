@@ -51,7 +51,9 @@ pub fn write_key_pair(prefix: &Path, password: &[u8]) -> Result<WrittenKeyPair, 
         }
     }
     let key = SigningKey::generate().map_err(KeygenError::Generate)?;
-    let private_pem = key.to_encrypted_pem(password).map_err(KeygenError::Generate)?;
+    let private_pem = key
+        .to_encrypted_pem(password)
+        .map_err(KeygenError::Generate)?;
     let public_pem = key.public_key_pem().map_err(KeygenError::Generate)?;
     write_new(&private_key, private_pem.as_bytes(), 0o600)?;
     if let Err(e) = write_new(&public_key, public_pem.as_bytes(), 0o644) {
@@ -59,15 +61,23 @@ pub fn write_key_pair(prefix: &Path, password: &[u8]) -> Result<WrittenKeyPair, 
         let _ = std::fs::remove_file(&private_key);
         return Err(e);
     }
-    Ok(WrittenKeyPair { private_key, public_key, fingerprint: key.public_key().fingerprint() })
+    Ok(WrittenKeyPair {
+        private_key,
+        public_key,
+        fingerprint: key.public_key().fingerprint(),
+    })
 }
 
 /// Loads an encrypted cosign private key file (either cosign label).
 pub fn load_private_key(path: &Path, password: &[u8]) -> Result<SigningKey, KeygenError> {
-    let pem = Zeroizing::new(
-        std::fs::read(path).map_err(|source| KeygenError::Io { path: path.into(), source })?,
-    );
-    SigningKey::from_encrypted_pem(&pem, password).map_err(|source| KeygenError::Key { path: path.into(), source })
+    let pem = Zeroizing::new(std::fs::read(path).map_err(|source| KeygenError::Io {
+        path: path.into(),
+        source,
+    })?);
+    SigningKey::from_encrypted_pem(&pem, password).map_err(|source| KeygenError::Key {
+        path: path.into(),
+        source,
+    })
 }
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
@@ -79,9 +89,17 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), KeygenError> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| KeygenError::Io { path: path.into(), source };
+    let io = |source| KeygenError::Io {
+        path: path.into(),
+        source,
+    };
     // create_new: an existing file (or a symlink planted in between) is never followed or replaced.
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
     f.write_all(data).map_err(io)?;
     f.sync_all().map_err(io)
 }
@@ -96,9 +114,19 @@ mod tests {
         let prefix = dir.path().join("cosign");
         let w = write_key_pair(&prefix, b"s3cret").unwrap();
         let text = std::fs::read_to_string(&w.private_key).unwrap();
-        assert!(text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"), "{text}");
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
+            "{text}"
+        );
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&w.private_key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&w.private_key)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
         let public = std::fs::read(&w.public_key).unwrap();
         assert!(String::from_utf8_lossy(&public).contains("BEGIN PUBLIC KEY"));
         let k = load_private_key(&w.private_key, b"s3cret").unwrap();
@@ -107,7 +135,10 @@ mod tests {
         assert_eq!(w.fingerprint, pk.fingerprint());
         let sig = k.sign(b"msg").unwrap();
         pk.verify(b"msg", &sig).unwrap();
-        assert!(matches!(load_private_key(&w.private_key, b"wrong"), Err(KeygenError::Key { .. })));
+        assert!(matches!(
+            load_private_key(&w.private_key, b"wrong"),
+            Err(KeygenError::Key { .. })
+        ));
     }
 
     #[test]
@@ -115,12 +146,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("k");
         std::fs::write(dir.path().join("k.pub"), b"keep me").unwrap();
-        assert!(matches!(write_key_pair(&prefix, b""), Err(KeygenError::Exists { .. })));
+        assert!(matches!(
+            write_key_pair(&prefix, b""),
+            Err(KeygenError::Exists { .. })
+        ));
         assert_eq!(std::fs::read(dir.path().join("k.pub")).unwrap(), b"keep me");
         assert!(!dir.path().join("k.key").exists());
         // A dangling symlink where the key would go is refused too.
         std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("m.key")).unwrap();
-        assert!(matches!(write_key_pair(&dir.path().join("m"), b""), Err(KeygenError::Exists { .. })));
+        assert!(matches!(
+            write_key_pair(&dir.path().join("m"), b""),
+            Err(KeygenError::Exists { .. })
+        ));
         assert!(!dir.path().join("elsewhere").exists());
     }
 }

@@ -42,7 +42,8 @@ pub struct RekorPayload {
 impl RekorBundle {
     /// Parses the annotation text.
     pub fn parse(annotation: &str) -> Result<Self, String> {
-        serde_json::from_str(annotation).map_err(|e| format!("Rekor bundle annotation is malformed: {e}"))
+        serde_json::from_str(annotation)
+            .map_err(|e| format!("Rekor bundle annotation is malformed: {e}"))
     }
 }
 
@@ -85,7 +86,8 @@ pub(crate) fn verify_keyless(
         .as_ref()
         .ok_or("signed keylessly, but no Sigstore trusted root is configured")?;
     // Without a log entry there is no trusted time to check a 10-minute certificate at.
-    let bundle = bundle.ok_or("keyless signature has no Rekor entry (dev.sigstore.cosign/bundle)")?;
+    let bundle =
+        bundle.ok_or("keyless signature has no Rekor entry (dev.sigstore.cosign/bundle)")?;
     let rb = RekorBundle::parse(bundle)?;
     let facts = super::cert::verify_leaf_at(root, &leaf, &chain, rb.payload.integrated_time)
         .map_err(|e| e.to_string())?;
@@ -94,7 +96,12 @@ pub(crate) fn verify_keyless(
         .find(|s| facts.public_key.verify(msg, s).is_ok())
         .ok_or("signature does not verify under the certificate's key")?;
     let tlog = verify_tlog(root, bundle, signed, sig, Verifier::Certificate(leaf))?;
-    Ok(Signer { kind: SignatureKind::Keyless, key_fingerprint: None, identity: facts.identity, tlog: Some(tlog) })
+    Ok(Signer {
+        kind: SignatureKind::Keyless,
+        key_fingerprint: None,
+        identity: facts.identity,
+        tlog: Some(tlog),
+    })
 }
 
 /// A certificate from a private PKI: chain at the Rekor time when an entry is present and a
@@ -114,37 +121,79 @@ fn verify_byo_pki(
         Some(b) => RekorBundle::parse(b)?.payload.integrated_time,
         None => chrono::Utc::now().timestamp(),
     };
-    let facts = super::cert::verify_leaf_with_roots(leaf, chain, &pki.roots_pem, &pki.intermediates_pem, at)
-        .map_err(|e| e.to_string())?;
+    let facts = super::cert::verify_leaf_with_roots(
+        leaf,
+        chain,
+        &pki.roots_pem,
+        &pki.intermediates_pem,
+        at,
+    )
+    .map_err(|e| e.to_string())?;
     let sig = sigs
         .iter()
         .find(|s| facts.public_key.verify(msg, s).is_ok())
         .ok_or("signature does not verify under the certificate's key")?;
     let tlog = match (bundle, &cfg.trust_root) {
-        (Some(b), Some(root)) => Some(verify_tlog(root, b, signed, sig, Verifier::Certificate(leaf.to_vec()))?),
-        (_, _) if cfg.require_tlog => return Err("no verifiable Rekor entry, and one is required".into()),
+        (Some(b), Some(root)) => Some(verify_tlog(
+            root,
+            b,
+            signed,
+            sig,
+            Verifier::Certificate(leaf.to_vec()),
+        )?),
+        (_, _) if cfg.require_tlog => {
+            return Err("no verifiable Rekor entry, and one is required".into())
+        }
         _ => None,
     };
-    Ok(Signer { kind: SignatureKind::Keyless, key_fingerprint: None, identity: facts.identity, tlog })
+    Ok(Signer {
+        kind: SignatureKind::Keyless,
+        key_fingerprint: None,
+        identity: facts.identity,
+        tlog,
+    })
 }
 
 /// A certificate whose subject is its issuer (a root), which a signature must not bring along.
 fn is_self_signed(der: &[u8]) -> bool {
     use x509_cert::der::Decode as _;
-    x509_cert::Certificate::from_der(der).is_ok_and(|c| c.tbs_certificate().subject() == c.tbs_certificate().issuer())
+    x509_cert::Certificate::from_der(der)
+        .is_ok_and(|c| c.tbs_certificate().subject() == c.tbs_certificate().issuer())
 }
 
 /// Checks the SET of a cosign bundle annotation and that its entry is this very signature (a
 /// SET copied from another signature verifies on its own; the binding is what stops a replay).
-pub(crate) fn verify_tlog(root: &TrustRoot, bundle: &str, signed: Signed<'_>, sig: &[u8], verifier: Verifier) -> Result<TlogEntry, String> {
+pub(crate) fn verify_tlog(
+    root: &TrustRoot,
+    bundle: &str,
+    signed: Signed<'_>,
+    sig: &[u8],
+    verifier: Verifier,
+) -> Result<TlogEntry, String> {
     let rb = RekorBundle::parse(bundle)?;
     let p = &rb.payload;
-    let set = STANDARD.decode(rb.set.trim()).map_err(|_| "Rekor SET is not base64".to_string())?;
-    let entry = super::rekor::verify_set(root, &p.body, p.integrated_time, p.log_index, &p.log_id, &set)
-        .map_err(|e| e.to_string())?;
-    let body = STANDARD.decode(p.body.trim()).map_err(|_| "Rekor entry body is not base64".to_string())?;
+    let set = STANDARD
+        .decode(rb.set.trim())
+        .map_err(|_| "Rekor SET is not base64".to_string())?;
+    let entry = super::rekor::verify_set(
+        root,
+        &p.body,
+        p.integrated_time,
+        p.log_index,
+        &p.log_id,
+        &set,
+    )
+    .map_err(|e| e.to_string())?;
+    let body = STANDARD
+        .decode(p.body.trim())
+        .map_err(|_| "Rekor entry body is not base64".to_string())?;
     let want = match signed {
-        Signed::Blob(b) => EntryExpectation { signature: sig.to_vec(), verifier, artifact_sha256: Some(super::sha256(b)), dsse: None },
+        Signed::Blob(b) => EntryExpectation {
+            signature: sig.to_vec(),
+            verifier,
+            artifact_sha256: Some(super::sha256(b)),
+            dsse: None,
+        },
         Signed::Dsse { envelope, payload } => EntryExpectation {
             signature: sig.to_vec(),
             verifier,
@@ -163,16 +212,23 @@ pub(crate) mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::trust::cosign::tests::{check_digest_of, found, key, manifest_digest, sigstore_json, tampered};
+    use crate::trust::cosign::tests::{
+        check_digest_of, found, key, manifest_digest, sigstore_json, tampered,
+    };
     use crate::trust::cosign::verify_signature_layer;
-    use crate::trust::sign::{self, AttachmentLayer, ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_SIGNATURE};
+    use crate::trust::sign::{
+        self, AttachmentLayer, ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_SIGNATURE,
+    };
 
     use crate::trust::testdata::{ci, shared};
 
     pub(crate) use crate::trust::testdata::public_good;
 
     pub(crate) fn rooted(root: TrustRoot) -> TrustConfig {
-        TrustConfig { trust_root: Some(root), ..Default::default() }
+        TrustConfig {
+            trust_root: Some(root),
+            ..Default::default()
+        }
     }
 
     /// A trusted root made of loose PEM files (as old cosign fixtures ship them).
@@ -203,7 +259,10 @@ pub(crate) mod tests {
         assert!(f.verified, "{f:?}");
         assert_eq!(f.kind, SignatureKind::Keyless);
         assert_eq!(f.identity.subject.as_deref(), Some("mitr@redhat.com"));
-        assert_eq!(f.identity.issuer.as_deref(), Some("https://github.com/login/oauth"));
+        assert_eq!(
+            f.identity.issuer.as_deref(),
+            Some("https://github.com/login/oauth")
+        );
         assert_eq!(f.tlog.as_ref().unwrap().integrated_time, 1674247893);
         assert!(!verify_signature_layer(&found(&tampered(l.clone())), &digest, &cfg).verified);
         // Without the certificate it is a key signature nobody configured a key for.
@@ -220,14 +279,25 @@ pub(crate) mod tests {
         bad_set.annotations.insert(ANN_BUNDLE.into(), b.to_string());
         assert!(!verify_signature_layer(&found(&bad_set), &digest, &cfg).verified);
         // The wrong Rekor key: cosign.pub in place of Rekor's.
-        let mut j: Value = serde_json::from_slice(&std::fs::read(shared!("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json")).unwrap()).unwrap();
+        let mut j: Value = serde_json::from_slice(
+            &std::fs::read(shared!(
+                "sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
         for t in j["tlogs"].as_array_mut().unwrap() {
-            t["publicKey"]["rawBytes"] = serde_json::json!(STANDARD.encode(key(ci!("cosign.pub")).spki_der()));
+            t["publicKey"]["rawBytes"] =
+                serde_json::json!(STANDARD.encode(key(ci!("cosign.pub")).spki_der()));
         }
         let wrong = rooted(TrustRoot::from_json(j.to_string().as_bytes()).unwrap());
         assert!(!verify_signature_layer(&found(&l), &digest, &wrong).verified);
         // A trusted root without the Fulcio CA.
-        let no_ca = rooted(root_from_pems(ci!("pki_root_crts.pem"), ci!("rekor.pub"), "2021-01-01T00:00:00Z"));
+        let no_ca = rooted(root_from_pems(
+            ci!("pki_root_crts.pem"),
+            ci!("rekor.pub"),
+            "2021-01-01T00:00:00Z",
+        ));
         assert!(!verify_signature_layer(&found(&l), &digest, &no_ca).verified);
         // Trusted intermediates in the root make the chain annotation unnecessary.
         let mut no_chain = l.clone();
@@ -243,7 +313,10 @@ pub(crate) mod tests {
             payload: payload.clone(),
             media_type: sign::SIMPLE_SIGNING_MEDIA_TYPE.into(),
             annotations: BTreeMap::from([
-                (ANN_SIGNATURE.to_string(), read(ci!("rekor-sig")).trim().to_string()),
+                (
+                    ANN_SIGNATURE.to_string(),
+                    read(ci!("rekor-sig")).trim().to_string(),
+                ),
                 (ANN_CERTIFICATE.to_string(), read(ci!("fulcio-cert"))),
                 (ANN_CHAIN.to_string(), read(ci!("fulcio-chain"))),
                 (ANN_BUNDLE.to_string(), read(ci!("rekor-set"))),
@@ -267,31 +340,61 @@ pub(crate) mod tests {
             payload: payload.clone(),
             media_type: sign::SIMPLE_SIGNING_MEDIA_TYPE.into(),
             annotations: BTreeMap::from([
-                (ANN_SIGNATURE.to_string(), read(format!("{k}/signature.b64")).trim().to_string()),
-                (ANN_CERTIFICATE.to_string(), read(format!("{k}/certificate.pem"))),
-                (ANN_BUNDLE.to_string(), read(format!("{k}/rekor-bundle.json"))),
+                (
+                    ANN_SIGNATURE.to_string(),
+                    read(format!("{k}/signature.b64")).trim().to_string(),
+                ),
+                (
+                    ANN_CERTIFICATE.to_string(),
+                    read(format!("{k}/certificate.pem")),
+                ),
+                (
+                    ANN_BUNDLE.to_string(),
+                    read(format!("{k}/rekor-bundle.json")),
+                ),
             ]),
         };
         let digest = check_digest_of(&payload);
-        let crt1 = rooted(root_from_pems(&format!("{dir}/fulcio_crt_1.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
+        let crt1 = rooted(root_from_pems(
+            &format!("{dir}/fulcio_crt_1.pem"),
+            &format!("{dir}/rekor.pub"),
+            "2021-03-01T00:00:00Z",
+        ));
         // Fulcio only began embedding SCTs after October 2021, and this root (like upstream's
         // test) lists no CT log, so nothing demands one: the chain, SET and signature decide.
         let f = verify_signature_layer(&found(&l), &digest, &crt1);
         assert!(f.verified, "{f:?}");
         assert_eq!(f.identity.subject.as_deref(), Some("flavio@castelli.me"));
         // The same root with a CT log key demands an SCT, and this certificate has none.
-        let mut with_ct = root_from_pems(&format!("{dir}/fulcio_crt_1.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z");
+        let mut with_ct = root_from_pems(
+            &format!("{dir}/fulcio_crt_1.pem"),
+            &format!("{dir}/rekor.pub"),
+            "2021-03-01T00:00:00Z",
+        );
         with_ct.ct.push(with_ct.rekor[0].clone());
         let h = verify_signature_layer(&found(&l), &digest, &rooted(with_ct));
         assert!(!h.verified);
-        assert!(h.error.as_deref().unwrap().ends_with("leaf certificate has no embedded SCT"), "{h:?}");
+        assert!(
+            h.error
+                .as_deref()
+                .unwrap()
+                .ends_with("leaf certificate has no embedded SCT"),
+            "{h:?}"
+        );
         // Another image digest does not verify.
         let other = format!("sha256:{}", "0".repeat(64));
         assert!(!verify_signature_layer(&found(&l), &other, &crt1).verified);
         // Under the later root the chain itself fails.
-        let v1 = rooted(root_from_pems(ci!("fulcio_v1.crt.pem"), &format!("{dir}/rekor.pub"), "2021-03-01T00:00:00Z"));
+        let v1 = rooted(root_from_pems(
+            ci!("fulcio_v1.crt.pem"),
+            &format!("{dir}/rekor.pub"),
+            "2021-03-01T00:00:00Z",
+        ));
         let g = verify_signature_layer(&found(&l), &digest, &v1);
-        assert!(!g.verified && !g.error.as_deref().unwrap().contains("SCT"), "{g:?}");
+        assert!(
+            !g.verified && !g.error.as_deref().unwrap().contains("SCT"),
+            "{g:?}"
+        );
     }
 
     #[test]
@@ -303,7 +406,10 @@ pub(crate) mod tests {
             roots_pem: std::fs::read(ci!("pki_root_crts.pem")).unwrap(),
             intermediates_pem: std::fs::read(ci!("pki_intermediate_crts.pem")).unwrap(),
         };
-        let cfg = TrustConfig { pki: Some(pki), ..Default::default() };
+        let cfg = TrustConfig {
+            pki: Some(pki),
+            ..Default::default()
+        };
         let f = verify_signature_layer(&found(&l), &digest, &cfg);
         assert!(f.verified, "{f:?}");
         assert_eq!(f.identity.subject.as_deref(), Some("qiwan@redhat.com"));

@@ -78,7 +78,10 @@ pub enum TrustError {
 impl TrustError {
     /// An I/O error with the path or action that failed.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        TrustError::Io { context: context.into(), source }
+        TrustError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -1,5 +1,9 @@
 //! Rekor transparency-log evidence: the signed entry timestamp (SET), the RFC 6962 inclusion
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! proof and its signed checkpoint (Rekor v1 and v2 signed notes, with cosignatures), and the
 //! binding of the log entry body to the signature, certificate or key, and artifact being
 //! verified, so an entry logged for something else cannot be replayed. This module never
@@ -211,7 +215,9 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
             .rsplit_once(' ')
             .ok_or_else(|| bad("malformed signature line"))?;
         let Ok(sig) = b64(sig) else { continue };
-        let Some((key_hint, sig)) = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty()) else { continue };
+        let Some((key_hint, sig)) = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty()) else {
+            continue;
+        };
         if key_hint != hint {
             continue;
         }
@@ -238,13 +244,15 @@ pub fn verify_checkpoint(log: &TransparencyLog, note: &str) -> Result<Checkpoint
 pub use super::entry::{pae, verify_entry_matches, EntryExpectation, Verifier};
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::trust::testdata::{public_good, CASES};
     use serde_json::Value;
-
-
 
     fn entry(case: &str) -> Value {
         let b: Value = serde_json::from_slice(

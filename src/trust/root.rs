@@ -307,8 +307,7 @@ impl TrustRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::testdata::{CONF};
-
+    use crate::trust::testdata::CONF;
 
     fn public_good_copy() -> Vec<u8> {
         std::fs::read(format!(

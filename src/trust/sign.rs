@@ -62,8 +62,11 @@ impl SigningKey {
     /// Reads an encrypted cosign private key: `ENCRYPTED SIGSTORE PRIVATE KEY` (cosign 2) or
     /// `ENCRYPTED COSIGN PRIVATE KEY` (older cosign); both are scrypt + nacl secretbox.
     pub fn from_encrypted_pem(pem: &[u8], password: &[u8]) -> Result<Self, SignError> {
-        let pair = SigStoreKeyPair::from_encrypted_pem(pem, password)
-            .map_err(|e| SignError::Key(format!("cannot decrypt (wrong password or not a cosign key): {e}")))?;
+        let pair = SigStoreKeyPair::from_encrypted_pem(pem, password).map_err(|e| {
+            SignError::Key(format!(
+                "cannot decrypt (wrong password or not a cosign key): {e}"
+            ))
+        })?;
         Self::from_pair(pair)
     }
 
@@ -79,12 +82,24 @@ impl SigningKey {
             SigStoreKeyPair::ECDSA(ECDSAKeys::P256(_)) => SigningScheme::ECDSA_P256_SHA256_ASN1,
             SigStoreKeyPair::ECDSA(ECDSAKeys::P384(_)) => SigningScheme::ECDSA_P384_SHA384_ASN1,
             SigStoreKeyPair::ED25519(_) => SigningScheme::ED25519,
-            other => return Err(SignError::Key(format!("{other} keys are not supported for signing"))),
+            other => {
+                return Err(SignError::Key(format!(
+                    "{other} keys are not supported for signing"
+                )))
+            }
         };
-        let signer = pair.to_sigstore_signer(&scheme).map_err(|e| SignError::Key(e.to_string()))?;
-        let der = pair.public_key_to_der().map_err(|e| SignError::Key(e.to_string()))?;
+        let signer = pair
+            .to_sigstore_signer(&scheme)
+            .map_err(|e| SignError::Key(e.to_string()))?;
+        let der = pair
+            .public_key_to_der()
+            .map_err(|e| SignError::Key(e.to_string()))?;
         let public = PublicKey::from_spki_der(&der).map_err(|e| SignError::Key(e.to_string()))?;
-        Ok(SigningKey { signer, pair, public })
+        Ok(SigningKey {
+            signer,
+            pair,
+            public,
+        })
     }
 
     /// The matching public key.
@@ -94,17 +109,23 @@ impl SigningKey {
 
     /// The public key as a `PUBLIC KEY` PEM, as in `cosign.pub`.
     pub fn public_key_pem(&self) -> Result<String, SignError> {
-        self.pair.public_key_to_pem().map_err(|e| SignError::Key(e.to_string()))
+        self.pair
+            .public_key_to_pem()
+            .map_err(|e| SignError::Key(e.to_string()))
     }
 
     /// The private key encrypted under `password` with the `ENCRYPTED SIGSTORE PRIVATE KEY` label.
     pub fn to_encrypted_pem(&self, password: &[u8]) -> Result<Zeroizing<String>, SignError> {
-        self.pair.private_key_to_encrypted_pem(password).map_err(|e| SignError::Key(e.to_string()))
+        self.pair
+            .private_key_to_encrypted_pem(password)
+            .map_err(|e| SignError::Key(e.to_string()))
     }
 
     /// Signs `msg` (hashing it as the key's scheme says); DER for ECDSA.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.signer.sign(msg).map_err(|e| SignError::Sign(e.to_string()))
+        self.signer
+            .sign(msg)
+            .map_err(|e| SignError::Sign(e.to_string()))
     }
 }
 
@@ -148,7 +169,13 @@ struct ImageRef<'a> {
 /// Checks `sha256:` + 64 lower-case hex and returns the hex.
 pub fn digest_hex(digest: &str) -> Result<&str, SignError> {
     match digest.strip_prefix("sha256:") {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(h),
+        Some(h)
+            if h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            Ok(h)
+        }
         _ => Err(SignError::Digest(digest.to_string())),
     }
 }
@@ -158,8 +185,12 @@ pub fn simple_signing_payload(repository: &str, digest: &str) -> Result<Vec<u8>,
     digest_hex(digest)?;
     let p = SimpleSigning {
         critical: Critical {
-            identity: IdentityRef { docker_reference: repository },
-            image: ImageRef { docker_manifest_digest: digest },
+            identity: IdentityRef {
+                docker_reference: repository,
+            },
+            image: ImageRef {
+                docker_manifest_digest: digest,
+            },
             kind: SIMPLE_SIGNING_TYPE,
         },
         optional: None,
@@ -168,11 +199,19 @@ pub fn simple_signing_payload(repository: &str, digest: &str) -> Result<Vec<u8>,
 }
 
 /// Signs image `digest` of `repository` in cosign's `.sig` format.
-pub fn sign_image(key: &SigningKey, repository: &str, digest: &str) -> Result<SignatureArtifact, SignError> {
+pub fn sign_image(
+    key: &SigningKey,
+    repository: &str,
+    digest: &str,
+) -> Result<SignatureArtifact, SignError> {
     let payload = simple_signing_payload(repository, digest)?;
     let sig = key.sign(&payload)?;
     let annotations = BTreeMap::from([(ANN_SIGNATURE.to_string(), STANDARD.encode(sig))]);
-    Ok(AttachmentLayer { payload, media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(), annotations })
+    Ok(AttachmentLayer {
+        payload,
+        media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+        annotations,
+    })
 }
 
 /// Expands cosign's `--type` shortcuts; anything else must already be a URI.
@@ -219,13 +258,23 @@ pub fn attest(
     let envelope = Envelope {
         payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
         payload: STANDARD.encode(&body),
-        signatures: vec![EnvelopeSignature { keyid: String::new(), sig: STANDARD.encode(sig) }],
+        signatures: vec![EnvelopeSignature {
+            keyid: String::new(),
+            sig: STANDARD.encode(sig),
+        }],
     };
     let annotations = BTreeMap::from([
         (ANN_SIGNATURE.to_string(), String::new()),
-        (ANN_PREDICATE_TYPE.to_string(), predicate_type_uri.to_string()),
+        (
+            ANN_PREDICATE_TYPE.to_string(),
+            predicate_type_uri.to_string(),
+        ),
     ]);
-    Ok(AttachmentLayer { payload: envelope.to_json(), media_type: dsse::DSSE_LAYER_MEDIA_TYPE.into(), annotations })
+    Ok(AttachmentLayer {
+        payload: envelope.to_json(),
+        media_type: dsse::DSSE_LAYER_MEDIA_TYPE.into(),
+        annotations,
+    })
 }
 
 /// OCI image manifest media type used for attachment manifests.
@@ -302,7 +351,8 @@ pub fn build_attachment_manifest(
         }
     };
     let duplicate = layers.iter().any(|l| {
-        l.get("digest") == new_layer.get("digest") && l.get("annotations") == new_layer.get("annotations")
+        l.get("digest") == new_layer.get("digest")
+            && l.get("annotations") == new_layer.get("annotations")
     });
     if !duplicate {
         layers.push(new_layer);
@@ -316,7 +366,10 @@ pub fn build_attachment_manifest(
         architecture: "",
         os: "",
         config: serde_json::Map::new(),
-        rootfs: RootFs { kind: "layers", diff_ids },
+        rootfs: RootFs {
+            kind: "layers",
+            diff_ids,
+        },
     })
     .expect("config serialises");
     let config_digest = sha256_digest(&config);
@@ -343,18 +396,26 @@ mod tests {
     const D: &str = "sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a";
 
     fn key123() -> SigningKey {
-        SigningKey::from_encrypted_pem(&std::fs::read(shared!("interop/keys/cosign-123.key")).unwrap(), b"123").unwrap()
+        SigningKey::from_encrypted_pem(
+            &std::fs::read(shared!("interop/keys/cosign-123.key")).unwrap(),
+            b"123",
+        )
+        .unwrap()
     }
 
     #[test]
     fn reads_both_cosign_key_labels_and_refuses_wrong_passwords() {
         let k = key123();
-        let pub123 = PublicKey::from_pem(&std::fs::read(shared!("interop/keys/cosign-123.pub")).unwrap()).unwrap();
+        let pub123 =
+            PublicKey::from_pem(&std::fs::read(shared!("interop/keys/cosign-123.pub")).unwrap())
+                .unwrap();
         assert_eq!(k.public_key().fingerprint(), pub123.fingerprint());
         let empty_pem = std::fs::read(shared!("interop/keys/cosign-empty.key")).unwrap();
         assert!(String::from_utf8_lossy(&empty_pem).contains("ENCRYPTED SIGSTORE PRIVATE KEY"));
         let e = SigningKey::from_encrypted_pem(&empty_pem, b"").unwrap();
-        let pube = PublicKey::from_pem(&std::fs::read(shared!("interop/keys/cosign-empty.pub")).unwrap()).unwrap();
+        let pube =
+            PublicKey::from_pem(&std::fs::read(shared!("interop/keys/cosign-empty.pub")).unwrap())
+                .unwrap();
         assert_eq!(e.public_key().fingerprint(), pube.fingerprint());
         let wrong = std::fs::read(shared!("interop/keys/cosign-123.key")).unwrap();
         assert!(SigningKey::from_encrypted_pem(&wrong, b"124").is_err());
@@ -368,8 +429,12 @@ mod tests {
             "containers-image/dir-img-cosign-fulcio-rekor-valid/signature-1.decoded/payload.json"
         ))
         .unwrap();
-        let ours = simple_signing_payload("192.168.64.2:5000/cosign-signed/fulcio-rekor-1", D).unwrap();
-        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(cosign).unwrap());
+        let ours =
+            simple_signing_payload("192.168.64.2:5000/cosign-signed/fulcio-rekor-1", D).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(cosign).unwrap()
+        );
         assert!(simple_signing_payload("r", "sha256:ABC").is_err());
         assert!(simple_signing_payload("r", &D.replace("sha256:", "sha512:")).is_err());
     }
@@ -391,13 +456,21 @@ mod tests {
         let k = SigningKey::generate().unwrap();
         let pt = predicate_type_uri("slsaprovenance1").unwrap();
         let art = attest(&k, D, "example.com/a/b", &pt, serde_json::json!({"x": 1})).unwrap();
-        assert_eq!(art.annotations[ANN_PREDICATE_TYPE], "https://slsa.dev/provenance/v1");
+        assert_eq!(
+            art.annotations[ANN_PREDICATE_TYPE],
+            "https://slsa.dev/provenance/v1"
+        );
         assert_eq!(art.annotations[ANN_SIGNATURE], "");
         let env = Envelope::parse(&art.payload).unwrap();
         let sig = &env.raw_signatures().unwrap()[0];
-        k.public_key().verify(&env.signed_bytes().unwrap(), sig).unwrap();
+        k.public_key()
+            .verify(&env.signed_bytes().unwrap(), sig)
+            .unwrap();
         // The signature covers the PAE, not the bare payload.
-        assert!(k.public_key().verify(&env.payload_bytes().unwrap(), sig).is_err());
+        assert!(k
+            .public_key()
+            .verify(&env.payload_bytes().unwrap(), sig)
+            .is_err());
         let st = Statement::parse(&env.payload_type, &env.payload_bytes().unwrap()).unwrap();
         st.check_subject(D).unwrap();
         assert_eq!(st.statement_type, dsse::STATEMENT_V1);
@@ -405,10 +478,22 @@ mod tests {
 
     #[test]
     fn predicate_shortcuts() {
-        assert_eq!(predicate_type_uri("spdxjson").unwrap(), "https://spdx.dev/Document");
-        assert_eq!(predicate_type_uri("slsaprovenance").unwrap(), "https://slsa.dev/provenance/v0.2");
-        assert_eq!(predicate_type_uri("vuln").unwrap(), "https://cosign.sigstore.dev/attestation/vuln/v1");
-        assert_eq!(predicate_type_uri("https://example.com/p").unwrap(), "https://example.com/p");
+        assert_eq!(
+            predicate_type_uri("spdxjson").unwrap(),
+            "https://spdx.dev/Document"
+        );
+        assert_eq!(
+            predicate_type_uri("slsaprovenance").unwrap(),
+            "https://slsa.dev/provenance/v0.2"
+        );
+        assert_eq!(
+            predicate_type_uri("vuln").unwrap(),
+            "https://cosign.sigstore.dev/attestation/vuln/v1"
+        );
+        assert_eq!(
+            predicate_type_uri("https://example.com/p").unwrap(),
+            "https://example.com/p"
+        );
         assert!(predicate_type_uri("sbom").is_err());
     }
 
@@ -418,30 +503,46 @@ mod tests {
         let one = sign_image(&k, "example.com/a", D).unwrap();
         let first = build_attachment_manifest(None, &one).unwrap();
         // The config containers/image wrote for the interop run's signature layer, byte for byte.
-        let skopeo = std::fs::read(shared!("interop/registry-dump/sig-config.skopeo-copy.json")).unwrap();
+        let skopeo =
+            std::fs::read(shared!("interop/registry-dump/sig-config.skopeo-copy.json")).unwrap();
         let interop = AttachmentLayer {
             payload: std::fs::read(shared!("interop/registry-dump/sig-payload.json")).unwrap(),
             media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
             annotations: BTreeMap::new(),
         };
-        assert_eq!(build_attachment_manifest(None, &interop).unwrap().config, skopeo);
+        assert_eq!(
+            build_attachment_manifest(None, &interop).unwrap().config,
+            skopeo
+        );
         let two = sign_image(&k, "example.com/a", D).unwrap();
         let second = build_attachment_manifest(Some(&first.manifest), &two).unwrap();
         let m: serde_json::Value = serde_json::from_slice(&second.manifest).unwrap();
         assert_eq!(m["layers"].as_array().unwrap().len(), 2);
         assert_eq!(m["config"]["digest"], second.config_digest.as_str());
-        assert_eq!(m["layers"][1]["annotations"][ANN_SIGNATURE], two.annotations[ANN_SIGNATURE].as_str());
+        assert_eq!(
+            m["layers"][1]["annotations"][ANN_SIGNATURE],
+            two.annotations[ANN_SIGNATURE].as_str()
+        );
         // Re-pushing the same layer adds nothing.
         let again = build_attachment_manifest(Some(&second.manifest), &two).unwrap();
         assert!(!again.appended);
         assert_eq!(again.manifest, second.manifest);
         // A foreign manifest (the sigstore-rs written one) keeps its layer.
-        let foreign = std::fs::read(shared!("interop/registry-dump/sig-manifest.sigstore-rs.json")).unwrap();
+        let foreign = std::fs::read(shared!(
+            "interop/registry-dump/sig-manifest.sigstore-rs.json"
+        ))
+        .unwrap();
         let merged = build_attachment_manifest(Some(&foreign), &one).unwrap();
         let m: serde_json::Value = serde_json::from_slice(&merged.manifest).unwrap();
         assert_eq!(m["layers"].as_array().unwrap().len(), 2);
-        assert!(build_attachment_manifest(Some(br#"{"schemaVersion":2,"manifests":[]}"#), &one).is_err());
+        assert!(
+            build_attachment_manifest(Some(br#"{"schemaVersion":2,"manifests":[]}"#), &one)
+                .is_err()
+        );
         assert!(build_attachment_manifest(Some(b"garbage"), &one).is_err());
-        assert_eq!(attachment_tag(D, "att").unwrap(), format!("sha256-{}.att", &D[7..]));
+        assert_eq!(
+            attachment_tag(D, "att").unwrap(),
+            format!("sha256-{}.att", &D[7..])
+        );
     }
 }

@@ -87,7 +87,10 @@ pub fn summarize(atts: &[AttestationFact]) -> AttestationSummary {
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str().filter(|s| !s.is_empty())
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }
 
 fn spdx(p: &Value) -> SbomSummary {
@@ -98,38 +101,61 @@ fn spdx(p: &Value) -> SbomSummary {
             .find_map(|l| l.strip_prefix("SPDXVersion:"))
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|| "SPDX".into());
-        let packages = text.lines().filter(|l| l.starts_with("PackageName:")).count() as u64;
-        return SbomSummary { format: version, packages };
+        let packages = text
+            .lines()
+            .filter(|l| l.starts_with("PackageName:"))
+            .count() as u64;
+        return SbomSummary {
+            format: version,
+            packages,
+        };
     }
     if let Some(graph) = p.get("@graph").and_then(Value::as_array) {
         let packages = graph
             .iter()
-            .filter(|e| matches!(e.get("type").and_then(Value::as_str), Some("software_Package")))
+            .filter(|e| {
+                matches!(
+                    e.get("type").and_then(Value::as_str),
+                    Some("software_Package")
+                )
+            })
             .count() as u64;
-        return SbomSummary { format: "SPDX-3".into(), packages };
+        return SbomSummary {
+            format: "SPDX-3".into(),
+            packages,
+        };
     }
     let format = str_at(p, &["spdxVersion"]).unwrap_or("SPDX").to_string();
-    let packages = p.get("packages").and_then(Value::as_array).map_or(0, |a| a.len() as u64);
+    let packages = p
+        .get("packages")
+        .and_then(Value::as_array)
+        .map_or(0, |a| a.len() as u64);
     SbomSummary { format, packages }
 }
 
 fn cyclonedx(p: &Value) -> SbomSummary {
     // Components nest (assemblies); count every level.
     fn count(components: Option<&Value>) -> u64 {
-        components
-            .and_then(Value::as_array)
-            .map_or(0, |a| a.iter().map(|c| 1 + count(c.get("components"))).sum())
+        components.and_then(Value::as_array).map_or(0, |a| {
+            a.iter().map(|c| 1 + count(c.get("components"))).sum()
+        })
     }
     let format = match str_at(p, &["specVersion"]) {
         Some(v) => format!("CycloneDX-{v}"),
         None => "CycloneDX".into(),
     };
-    SbomSummary { format, packages: count(p.get("components")) }
+    SbomSummary {
+        format,
+        packages: count(p.get("components")),
+    }
 }
 
 fn slsa_v02(p: &Value) -> ProvenanceSummary {
     let source = str_at(p, &["invocation", "configSource", "uri"]).or_else(|| {
-        p.get("materials")?.as_array()?.iter().find_map(|m| str_at(m, &["uri"]))
+        p.get("materials")?
+            .as_array()?
+            .iter()
+            .find_map(|m| str_at(m, &["uri"]))
     });
     ProvenanceSummary {
         slsa_version: "v0.2".into(),
@@ -139,13 +165,21 @@ fn slsa_v02(p: &Value) -> ProvenanceSummary {
 }
 
 fn slsa_v1(p: &Value) -> ProvenanceSummary {
-    let source = str_at(p, &["buildDefinition", "externalParameters", "workflow", "repository"])
-        .or_else(|| {
-            p.pointer("/buildDefinition/resolvedDependencies")?
-                .as_array()?
-                .iter()
-                .find_map(|m| str_at(m, &["uri"]))
-        });
+    let source = str_at(
+        p,
+        &[
+            "buildDefinition",
+            "externalParameters",
+            "workflow",
+            "repository",
+        ],
+    )
+    .or_else(|| {
+        p.pointer("/buildDefinition/resolvedDependencies")?
+            .as_array()?
+            .iter()
+            .find_map(|m| str_at(m, &["uri"]))
+    });
     ProvenanceSummary {
         slsa_version: "v1".into(),
         builder_id: str_at(p, &["runDetails", "builder", "id"]).map(String::from),
@@ -158,7 +192,9 @@ fn vuln(p: &Value) -> VulnSummary {
     let result = p.pointer("/scanner/result").unwrap_or(&Value::Null);
     let mut by_severity = BTreeMap::new();
     let mut bump = |sev: Option<&str>| {
-        *by_severity.entry(sev.unwrap_or("unknown").to_ascii_lowercase()).or_insert(0) += 1;
+        *by_severity
+            .entry(sev.unwrap_or("unknown").to_ascii_lowercase())
+            .or_insert(0) += 1;
     };
     let result_recognised = if result.is_null() {
         // cosign's own test predicate: a scan that produced no result document, i.e. no findings.
@@ -166,7 +202,12 @@ fn vuln(p: &Value) -> VulnSummary {
     } else if let Some(results) = result.get("Results").and_then(Value::as_array) {
         // Trivy JSON.
         for r in results {
-            for v in r.get("Vulnerabilities").and_then(Value::as_array).into_iter().flatten() {
+            for v in r
+                .get("Vulnerabilities")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 bump(v.get("Severity").and_then(Value::as_str));
             }
         }
@@ -180,7 +221,11 @@ fn vuln(p: &Value) -> VulnSummary {
     } else {
         false
     };
-    VulnSummary { scanner, by_severity, result_recognised }
+    VulnSummary {
+        scanner,
+        by_severity,
+        result_recognised,
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +236,11 @@ mod tests {
     use crate::trust::testdata::shared;
 
     fn fact(pt: &str, predicate: Value) -> AttestationFact {
-        AttestationFact { predicate_type: pt.into(), predicate, signer: SignerFacts::default() }
+        AttestationFact {
+            predicate_type: pt.into(),
+            predicate,
+            signer: SignerFacts::default(),
+        }
     }
 
     fn json(path: &str) -> Value {
@@ -204,7 +253,9 @@ mod tests {
         let b = json(path);
         let payload = b["dsseEnvelope"]["payload"].as_str().unwrap();
         let st: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::STANDARD.decode(payload).unwrap(),
+            &base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .unwrap(),
         )
         .unwrap();
         st["predicate"].clone()
@@ -212,18 +263,51 @@ mod tests {
 
     #[test]
     fn cosign_sboms_and_vuln_predicate() {
-        let spdx_tv = std::fs::read_to_string(shared!("cosign/test/testdata/bom-go-mod.spdx")).unwrap();
+        let spdx_tv =
+            std::fs::read_to_string(shared!("cosign/test/testdata/bom-go-mod.spdx")).unwrap();
         let s = summarize(&[
-            fact(SPDX, json(shared!("cosign/test/testdata/bom-go-mod.spdx.json"))),
-            fact(CYCLONEDX, json(shared!("cosign/test/testdata/bom-go-mod.cyclonedx.json"))),
+            fact(
+                SPDX,
+                json(shared!("cosign/test/testdata/bom-go-mod.spdx.json")),
+            ),
+            fact(
+                CYCLONEDX,
+                json(shared!("cosign/test/testdata/bom-go-mod.cyclonedx.json")),
+            ),
             fact(SPDX, Value::String(spdx_tv)),
-            fact(VULN, json(shared!("cosign/test/testdata/attestations/vuln-predicate.json"))),
+            fact(
+                VULN,
+                json(shared!(
+                    "cosign/test/testdata/attestations/vuln-predicate.json"
+                )),
+            ),
         ]);
-        assert_eq!(s.sboms[0], SbomSummary { format: "SPDX-2.2".into(), packages: 0 });
-        assert_eq!(s.sboms[1], SbomSummary { format: "CycloneDX-1.4".into(), packages: 0 });
-        assert_eq!(s.sboms[2], SbomSummary { format: "SPDX-2.2".into(), packages: 143 });
+        assert_eq!(
+            s.sboms[0],
+            SbomSummary {
+                format: "SPDX-2.2".into(),
+                packages: 0
+            }
+        );
+        assert_eq!(
+            s.sboms[1],
+            SbomSummary {
+                format: "CycloneDX-1.4".into(),
+                packages: 0
+            }
+        );
+        assert_eq!(
+            s.sboms[2],
+            SbomSummary {
+                format: "SPDX-2.2".into(),
+                packages: 143
+            }
+        );
         let v = &s.vulnerability_scans[0];
-        assert_eq!(v.scanner.as_deref(), Some("fakescanner.example.com/cosign-testing"));
+        assert_eq!(
+            v.scanner.as_deref(),
+            Some("fakescanner.example.com/cosign-testing")
+        );
         assert!(v.by_severity.is_empty() && v.result_recognised);
     }
 
@@ -234,15 +318,27 @@ mod tests {
         let spdx3 = serde_json::json!({"@context": "https://spdx.org/rdf/3.0.1/spdx-context.jsonld",
             "@graph": [{"type": "software_Package"}, {"type": "software_File"}, {"type": "software_Package"}]});
         let mut cdx = json(shared!("cosign/test/testdata/bom-go-mod.cyclonedx.json"));
-        cdx["components"] = serde_json::json!([{"name": "x", "components": [{"name": "y"}]}, {"name": "z"}]);
-        let mut trivy = json(shared!("cosign/test/testdata/attestations/vuln-predicate.json"));
+        cdx["components"] =
+            serde_json::json!([{"name": "x", "components": [{"name": "y"}]}, {"name": "z"}]);
+        let mut trivy = json(shared!(
+            "cosign/test/testdata/attestations/vuln-predicate.json"
+        ));
         trivy["scanner"]["result"] = serde_json::json!({"Results": [{"Vulnerabilities": [
             {"Severity": "CRITICAL"}, {"Severity": "HIGH"}, {"Severity": "HIGH"}]}]});
         let mut unknown = trivy.clone();
         unknown["scanner"]["result"] = serde_json::json!({"runs": []});
-        let s = summarize(&[fact(SPDX, spdx2), fact(SPDX, spdx3), fact(CYCLONEDX, cdx),
-            fact(VULN, trivy), fact(VULN, unknown), fact("https://example.com/custom", Value::Null)]);
-        assert_eq!(s.sboms.iter().map(|b| b.packages).collect::<Vec<_>>(), vec![2, 2, 3]);
+        let s = summarize(&[
+            fact(SPDX, spdx2),
+            fact(SPDX, spdx3),
+            fact(CYCLONEDX, cdx),
+            fact(VULN, trivy),
+            fact(VULN, unknown),
+            fact("https://example.com/custom", Value::Null),
+        ]);
+        assert_eq!(
+            s.sboms.iter().map(|b| b.packages).collect::<Vec<_>>(),
+            vec![2, 2, 3]
+        );
         assert_eq!(s.sboms[1].format, "SPDX-3");
         let counts = &s.vulnerability_scans[0].by_severity;
         assert_eq!((counts["critical"], counts["high"]), (1, 2));
@@ -256,22 +352,29 @@ mod tests {
         let v02 = bundle_predicate(shared!("sigstore-go/examples/bundle-provenance.json"));
         let v1 = bundle_predicate(shared!("gh-cli-attestation/sigstore-js-2.1.0-bundle.json"));
         let s = summarize(&[fact(SLSA_V02, v02), fact(SLSA_V1, v1)]);
-        assert_eq!(s.provenance[0], ProvenanceSummary {
-            slsa_version: "v0.2".into(),
-            builder_id: Some("https://github.com/actions/runner".into()),
-            source: Some("git+https://github.com/sigstore/sigstore-js@refs/heads/main".into()),
-        });
-        assert_eq!(s.provenance[1], ProvenanceSummary {
-            slsa_version: "v1".into(),
-            builder_id: Some("https://github.com/actions/runner/github-hosted".into()),
-            source: Some("https://github.com/sigstore/sigstore-js".into()),
-        });
+        assert_eq!(
+            s.provenance[0],
+            ProvenanceSummary {
+                slsa_version: "v0.2".into(),
+                builder_id: Some("https://github.com/actions/runner".into()),
+                source: Some("git+https://github.com/sigstore/sigstore-js@refs/heads/main".into()),
+            }
+        );
+        assert_eq!(
+            s.provenance[1],
+            ProvenanceSummary {
+                slsa_version: "v1".into(),
+                builder_id: Some("https://github.com/actions/runner/github-hosted".into()),
+                source: Some("https://github.com/sigstore/sigstore-js".into()),
+            }
+        );
     }
 
     #[test]
     fn provenance_falls_back_to_materials() {
         let v02 = serde_json::json!({"builder": {"id": "b"}, "materials": [{"uri": "git+m"}]});
-        let v1 = serde_json::json!({"buildDefinition": {"resolvedDependencies": [{"uri": "git+r"}]}});
+        let v1 =
+            serde_json::json!({"buildDefinition": {"resolvedDependencies": [{"uri": "git+r"}]}});
         let s = summarize(&[fact(SLSA_V02, v02), fact(SLSA_V1, v1)]);
         assert_eq!(s.provenance[0].source.as_deref(), Some("git+m"));
         assert_eq!(s.provenance[1].source.as_deref(), Some("git+r"));

@@ -19,7 +19,9 @@ use x509_cert::builder::{profile::BuilderProfile, Builder as _, CertificateBuild
 use x509_cert::der::asn1::{Ia5String, OctetString, UtcTime, Utf8StringRef};
 use x509_cert::der::Decode as _;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::ext::pkix::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -29,7 +31,10 @@ use x509_cert::time::{Time, Validity};
 use crate::facts::GithubWorkflow;
 
 use super::dsse::{self, Envelope, EnvelopeSignature};
-use super::sign::{AttachmentLayer, ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_PREDICATE_TYPE, ANN_SIGNATURE, SIMPLE_SIGNING_MEDIA_TYPE};
+use super::sign::{
+    AttachmentLayer, ANN_BUNDLE, ANN_CERTIFICATE, ANN_CHAIN, ANN_PREDICATE_TYPE, ANN_SIGNATURE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+};
 
 const OID_FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 const OID_GH_TRIGGER: &str = "1.3.6.1.4.1.57264.1.2";
@@ -73,11 +78,18 @@ fn random_key() -> EcKey {
 }
 
 fn spki_der(key: &EcKey) -> Vec<u8> {
-    key.verifying_key().to_public_key_der().expect("p256 SPKI").as_bytes().to_vec()
+    key.verifying_key()
+        .to_public_key_der()
+        .expect("p256 SPKI")
+        .as_bytes()
+        .to_vec()
 }
 
 fn utc(unix: i64) -> Time {
-    Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(unix as u64)).expect("time in UTCTime range"))
+    Time::UtcTime(
+        UtcTime::from_unix_duration(Duration::from_secs(unix as u64))
+            .expect("time in UTCTime range"),
+    )
 }
 
 fn oid(s: &str) -> ObjectIdentifier {
@@ -85,7 +97,11 @@ fn oid(s: &str) -> ObjectIdentifier {
 }
 
 fn ext(id: &str, critical: bool, value: Vec<u8>) -> Extension {
-    Extension { extn_id: oid(id), critical, extn_value: OctetString::new(value).expect("extension fits") }
+    Extension {
+        extn_id: oid(id),
+        critical,
+        extn_value: OctetString::new(value).expect("extension fits"),
+    }
 }
 
 fn der<T: x509_cert::der::Encode>(v: &T) -> Vec<u8> {
@@ -138,18 +154,47 @@ impl BuilderProfile for Profile {
     }
 }
 
-fn build_cert(profile: Profile, serial: u32, from: i64, to: i64, subject_key: &[u8], signer: &EcKey) -> Vec<u8> {
+fn build_cert(
+    profile: Profile,
+    serial: u32,
+    from: i64,
+    to: i64,
+    subject_key: &[u8],
+    signer: &EcKey,
+) -> Vec<u8> {
     let spki = SubjectPublicKeyInfoOwned::from_der(subject_key).expect("SPKI parses");
-    let builder = CertificateBuilder::new(profile, SerialNumber::from(serial), Validity::new(utc(from), utc(to)), spki)
-        .expect("certificate builder");
-    der(&builder.build::<_, DerSignature>(signer).expect("certificate signs"))
+    let builder = CertificateBuilder::new(
+        profile,
+        SerialNumber::from(serial),
+        Validity::new(utc(from), utc(to)),
+        spki,
+    )
+    .expect("certificate builder");
+    der(&builder
+        .build::<_, DerSignature>(signer)
+        .expect("certificate signs"))
 }
 
 fn ca_extensions(path_len: Option<u8>) -> Vec<Extension> {
     vec![
-        ext("2.5.29.19", true, der(&BasicConstraints { ca: true, path_len_constraint: path_len })),
-        ext("2.5.29.15", true, der(&KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))),
-        ext("2.5.29.37", false, der(&ExtendedKeyUsage(vec![oid(OID_CODE_SIGNING)]))),
+        ext(
+            "2.5.29.19",
+            true,
+            der(&BasicConstraints {
+                ca: true,
+                path_len_constraint: path_len,
+            }),
+        ),
+        ext(
+            "2.5.29.15",
+            true,
+            der(&KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)),
+        ),
+        ext(
+            "2.5.29.37",
+            false,
+            der(&ExtendedKeyUsage(vec![oid(OID_CODE_SIGNING)])),
+        ),
     ]
 }
 
@@ -162,7 +207,11 @@ impl TestCa {
         let root_name = Name::from_str("CN=gantry-test-root,O=gantry.test").expect("name");
         let inter_name = Name::from_str("CN=gantry-test-intermediate,O=gantry.test").expect("name");
         let root_der = build_cert(
-            Profile { subject: root_name.clone(), issuer: root_name.clone(), extensions: ca_extensions(Some(1)) },
+            Profile {
+                subject: root_name.clone(),
+                issuer: root_name.clone(),
+                extensions: ca_extensions(Some(1)),
+            },
             1,
             valid_from,
             now + 10 * 365 * 86400,
@@ -170,14 +219,25 @@ impl TestCa {
             &root_key,
         );
         let intermediate_der = build_cert(
-            Profile { subject: inter_name, issuer: root_name, extensions: ca_extensions(Some(0)) },
+            Profile {
+                subject: inter_name,
+                issuer: root_name,
+                extensions: ca_extensions(Some(0)),
+            },
             2,
             valid_from,
             now + 10 * 365 * 86400,
             &spki_der(&intermediate_key),
             &root_key,
         );
-        TestCa { root_der, intermediate_key, intermediate_der, ct_key: random_key(), rekor_key: random_key(), valid_from }
+        TestCa {
+            root_der,
+            intermediate_key,
+            intermediate_der,
+            ct_key: random_key(),
+            rekor_key: random_key(),
+            valid_from,
+        }
     }
 
     /// Root certificate, DER.
@@ -202,7 +262,9 @@ impl TestCa {
 
     /// A `trusted_root.json` naming this CA, CT log and Rekor.
     pub fn trusted_root_json(&self) -> String {
-        let start = chrono::DateTime::from_timestamp(self.valid_from, 0).expect("time").to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let start = chrono::DateTime::from_timestamp(self.valid_from, 0)
+            .expect("time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let log = |key: &EcKey, url: &str| {
             let spki = spki_der(key);
             json!({
@@ -240,12 +302,24 @@ impl TestCa {
             GeneralName::Rfc822Name(Ia5String::new(&id.subject).expect("ASCII email"))
         };
         let mut exts = vec![
-            ext("2.5.29.15", true, der(&KeyUsage(KeyUsages::DigitalSignature.into()))),
-            ext("2.5.29.37", false, der(&ExtendedKeyUsage(vec![oid(OID_CODE_SIGNING)]))),
+            ext(
+                "2.5.29.15",
+                true,
+                der(&KeyUsage(KeyUsages::DigitalSignature.into())),
+            ),
+            ext(
+                "2.5.29.37",
+                false,
+                der(&ExtendedKeyUsage(vec![oid(OID_CODE_SIGNING)])),
+            ),
             // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6), as Fulcio writes it.
             ext("2.5.29.17", true, der(&SubjectAltName(vec![san]))),
             ext(OID_FULCIO_ISSUER_V1, false, id.issuer.as_bytes().to_vec()),
-            ext(OID_FULCIO_ISSUER_V2, false, der(&Utf8StringRef::new(&id.issuer).expect("UTF-8"))),
+            ext(
+                OID_FULCIO_ISSUER_V2,
+                false,
+                der(&Utf8StringRef::new(&id.issuer).expect("UTF-8")),
+            ),
         ];
         let gh = &id.github;
         for (o, v) in [
@@ -260,13 +334,35 @@ impl TestCa {
             }
         }
         let serial = u32::from_be_bytes(sha256(subject_key)[..4].try_into().expect("4 bytes")) >> 1;
-        let profile = |extensions| Profile { subject: Name::default(), issuer: inter_name.clone(), extensions };
+        let profile = |extensions| Profile {
+            subject: Name::default(),
+            issuer: inter_name.clone(),
+            extensions,
+        };
         // The SCT signs the certificate as it is without the SCT extension (the precertificate).
-        let pre = build_cert(profile(exts.clone()), serial, not_before, not_before + 600, subject_key, &self.intermediate_key);
+        let pre = build_cert(
+            profile(exts.clone()),
+            serial,
+            not_before,
+            not_before + 600,
+            subject_key,
+            &self.intermediate_key,
+        );
         let pre_cert = x509_cert::Certificate::from_der(&pre).expect("own certificate parses");
         let tbs = der(pre_cert.tbs_certificate());
-        exts.push(ext(OID_SCT_LIST, false, self.sct_list(&tbs, (not_before + 1) * 1000)));
-        build_cert(profile(exts), serial, not_before, not_before + 600, subject_key, &self.intermediate_key)
+        exts.push(ext(
+            OID_SCT_LIST,
+            false,
+            self.sct_list(&tbs, (not_before + 1) * 1000),
+        ));
+        build_cert(
+            profile(exts),
+            serial,
+            not_before,
+            not_before + 600,
+            subject_key,
+            &self.intermediate_key,
+        )
     }
 
     /// An RFC 6962 SCT list (as the extension value) for a precertificate TBS.
@@ -294,7 +390,12 @@ impl TestCa {
     }
 
     /// The cosign bundle annotation for a Rekor `body` (JSON) logged at `integrated_time`.
-    pub fn rekor_bundle(&self, body: &serde_json::Value, integrated_time: i64, log_index: i64) -> String {
+    pub fn rekor_bundle(
+        &self,
+        body: &serde_json::Value,
+        integrated_time: i64,
+        log_index: i64,
+    ) -> String {
         let body_b64 = STANDARD.encode(body.to_string());
         // Canonical JSON of the SET payload: keys sorted, no spaces.
         let canonical = format!(
@@ -310,7 +411,13 @@ impl TestCa {
 
     /// A keyless cosign `.sig` layer for `digest`, signed at `signed_at` (the leaf is issued a
     /// second before and the Rekor entry integrated at `signed_at`).
-    pub fn sign_image_keyless(&self, id: &LeafIdentity, repository: &str, digest: &str, signed_at: i64) -> AttachmentLayer {
+    pub fn sign_image_keyless(
+        &self,
+        id: &LeafIdentity,
+        repository: &str,
+        digest: &str,
+        signed_at: i64,
+    ) -> AttachmentLayer {
         self.sign_image_keyless_with(id, repository, digest, signed_at - 1, signed_at)
     }
 
@@ -326,7 +433,8 @@ impl TestCa {
     ) -> AttachmentLayer {
         let key = random_key();
         let leaf = self.issue_leaf(id, &spki_der(&key), leaf_not_before);
-        let payload = super::sign::simple_signing_payload(repository, digest).expect("valid digest");
+        let payload =
+            super::sign::simple_signing_payload(repository, digest).expect("valid digest");
         let sig = sign(&key, &payload);
         let leaf_pem = pem("CERTIFICATE", &leaf);
         let body = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
@@ -337,9 +445,16 @@ impl TestCa {
             (ANN_SIGNATURE.to_string(), STANDARD.encode(&sig)),
             (ANN_CERTIFICATE.to_string(), leaf_pem),
             (ANN_CHAIN.to_string(), self.chain_pem()),
-            (ANN_BUNDLE.to_string(), self.rekor_bundle(&body, signed_at, signed_at % 100_000)),
+            (
+                ANN_BUNDLE.to_string(),
+                self.rekor_bundle(&body, signed_at, signed_at % 100_000),
+            ),
         ]);
-        AttachmentLayer { payload, media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(), annotations }
+        AttachmentLayer {
+            payload,
+            media_type: SIMPLE_SIGNING_MEDIA_TYPE.into(),
+            annotations,
+        }
     }
 
     /// A keyless cosign `.att` layer (in-toto Statement v1 in DSSE, Rekor `dsse` entry).
@@ -362,7 +477,10 @@ impl TestCa {
         let envelope = Envelope {
             payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
             payload: STANDARD.encode(&body),
-            signatures: vec![EnvelopeSignature { keyid: String::new(), sig: STANDARD.encode(&sig) }],
+            signatures: vec![EnvelopeSignature {
+                keyid: String::new(),
+                sig: STANDARD.encode(&sig),
+            }],
         };
         let env_json = envelope.to_json();
         let leaf_pem = pem("CERTIFICATE", &leaf);
@@ -376,9 +494,16 @@ impl TestCa {
             (ANN_PREDICATE_TYPE.to_string(), predicate_type.to_string()),
             (ANN_CERTIFICATE.to_string(), leaf_pem),
             (ANN_CHAIN.to_string(), self.chain_pem()),
-            (ANN_BUNDLE.to_string(), self.rekor_bundle(&entry, signed_at, signed_at % 100_000 + 1)),
+            (
+                ANN_BUNDLE.to_string(),
+                self.rekor_bundle(&entry, signed_at, signed_at % 100_000 + 1),
+            ),
         ]);
-        AttachmentLayer { payload: env_json, media_type: dsse::DSSE_LAYER_MEDIA_TYPE.into(), annotations }
+        AttachmentLayer {
+            payload: env_json,
+            media_type: dsse::DSSE_LAYER_MEDIA_TYPE.into(),
+            annotations,
+        }
     }
 }
 
@@ -402,7 +527,8 @@ mod tests {
     fn identity() -> LeafIdentity {
         LeafIdentity {
             issuer: "https://token.actions.githubusercontent.com".into(),
-            subject: "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0".into(),
+            subject: "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1.0.0"
+                .into(),
             github: GithubWorkflow {
                 workflow_repository: Some("acme/tool".into()),
                 workflow_ref: Some("refs/tags/v1.0.0".into()),
@@ -415,11 +541,19 @@ mod tests {
 
     fn cfg(ca: &TestCa) -> TrustConfig {
         let root = TrustRoot::from_json(ca.trusted_root_json().as_bytes()).unwrap();
-        TrustConfig { trust_root: Some(root), ..Default::default() }
+        TrustConfig {
+            trust_root: Some(root),
+            ..Default::default()
+        }
     }
 
     fn found(l: &AttachmentLayer) -> FoundLayer {
-        FoundLayer { source: SignatureSource::CosignTag, origin: "t".into(), blob: l.payload.clone(), annotations: l.annotations.clone() }
+        FoundLayer {
+            source: SignatureSource::CosignTag,
+            origin: "t".into(),
+            blob: l.payload.clone(),
+            annotations: l.annotations.clone(),
+        }
     }
 
     /// An hour ago: the 10-minute leaf has long expired, so success proves the chain was checked
@@ -436,8 +570,14 @@ mod tests {
         let f = verify_signature_layer(&found(&l), D, &cfg(&ca));
         assert!(f.verified, "{f:?}");
         assert_eq!(f.kind, SignatureKind::Keyless);
-        assert_eq!(f.identity.subject.as_deref(), Some(identity().subject.as_str()));
-        assert_eq!(f.identity.issuer.as_deref(), Some("https://token.actions.githubusercontent.com"));
+        assert_eq!(
+            f.identity.subject.as_deref(),
+            Some(identity().subject.as_str())
+        );
+        assert_eq!(
+            f.identity.issuer.as_deref(),
+            Some("https://token.actions.githubusercontent.com")
+        );
         let gh = f.identity.github.clone().unwrap();
         assert_eq!(gh.workflow_repository.as_deref(), Some("acme/tool"));
         assert_eq!(gh.workflow_ref.as_deref(), Some("refs/tags/v1.0.0"));
@@ -451,12 +591,20 @@ mod tests {
     fn another_signer_verifies_but_shows_its_own_identity() {
         let ca = TestCa::new();
         let mut id = identity();
-        id.subject = "https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main".into();
+        id.subject =
+            "https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main".into();
         id.github.workflow_repository = Some("evil/fork".into());
-        let f = verify_signature_layer(&found(&ca.sign_image_keyless(&id, "r", D, an_hour_ago())), D, &cfg(&ca));
+        let f = verify_signature_layer(
+            &found(&ca.sign_image_keyless(&id, "r", D, an_hour_ago())),
+            D,
+            &cfg(&ca),
+        );
         assert!(f.verified);
         assert_eq!(f.identity.subject.as_deref(), Some(id.subject.as_str()));
-        assert_eq!(f.identity.github.unwrap().workflow_repository.as_deref(), Some("evil/fork"));
+        assert_eq!(
+            f.identity.github.unwrap().workflow_repository.as_deref(),
+            Some("evil/fork")
+        );
     }
 
     #[test]
@@ -467,7 +615,8 @@ mod tests {
         let mut b = ca.sign_image_keyless(&identity(), "r", D, t);
         assert!(verify_signature_layer(&found(&b), D, &cfg(&ca)).verified);
         // b's own certificate and signature, with a's (validly signed) Rekor bundle.
-        b.annotations.insert(ANN_BUNDLE.into(), a.annotations[ANN_BUNDLE].clone());
+        b.annotations
+            .insert(ANN_BUNDLE.into(), a.annotations[ANN_BUNDLE].clone());
         let f = verify_signature_layer(&found(&b), D, &cfg(&ca));
         assert!(!f.verified, "{f:?}");
         let e = f.error.unwrap();
@@ -512,16 +661,37 @@ mod tests {
         let ca = TestCa::new();
         let t = an_hour_ago();
         let pred = json!({"runDetails": {"builder": {"id": "https://github.com/actions/runner"}}});
-        let l = ca.attest_keyless(&identity(), "r", D, "https://slsa.dev/provenance/v1", pred.clone(), t);
+        let l = ca.attest_keyless(
+            &identity(),
+            "r",
+            D,
+            "https://slsa.dev/provenance/v1",
+            pred.clone(),
+            t,
+        );
         let fact = verify_attestation_layer(&found(&l), D, &cfg(&ca)).unwrap();
         assert_eq!(fact.predicate, pred);
         assert_eq!(fact.signer.kind, Some(SignatureKind::Keyless));
-        assert_eq!(fact.signer.identity.subject.as_deref(), Some(identity().subject.as_str()));
-        assert!(verify_attestation_layer(&found(&l), OTHER, &cfg(&ca)).unwrap_err().contains("does not name"));
+        assert_eq!(
+            fact.signer.identity.subject.as_deref(),
+            Some(identity().subject.as_str())
+        );
+        assert!(verify_attestation_layer(&found(&l), OTHER, &cfg(&ca))
+            .unwrap_err()
+            .contains("does not name"));
         // A bundle from another attestation does not vouch for this one.
-        let other = ca.attest_keyless(&identity(), "r", D, "https://slsa.dev/provenance/v1", json!({}), t);
+        let other = ca.attest_keyless(
+            &identity(),
+            "r",
+            D,
+            "https://slsa.dev/provenance/v1",
+            json!({}),
+            t,
+        );
         let mut replay = l.clone();
-        replay.annotations.insert(ANN_BUNDLE.into(), other.annotations[ANN_BUNDLE].clone());
+        replay
+            .annotations
+            .insert(ANN_BUNDLE.into(), other.annotations[ANN_BUNDLE].clone());
         assert!(verify_attestation_layer(&found(&replay), D, &cfg(&ca)).is_err());
         // Tampered envelope payload.
         let mut env = Envelope::parse(&l.payload).unwrap();

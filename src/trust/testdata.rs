@@ -4,11 +4,16 @@
 use super::TrustRoot;
 
 /// The Sigstore conformance suite.
-pub(crate) const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance");
+pub(crate) const CONF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/sigstore-conformance"
+);
 
 /// Its bundle-verify case directories.
-pub(crate) const CASES: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify");
+pub(crate) const CASES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/conformance/sigstore-conformance/test/assets/bundle-verify"
+);
 
 /// The public-good trusted root copy shipped with the suite.
 pub(crate) const PUBLIC_GOOD: &str = concat!(
@@ -18,7 +23,8 @@ pub(crate) const PUBLIC_GOOD: &str = concat!(
 
 /// The public-good trusted root.
 pub(crate) fn public_good() -> TrustRoot {
-    TrustRoot::from_file(std::path::Path::new(PUBLIC_GOOD)).expect("public-good trusted root parses")
+    TrustRoot::from_file(std::path::Path::new(PUBLIC_GOOD))
+        .expect("public-good trusted root parses")
 }
 
 /// `shared!("dir/file")`: a path in the shared conformance folder, as a `&'static str`.
@@ -32,7 +38,11 @@ pub(crate) use shared;
 /// `ci!("file")`: a path in the containers-image fixtures.
 macro_rules! ci {
     ($p:literal) => {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/containers-image/", $p)
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/conformance/containers-image/",
+            $p
+        )
     };
 }
 pub(crate) use ci;

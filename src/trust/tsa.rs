@@ -3,7 +3,11 @@
 //! that it is signed by a timestamp authority of the trusted root, and that the time lies in
 //! that authority's validity and its certificates' validity. Certificates embedded in the token
 //! are never trusted; only the root's chains are.
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 
 use super::der_util::{encode, tlv, tlvs, Tlv};
 use super::keys::PublicKey;
@@ -59,7 +63,9 @@ fn gen_time(t: &Tlv<'_>) -> Result<i64, TrustError> {
     if t.tag != 0x18 || s.len() < 15 || !s.ends_with('Z') {
         return Err(err(format!("malformed genTime {s:?}")));
     }
-    let digits = s.get(..14).ok_or_else(|| err(format!("malformed genTime {s:?}")))?;
+    let digits = s
+        .get(..14)
+        .ok_or_else(|| err(format!("malformed genTime {s:?}")))?;
     chrono::NaiveDateTime::parse_from_str(digits, "%Y%m%d%H%M%S")
         .map(|d| d.and_utc().timestamp())
         .map_err(|e| err(format!("malformed genTime {s:?}: {e}")))
@@ -150,12 +156,18 @@ pub fn attest_timestamp(
     };
     let si = tlvs(signer.content).map_err(err)?;
     // version, sid, digestAlgorithm, [0] signedAttrs?, signatureAlgorithm, signature
-    let digest_alg = first_oid(si.get(2).ok_or_else(|| err("no digestAlgorithm"))?, "digestAlgorithm")?;
+    let digest_alg = first_oid(
+        si.get(2).ok_or_else(|| err("no digestAlgorithm"))?,
+        "digestAlgorithm",
+    )?;
     let (signed_attrs, rest) = match si.get(3) {
         Some(t) if t.tag == 0xa0 => (Some(t), si.get(4..).unwrap_or(&[])),
         _ => (None, si.get(3..).unwrap_or(&[])),
     };
-    let sig_alg_oid = first_oid(rest.first().ok_or_else(|| err("no signatureAlgorithm"))?, "signatureAlgorithm")?;
+    let sig_alg_oid = first_oid(
+        rest.first().ok_or_else(|| err("no signatureAlgorithm"))?,
+        "signatureAlgorithm",
+    )?;
     let sig = rest
         .get(1)
         .filter(|t| t.tag == 0x04)
@@ -185,7 +197,10 @@ pub fn attest_timestamp(
     // TSTInfo: version, policy, messageImprint, serialNumber, genTime, ...
     let tst = seq(tst_bytes, "TSTInfo")?;
     let imprint = tlvs(tst.get(2).ok_or_else(|| err("no messageImprint"))?.content).map_err(err)?;
-    let imprint_alg = first_oid(imprint.first().ok_or_else(|| err("bad imprint"))?, "messageImprint")?;
+    let imprint_alg = first_oid(
+        imprint.first().ok_or_else(|| err("bad imprint"))?,
+        "messageImprint",
+    )?;
     let hashed = imprint
         .get(1)
         .filter(|t| t.tag == 0x04)
@@ -200,7 +215,11 @@ pub fn attest_timestamp(
     let alg = sig_alg(&sig_alg_oid, &digest_alg);
     let mut last = None;
     for tsa in &root.tsas {
-        let Some(Ok(leaf)) = tsa.chain.first().map(|c| x509_cert::Certificate::from_der(c)) else {
+        let Some(Ok(leaf)) = tsa
+            .chain
+            .first()
+            .map(|c| x509_cert::Certificate::from_der(c))
+        else {
             continue;
         };
         let Ok(key) = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info()) else {
@@ -247,7 +266,9 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
                 "timestamp {t} is outside TSA certificate {i}'s validity"
             )));
         }
-        if let (Some(issuer), Some(der)) = (i.checked_add(1).and_then(|n| certs.get(n)), chain.get(i)) {
+        if let (Some(issuer), Some(der)) =
+            (i.checked_add(1).and_then(|n| certs.get(n)), chain.get(i))
+        {
             let key = PublicKey::from_spki(issuer.tbs_certificate().subject_public_key_info())?;
             let (outer, _) = tlv(der).map_err(err)?;
             let (tbs, _) = tlv(outer.content).map_err(err)?;
@@ -263,13 +284,16 @@ fn chain_valid_at(chain: &[Vec<u8>], t: i64) -> Result<(), TrustError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
-    use crate::trust::testdata::{CASES};
     use crate::trust::der_util::b64;
+    use crate::trust::testdata::CASES;
     use serde_json::Value;
-
 
     fn case(name: &str) -> (TrustRoot, Vec<u8>, Vec<u8>) {
         let b: Value = serde_json::from_slice(
@@ -327,8 +351,21 @@ mod tests {
     fn hostile_timestamps_are_errors_not_panics() {
         // A multibyte character straddling byte 14 of genTime, and an empty AlgorithmIdentifier.
         let t = "2024010112000\u{e9}0Z";
-        assert!(gen_time(&Tlv { tag: 0x18, whole: t.as_bytes(), content: t.as_bytes() }).is_err());
-        assert!(first_oid(&Tlv { tag: 0x30, whole: b"\x30\x00", content: b"" }, "digestAlgorithm").is_err());
+        assert!(gen_time(&Tlv {
+            tag: 0x18,
+            whole: t.as_bytes(),
+            content: t.as_bytes()
+        })
+        .is_err());
+        assert!(first_oid(
+            &Tlv {
+                tag: 0x30,
+                whole: b"\x30\x00",
+                content: b""
+            },
+            "digestAlgorithm"
+        )
+        .is_err());
         // Every byte of a real token replaced by a few telling values, and every truncation.
         let (root, ts, sig) = case("rekor2-happy-path");
         for i in 0..ts.len() {

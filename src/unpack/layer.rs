@@ -117,7 +117,11 @@ fn unpack_into<R: Read>(
             // by the descriptor's size) so the user is told the real cause, a digest mismatch,
             // rather than the decompressor's or tar reader's symptom.
             return Err(match verifier.finish(digest, expected) {
-                Err(mismatch @ (UnpackError::DigestMismatch { .. } | UnpackError::SizeMismatch { .. } | UnpackError::Truncated { .. })) => mismatch,
+                Err(
+                    mismatch @ (UnpackError::DigestMismatch { .. }
+                    | UnpackError::SizeMismatch { .. }
+                    | UnpackError::Truncated { .. }),
+                ) => mismatch,
                 _ => e,
             });
         }

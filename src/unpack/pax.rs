@@ -1,5 +1,9 @@
 //! PAX extended-header records and GNU sparse maps: strict parsers over bounded buffers. They own
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! the rules for what a malformed record is (length prefix, `key=value\n`, NULs, numbers) and must
 //! never accept a record a stricter reader would reject, since disagreement between tar parsers is
 //! how smuggled entries get through.
@@ -64,15 +68,21 @@ fn pax_time(v: &[u8]) -> Result<i64, String> {
         return Err(bad());
     }
     let n: i64 = secs.parse().map_err(|_| bad())?;
-    Ok(if neg { n.checked_neg().ok_or_else(bad)? } else { n })
+    Ok(if neg {
+        n.checked_neg().ok_or_else(bad)?
+    } else {
+        n
+    })
 }
 
 /// `[a, b, c, d]` as `[(a, b), (c, d)]` (an odd last value is dropped; callers check parity).
 pub(crate) fn pairs(nums: &[u64]) -> Vec<(u64, u64)> {
-    nums.chunks_exact(2).filter_map(|c| match c {
-        [a, b] => Some((*a, *b)),
-        _ => None,
-    }).collect()
+    nums.chunks_exact(2)
+        .filter_map(|c| match c {
+            [a, b] => Some((*a, *b)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn sparse_map(v: &[u8]) -> Result<Vec<(u64, u64)>, String> {
@@ -100,16 +110,23 @@ pub(crate) fn parse_into(pax: &mut Pax, mut data: &[u8]) -> Result<(), String> {
             .iter()
             .position(|b| *b == b' ')
             .ok_or("PAX record without length")?;
-        let (digits, _) = data.split_at_checked(sp).ok_or("PAX record without length")?;
+        let (digits, _) = data
+            .split_at_checked(sp)
+            .ok_or("PAX record without length")?;
         let len: usize = std::str::from_utf8(digits)
             .ok()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .ok_or("PAX record length is not a number")?;
-        let (rec, rest) = data.split_at_checked(len).ok_or("PAX record length out of range")?;
+        let (rec, rest) = data
+            .split_at_checked(len)
+            .ok_or("PAX record length out of range")?;
         data = rest;
         // The record is `LEN SP BODY`: the body starts after the space and is not empty.
-        let body = rec.get(sp.saturating_add(1)..).filter(|b| !b.is_empty()).ok_or("PAX record length out of range")?;
+        let body = rec
+            .get(sp.saturating_add(1)..)
+            .filter(|b| !b.is_empty())
+            .ok_or("PAX record length out of range")?;
         let body = match body.strip_suffix(b"\n") {
             Some(b) => b,
             // As libarchive: a last record `N key=` (empty value) may lack its newline. Any
@@ -204,7 +221,11 @@ pub(crate) fn validate_sparse(
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

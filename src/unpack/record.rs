@@ -136,7 +136,11 @@ impl UnpackedLayer {
     /// Charges a layer reused from the cache to an image's budget exactly as unpacking it did:
     /// its entries, its decompressed bytes, and the per-file cap. Limits apply to what is
     /// installed, not only to what was downloaded.
-    pub fn charge(&self, limits: &super::Limits, budget: &super::Budget) -> Result<(), UnpackError> {
+    pub fn charge(
+        &self,
+        limits: &super::Limits,
+        budget: &super::Budget,
+    ) -> Result<(), UnpackError> {
         for e in &self.entries {
             budget.charge_entry()?;
             if let LayerEntry::File { path, size, .. } = e {
@@ -153,7 +157,16 @@ impl UnpackedLayer {
         }
         // Entries cached before the decompressed size was recorded: their file bytes at least.
         let bytes = self.decompressed.unwrap_or_else(|| {
-            self.entries.iter().map(|e| if let LayerEntry::File { size, .. } = e { *size } else { 0 }).sum()
+            self.entries
+                .iter()
+                .map(|e| {
+                    if let LayerEntry::File { size, .. } = e {
+                        *size
+                    } else {
+                        0
+                    }
+                })
+                .sum()
         });
         budget.charge_bytes(bytes)
     }

@@ -75,7 +75,9 @@ fn wrong_digest_or_size_is_rejected_and_dir_removed() {
         assert!(
             matches!(
                 e,
-                UnpackError::SizeMismatch { .. } | UnpackError::Truncated { .. } | UnpackError::Decompress { .. }
+                UnpackError::SizeMismatch { .. }
+                    | UnpackError::Truncated { .. }
+                    | UnpackError::Decompress { .. }
             ),
             "{size}: {e}"
         );
@@ -479,19 +481,46 @@ fn a_last_entry_without_padding_or_end_blocks_is_complete() {
     // What umoci's `insert` writes: the last entry's data ends the stream.
     let tmp = tempfile::tempdir().unwrap();
     for (i, len) in [1usize, 100, 511, 512, 513, 5000].into_iter().enumerate() {
-        let full = TarBuf::new().file("a", b"first").file("last", &vec![9u8; len]).finish();
+        let full = TarBuf::new()
+            .file("a", b"first")
+            .file("last", &vec![9u8; len])
+            .finish();
         let header_end = 512 * 3; // a: header and data block; last: header
         let unpadded = &full[..header_end + len];
-        let l = unpack_blob(unpadded, Compression::None, &tmp.path().join(format!("ok{i}")), &Limits::default()).unwrap();
-        let LayerEntry::File { body, size, .. } = &l.entries()[1] else { panic!("{:?}", l.entries()) };
+        let l = unpack_blob(
+            unpadded,
+            Compression::None,
+            &tmp.path().join(format!("ok{i}")),
+            &Limits::default(),
+        )
+        .unwrap();
+        let LayerEntry::File { body, size, .. } = &l.entries()[1] else {
+            panic!("{:?}", l.entries())
+        };
         assert_eq!(*size as usize, len);
         assert_eq!(std::fs::read(l.body_path(*body)).unwrap(), vec![9u8; len]);
         // Padding cut half-way: still complete.
         let half = &full[..header_end + len + (512 - len % 512) % 512 / 2];
-        unpack_blob(half, Compression::None, &tmp.path().join(format!("half{i}")), &Limits::default()).unwrap();
+        unpack_blob(
+            half,
+            Compression::None,
+            &tmp.path().join(format!("half{i}")),
+            &Limits::default(),
+        )
+        .unwrap();
         // But data cut short is still an error.
         let cut = &full[..header_end + len - 1];
-        let e = unpack_blob(cut, Compression::None, &tmp.path().join(format!("cut{i}")), &Limits::default()).unwrap_err();
-        assert!(e.to_string().contains("unexpected end of archive inside entry data"), "{e}");
+        let e = unpack_blob(
+            cut,
+            Compression::None,
+            &tmp.path().join(format!("cut{i}")),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unexpected end of archive inside entry data"),
+            "{e}"
+        );
     }
 }

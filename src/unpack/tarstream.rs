@@ -1,5 +1,9 @@
 //! A streaming, bounded tar reader (ustar, GNU, PAX, v7, star; GNU and PAX sparse). It owns header
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! parsing only: it yields [`Entry`] values with raw names and lets the caller read the entry's
 //! stored bytes. It never allocates by a declared size (special payloads are capped at
 //! [`pax::MAX_SPECIAL_FILE`]), never loops without consuming input, and turns every malformed,
@@ -91,7 +95,10 @@ fn numeric(f: &[u8]) -> Result<i64, String> {
     }
     let is_pad = |b: &u8| *b == b' ' || *b == 0;
     let start = f.iter().position(|b| !is_pad(b)).unwrap_or(f.len());
-    let end = f.iter().rposition(|b| !is_pad(b)).map_or(start, |i| i.saturating_add(1));
+    let end = f
+        .iter()
+        .rposition(|b| !is_pad(b))
+        .map_or(start, |i| i.saturating_add(1));
     let t = nul_trunc(f.get(start..end).unwrap_or_default());
     if t.is_empty() {
         return Ok(0);
@@ -350,7 +357,10 @@ impl<R: Read> TarStream<R> {
         let push = |map: &mut Vec<(u64, u64)>, slot: &[u8]| -> Result<(), String> {
             let (off_field, len_field) = slot.split_at_checked(12).ok_or("short sparse slot")?;
             let off = unsigned(off_field, "sparse offset")?;
-            let len = unsigned(len_field.get(..12).ok_or("short sparse slot")?, "sparse length")?;
+            let len = unsigned(
+                len_field.get(..12).ok_or("short sparse slot")?,
+                "sparse length",
+            )?;
             // As GNU and BSD tar: a slot whose offset starts with NUL is unused.
             if slot.first().is_some_and(|b| *b != 0) {
                 if map.len() >= pax::MAX_SPARSE_CHUNKS {
@@ -441,8 +451,11 @@ impl<R: Read> TarStream<R> {
                         let count = usize::try_from(n)
                             .ok()
                             .filter(|c| *c <= pax::MAX_SPARSE_CHUNKS);
-                        want =
-                            Some(count.ok_or_else(|| fmt_err("", "too many sparse chunks"))?.saturating_mul(2));
+                        want = Some(
+                            count
+                                .ok_or_else(|| fmt_err("", "too many sparse chunks"))?
+                                .saturating_mul(2),
+                        );
                     } else {
                         nums.push(n);
                     }
@@ -465,7 +478,11 @@ fn padding(size: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -57,7 +57,12 @@ impl<R: Read> VerifyingReader<R> {
             }
         }
         if self.count < self.expected_size {
-            return Err(UnpackError::Truncated { digest: digest.to_string(), expected: self.expected_size, received: self.count, cause: None });
+            return Err(UnpackError::Truncated {
+                digest: digest.to_string(),
+                expected: self.expected_size,
+                received: self.count,
+                cause: None,
+            });
         }
         if self.count != self.expected_size {
             return Err(UnpackError::SizeMismatch {
@@ -147,7 +152,10 @@ mod tests {
         let e = VerifyingReader::new(&data[..5], data.len() as u64)
             .finish(&d, &exp)
             .unwrap_err();
-        assert!(matches!(e, UnpackError::Truncated { received: 5, .. }), "{e}");
+        assert!(
+            matches!(e, UnpackError::Truncated { received: 5, .. }),
+            "{e}"
+        );
 
         let mut longer = data.clone();
         longer.push(0);

@@ -42,7 +42,11 @@ impl Run {
     /// Panics with the output unless the exit code is `code`.
     #[track_caller]
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -82,7 +86,12 @@ impl Env {
     /// Runs an installed command through its wrapper.
     pub fn run_tool(&self, name: &str, args: &[&str]) -> Run {
         let w = self.home().join("bin").join(name);
-        Run::from(Command::new(&w).args(args).output().unwrap_or_else(|e| panic!("run {}: {e}", w.display())))
+        Run::from(
+            Command::new(&w)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("run {}: {e}", w.display())),
+        )
     }
 }
 
@@ -106,7 +115,9 @@ impl TestRegistry {
             ),
         )
         .unwrap();
-        let bin = which("docker-registry").expect("docker-registry is not installed (apt-get install docker-registry; .ci/run does this)");
+        let bin = which("docker-registry").expect(
+            "docker-registry is not installed (apt-get install docker-registry; .ci/run does this)",
+        );
         let child = Command::new(bin)
             .arg("serve")
             .arg(&cfg)
@@ -116,10 +127,17 @@ impl TestRegistry {
             .expect("start docker-registry");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "docker-registry did not start on port {port}");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "docker-registry did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        TestRegistry { child, port, storage }
+        TestRegistry {
+            child,
+            port,
+            storage,
+        }
     }
 
     /// `127.0.0.1:PORT`.
@@ -130,7 +148,11 @@ impl TestRegistry {
     /// The file in the registry's storage that holds a blob (for tampering tests).
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap();
-        self.storage.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{}/data", &hex[..2], hex))
+        self.storage.path().join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{}/data",
+            &hex[..2],
+            hex
+        ))
     }
 }
 
@@ -142,11 +164,19 @@ impl Drop for TestRegistry {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 /// Compiles a C program with the system compiler; `static_link` gives a static binary.
@@ -160,7 +190,11 @@ pub fn compile_c(dir: &Path, name: &str, source: &str, static_link: bool) -> Pat
         c.arg("-static");
     }
     let o = c.output().expect("run cc (install gcc)");
-    assert!(o.status.success(), "cc failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
@@ -169,7 +203,10 @@ pub fn hello_binary(dir: &Path, greeting: &str) -> PathBuf {
     let src = format!(
         "#include <stdio.h>\nint main(int argc, char **argv) {{ printf(\"{greeting}\"); for (int i = 1; i < argc; i++) printf(\" [%s]\", argv[i]); printf(\"\\n\"); return 0; }}\n"
     );
-    let bin_dir = dir.join(format!("src-{}", greeting.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
+    let bin_dir = dir.join(format!(
+        "src-{}",
+        greeting.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
     std::fs::create_dir_all(&bin_dir).unwrap();
     compile_c(&bin_dir, "hello", &src, true)
 }
@@ -185,7 +222,14 @@ impl RawTar {
         RawTar { out: Vec::new() }
     }
 
-    fn push(&mut self, name: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8]) {
+    fn push(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+    ) {
         let mut h = tar::Header::new_gnu();
         {
             let raw = h.as_old_mut();
@@ -241,7 +285,13 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Pushes an image made of raw layer blobs straight to the registry over HTTP (what
 /// `gantry publish` would never produce), with a host-platform config and `entrypoint`.
-pub fn push_raw_image(reg: &TestRegistry, repo: &str, tag: &str, layers: &[(Vec<u8>, &str)], entrypoint: &str) -> String {
+pub fn push_raw_image(
+    reg: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    layers: &[(Vec<u8>, &str)],
+    entrypoint: &str,
+) -> String {
     let home = tempfile::tempdir().unwrap();
     let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
     let p = gantry::image::host_platform();
@@ -276,16 +326,31 @@ pub const TAR_GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Appends a signature or attestation layer to a cosign attachment tag (`sha256-HEX.sig`/`.att`)
 /// of `repo`, as `cosign attach` would: what a third party with push access can do.
-pub fn push_attachment(reg: &TestRegistry, repo: &str, tag: &str, layer: &gantry::trust::sign::AttachmentLayer) {
+pub fn push_attachment(
+    reg: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    layer: &gantry::trust::sign::AttachmentLayer,
+) {
     use gantry::trust::sign::{build_attachment_manifest, OCI_MANIFEST_MEDIA_TYPE};
     let home = tempfile::tempdir().unwrap();
     let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         use gantry::source::{ImageSource, ManifestRef};
-        let existing = r.fetch_manifest(&ManifestRef::Tag(tag.into())).await.unwrap();
-        let m = build_attachment_manifest(existing.as_ref().map(|m| m.bytes.as_slice()), layer).unwrap();
+        let existing = r
+            .fetch_manifest(&ManifestRef::Tag(tag.into()))
+            .await
+            .unwrap();
+        let m = build_attachment_manifest(existing.as_ref().map(|m| m.bytes.as_slice()), layer)
+            .unwrap();
         r.push_blob(layer.payload.clone()).await.unwrap();
         r.push_blob(m.config.clone()).await.unwrap();
-        r.push_manifest(&ManifestRef::Tag(tag.into()), m.manifest, OCI_MANIFEST_MEDIA_TYPE).await.unwrap();
+        r.push_manifest(
+            &ManifestRef::Tag(tag.into()),
+            m.manifest,
+            OCI_MANIFEST_MEDIA_TYPE,
+        )
+        .await
+        .unwrap();
     });
 }

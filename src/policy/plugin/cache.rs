@@ -184,7 +184,11 @@ mod tests {
         std::fs::write(&entry, b"not a compiled component").unwrap();
         assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_none());
         // Even with a matching record, garbage fails wasmtime's own header check and is a miss.
-        std::fs::write(sidecar(&entry), record(&engine, WAT.as_bytes(), b"not a compiled component")).unwrap();
+        std::fs::write(
+            sidecar(&entry),
+            record(&engine, WAT.as_bytes(), b"not a compiled component"),
+        )
+        .unwrap();
         assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_none());
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         assert!(read_checked(&engine, &entry, WAT.as_bytes()).is_some());
@@ -215,17 +219,27 @@ mod tests {
         let engine = engine();
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         compile(&engine, OTHER.as_bytes(), Some(dir.path())).unwrap();
-        let (mine, theirs) = (entry_path(&engine, WAT.as_bytes(), dir.path()), entry_path(&engine, OTHER.as_bytes(), dir.path()));
+        let (mine, theirs) = (
+            entry_path(&engine, WAT.as_bytes(), dir.path()),
+            entry_path(&engine, OTHER.as_bytes(), dir.path()),
+        );
         // Artifact and record of OTHER copied over WAT's entry: the record names OTHER's source.
         std::fs::copy(&theirs, &mine).unwrap();
         std::fs::copy(sidecar(&theirs), sidecar(&mine)).unwrap();
         assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_none());
         // The artifact alone with WAT's old-style record (only the artifact hash): also a miss.
-        std::fs::write(sidecar(&mine), hex::encode(Sha256::digest(std::fs::read(&mine).unwrap()))).unwrap();
+        std::fs::write(
+            sidecar(&mine),
+            hex::encode(Sha256::digest(std::fs::read(&mine).unwrap())),
+        )
+        .unwrap();
         assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_none());
         // compile recompiles WAT and rewrites its entry.
         compile(&engine, WAT.as_bytes(), Some(dir.path())).unwrap();
         assert!(read_checked(&engine, &mine, WAT.as_bytes()).is_some());
-        assert_ne!(std::fs::read(&mine).unwrap(), std::fs::read(&theirs).unwrap());
+        assert_ne!(
+            std::fs::read(&mine).unwrap(),
+            std::fs::read(&theirs).unwrap()
+        );
     }
 }
