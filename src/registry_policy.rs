@@ -19,6 +19,7 @@ use crate::identity::{canonical_path, HostPort, RegistryUrl};
 use crate::policy::engine::SignatureConfig;
 use crate::policy::Layer;
 use crate::reference::ImageLocation;
+use crate::trust::PublicKey;
 use std::path::{Path, PathBuf};
 
 /// Errors deciding the registry policy (all before anything is pulled).
@@ -57,8 +58,8 @@ pub struct SignerMatch {
     compiled: Option<regex::Regex>,
     /// `sha256:HEX` of each accepted key's SubjectPublicKeyInfo.
     pub key_fingerprints: Vec<String>,
-    /// The key files behind `key_fingerprints`.
-    pub keys: Vec<PathBuf>,
+    /// The keys behind `key_fingerprints`, read once when the policy is decided.
+    pub keys: Vec<PublicKey>,
 }
 
 impl SignerMatch {
@@ -78,13 +79,14 @@ impl SignerMatch {
             })?),
             None => None,
         };
+        let keys = read_keys(registry, keys)?;
         Ok(SignerMatch {
             issuer: issuer.clone(),
             identity: identity.clone(),
             identity_regex: identity_regex.clone(),
             compiled,
-            key_fingerprints: key_fingerprints(registry, keys)?,
-            keys: keys.to_vec(),
+            key_fingerprints: keys.iter().map(PublicKey::fingerprint).collect(),
+            keys,
         })
     }
 
@@ -490,9 +492,9 @@ impl RegistryPolicy {
         self.signers.iter().find_map(|r| r.rejects(signer))
     }
 
-    /// Every key file any rule or attestor names (to verify key-based signatures with).
-    pub fn key_files(&self) -> Vec<PathBuf> {
-        let mut keys: Vec<PathBuf> = Vec::new();
+    /// Every key any rule or attestor names, once each (to verify key-based signatures with).
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = Vec::new();
         for r in &self.signers {
             for k in r
                 .signer
@@ -500,7 +502,10 @@ impl RegistryPolicy {
                 .iter()
                 .chain(r.attestors.iter().flat_map(|a| a.keys.iter()))
             {
-                if !keys.contains(k) {
+                if !keys
+                    .iter()
+                    .any(|have| have.fingerprint() == k.fingerprint())
+                {
                     keys.push(k.clone());
                 }
             }
@@ -509,8 +514,8 @@ impl RegistryPolicy {
     }
 }
 
-/// Fingerprints (`sha256:HEX` of the SPKI) of key files.
-fn key_fingerprints(registry: &str, keys: &[PathBuf]) -> Result<Vec<String>, RegistryPolicyError> {
+/// Reads and parses key files (PEM public keys).
+fn read_keys(registry: &str, keys: &[PathBuf]) -> Result<Vec<PublicKey>, RegistryPolicyError> {
     keys.iter()
         .map(|p: &PathBuf| {
             let err = |message: String| RegistryPolicyError::Key {
@@ -519,9 +524,7 @@ fn key_fingerprints(registry: &str, keys: &[PathBuf]) -> Result<Vec<String>, Reg
                 message,
             };
             let pem = std::fs::read(p as &Path).map_err(|e| err(e.to_string()))?;
-            crate::trust::keys::PublicKey::from_pem(&pem)
-                .map(|k| k.fingerprint())
-                .map_err(|e| err(e.to_string()))
+            PublicKey::from_pem(&pem).map_err(|e| err(e.to_string()))
         })
         .collect()
 }

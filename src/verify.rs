@@ -7,7 +7,7 @@ use crate::facts::{AttestationFact, SignatureFact, SignatureKind};
 use crate::registry_policy::{RegistryPolicy, RootSource};
 use crate::repo::Repo;
 use crate::trust::cosign::{self, TrustConfig};
-use crate::trust::{PublicKey, TrustRoot};
+use crate::trust::TrustRoot;
 use std::path::Path;
 
 /// The trust facts of one image.
@@ -43,11 +43,8 @@ pub fn trust_config(
         registry: policy.name.clone(),
         message,
     };
-    let mut keys = Vec::new();
-    for p in policy.key_files() {
-        let pem = std::fs::read(&p).map_err(|x| err(format!("key {}: {x}", p.display())))?;
-        keys.push(PublicKey::from_pem(&pem).map_err(|x| err(format!("key {}: {x}", p.display())))?);
-    }
+    // Keys were read and parsed once, when the policy was decided (before any pull).
+    let keys = policy.public_keys();
     let mut root_problem = None;
     let trust_root = match &policy.trust_root {
         RootSource::None => None,

@@ -14,18 +14,15 @@ fn assert_consistent(env: &Env, name: &str, allowed: &[&str]) {
     assert!(allowed.contains(&out.trim()), "unexpected output {out:?}");
 }
 
-#[test]
-fn sigkill_mid_install_keeps_the_previous_version() {
-    let env = Env::new();
-    let reg = TestRegistry::start();
+/// Publishes and installs v1 of `tools/app:1` as `app`, then publishes v2 over it: a binary plus
+/// a few thousand files, so an install takes long enough to be interrupted. Returns the reference.
+fn v1_installed_v2_published(env: &Env, reg: &TestRegistry) -> String {
     let r = format!("{}/tools/app:1", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
     env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
         .expect(0);
     env.run(&["install", "--allow-unsigned", "--name", "app", &r])
         .expect(0);
-
-    // v2: a binary plus a few thousand files, so the install takes long enough to be killed.
     let tree = env.path("v2tree");
     std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
     std::fs::copy(
@@ -47,6 +44,14 @@ fn sigkill_mid_install_keeps_the_previous_version() {
         &r,
     ])
     .expect(0);
+    r
+}
+
+#[test]
+fn sigkill_mid_install_keeps_the_previous_version() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let r = v1_installed_v2_published(&env, &reg);
 
     let mut killed_mid_way = 0;
     for delay_ms in [5u64, 20, 50, 80, 120, 200, 300, 450] {
@@ -97,33 +102,7 @@ fn sigkill_mid_install_keeps_the_previous_version() {
 fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
     let env = Env::new();
     let reg = TestRegistry::start();
-    let r = format!("{}/tools/app:1", reg.host());
-    let v1 = hello_binary(env.dir.path(), "v1");
-    env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
-        .expect(0);
-    env.run(&["install", "--allow-unsigned", "--name", "app", &r])
-        .expect(0);
-    let tree = env.path("v2tree");
-    std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
-    std::fs::copy(
-        hello_binary(env.dir.path(), "v2"),
-        tree.join("usr/local/bin/hello"),
-    )
-    .unwrap();
-    for i in 0..3000 {
-        let d = tree.join(format!("data/{}", i / 100));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(format!("{i}")), vec![b'y'; 2048]).unwrap();
-    }
-    env.run(&[
-        "publish",
-        tree.to_str().unwrap(),
-        "--entrypoint",
-        "/usr/local/bin/hello",
-        "--to",
-        &r,
-    ])
-    .expect(0);
+    let r = v1_installed_v2_published(&env, &reg);
 
     let mut interrupted = 0;
     for delay_ms in [20u64, 60, 100, 150, 250, 400] {

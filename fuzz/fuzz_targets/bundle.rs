@@ -3,14 +3,11 @@
 #![no_main]
 use gantry::trust::bundle::{verify_bundle, Artifact, BundlePolicy};
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
+
+mod shared;
 
 fn root() -> &'static gantry::trust::TrustRoot {
-    static ROOT: OnceLock<gantry::trust::TrustRoot> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json");
-        gantry::trust::TrustRoot::from_file(std::path::Path::new(p)).expect("public-good root")
-    })
+    shared::trust_root(shared::PUBLIC_GOOD)
 }
 
 fuzz_target!(|data: &[u8]| {
