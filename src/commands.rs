@@ -6,12 +6,15 @@ use crate::cli::{Cli, Command, InstallArgs, PublishArgs, RegistryAddArgs, Regist
 use crate::config::{ConfigPaths, Layered, RegistryEntry};
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::facts::Platform;
-use crate::install::{InstallRequest, Outcome, Pipeline};
+use crate::install::{InstallError, InstallRequest, Outcome, Pipeline};
 use crate::reference::{self, ImageLocation, Version};
 use crate::registry_policy::{RegistryPolicy, Transport};
-use crate::report::TextReporter;
+use crate::repo::Repo;
+use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::source::ManifestRef;
 use crate::store::Store;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// `GANTRY_HOME`, or `~/.gantry`.
 pub fn home_dir() -> Result<PathBuf, Failure> {
@@ -115,6 +118,10 @@ fn prepare(
     allow_unsigned: bool,
     platform: Option<&str>,
 ) -> Result<Prepared, Failure> {
+    if let Some(n) = &name {
+        // Before anything is opened or fetched.
+        crate::store::validate_name(n).kind(ExitKind::Usage)?;
+    }
     let home = home_dir()?;
     let layered = load_config(&home)?;
     let config = layered.effective();
@@ -133,68 +140,76 @@ fn prepare(
         req: InstallRequest {
             location,
             name,
-            allow_unsigned,
             platform,
             replace: false,
         },
     })
 }
 
+/// The reporter of `-v`/`--json` for install and verify.
+fn reporter(json: bool, verbose: bool) -> Arc<dyn Reporter> {
+    if json {
+        Arc::new(JsonReporter)
+    } else {
+        Arc::new(TextReporter::new(verbose))
+    }
+}
+
+fn open_repo(p: &Prepared) -> Result<(Repo, ManifestRef), Failure> {
+    crate::repo::open(&p.req.location, &p.policy, &p.home).map_err(|e| {
+        let e = InstallError::from(e);
+        Failure::new(e.kind(), e)
+    })
+}
+
 fn verify(a: crate::cli::VerifyArgs, verbose: bool) -> Result<(), Failure> {
     let p = prepare(&a.reference, None, a.allow_unsigned, a.platform.as_deref())?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let reporter: Box<dyn crate::report::Reporter> = if a.json {
-        Box::new(crate::report::Quiet)
+    let reporter: Arc<dyn Reporter> = if a.json {
+        Arc::new(crate::report::Quiet)
     } else {
-        Box::new(TextReporter::new(verbose))
+        reporter(false, verbose)
     };
     let pipeline = Pipeline {
         store: &store,
         config: &p.config,
         policy: &p.policy,
         hooks: &p.hooks,
-        reporter: reporter.as_ref(),
+        reporter,
     };
-    let outcome = runtime()?
-        .block_on(pipeline.verify(&p.req))
+    let rt = runtime()?;
+    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
+    let report = rt
+        .block_on(pipeline.verify(&repo, &version, &p.req))
         .map_err(|e| Failure::new(e.kind(), e))?;
-    let Outcome::Verified { allowed, report } = outcome else {
-        return Err(Failure::msg(
-            ExitKind::Internal,
-            "verify ended without a report",
-        ));
-    };
     if a.json {
         crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         );
     } else {
-        let verified = report["signatures"]
-            .as_array()
-            .map_or(0, |s| s.iter().filter(|x| x["verified"] == true).count());
-        let total = report["signatures"].as_array().map_or(0, |s| s.len());
-        let atts = report["attestations"].as_array().map_or(0, |s| s.len());
+        let verified = report.signatures.iter().filter(|s| s.verified).count();
         crate::outln!(
-            "{} {}: {verified}/{total} signatures verified, {atts} attestations; {}",
-            report["reference"].as_str().unwrap_or(""),
-            report["digest"].as_str().unwrap_or(""),
-            if allowed {
+            "{} {}: {verified}/{} signatures verified, {} attestations; {}",
+            report.reference,
+            report.digest,
+            report.signatures.len(),
+            report.attestations.len(),
+            if report.allowed {
                 "allowed by policy"
             } else {
                 "DENIED by policy"
             }
         );
     }
-    if allowed {
+    if report.allowed {
         Ok(())
     } else {
         Err(Failure::msg(
             ExitKind::Denied,
             format!(
                 "{} does not satisfy the policy of registry '{}'",
-                report["reference"].as_str().unwrap_or(""),
-                report["registry"].as_str().unwrap_or("")
+                report.reference, report.registry
             ),
         ))
     }
@@ -211,21 +226,21 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
-    let reporter = TextReporter::new(verbose);
     let pipeline = Pipeline {
         store: &store,
         config: &p.config,
         policy: &p.policy,
         hooks: &p.hooks,
-        reporter: &reporter,
+        reporter: reporter(false, verbose),
     };
     let rt = runtime()?;
+    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
     // Ctrl-C: the install stops at its next step (the commit itself runs without a pause, so it
     // happens whole or not at all), its workers are given a moment to stop, and the staging it
     // left is removed on the way out.
     let interruptible = async {
         tokio::select! {
-            r = pipeline.install(&p.req) => Some(r),
+            r = pipeline.install(&repo, &version, &p.req) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     };
@@ -252,12 +267,6 @@ fn install(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
         }
         Outcome::AlreadyInstalled { name, digest } => {
             crate::outln!("{name} is already installed at {digest}")
-        }
-        Outcome::Verified { .. } => {
-            return Err(Failure::msg(
-                ExitKind::Internal,
-                "install ended in verify mode",
-            ))
         }
     }
     Ok(())

@@ -4,9 +4,10 @@
 //! at each hook with each signer rule of that registry policy as a `data.config` of the built-ins.
 
 use crate::config::{Layered, PluginRef, PolicyRef};
-use crate::install::{HookContext, Hooks};
+use crate::document::HookDocument;
+use crate::install::Hooks;
 use crate::policy::engine::SignatureConfig;
-use crate::policy::hook::{HookPoint, Verdict};
+use crate::policy::hook::Verdict;
 use crate::policy::{Engine, Layer, PluginSpec, PolicyError, PolicySpec};
 use crate::registry_policy::RegistryPolicy;
 use serde_json::Value;
@@ -90,8 +91,7 @@ impl EngineHooks {
 }
 
 impl Hooks for EngineHooks {
-    fn check(&self, hook: HookPoint, input: &Value, _ctx: &HookContext) -> Verdict {
-        self.engine
-            .evaluate_rules(hook, input, &self.signature_configs)
+    fn check(&self, doc: &HookDocument) -> Verdict {
+        self.engine.evaluate(doc, &self.signature_configs)
     }
 }

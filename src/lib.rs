@@ -14,6 +14,7 @@ pub mod cmd {
 }
 pub mod commands;
 pub mod config;
+pub mod document;
 pub mod elf;
 pub mod exit;
 pub mod facts;

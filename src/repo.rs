@@ -3,10 +3,56 @@
 //! blocking [`Read`], which is what the unpacker consumes on its worker threads.
 
 use crate::layout::Layout;
+use crate::reference::{ImageLocation, Version};
 use crate::registry::Registry;
-use crate::source::{Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError};
+use crate::registry_policy::{RegistryPolicy, Transport};
+use crate::source::{
+    BlobSource, Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError,
+};
 use futures_util::StreamExt;
 use std::io::Read;
+use std::path::Path;
+
+/// Why the repository of a reference could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An OCI layout named without a tag or digest holds no image.
+    #[error("{} holds no image", .0.display())]
+    Empty(std::path::PathBuf),
+}
+
+/// Opens the repository `loc` lives in, the way the registry policy says to reach it, and
+/// returns the manifest to start from (a layout named without a tag: its one image).
+pub fn open(
+    loc: &ImageLocation,
+    policy: &RegistryPolicy,
+    home: &Path,
+) -> Result<(Repo, ManifestRef), OpenError> {
+    let version = |v: &Version| match v {
+        Version::Tag(t) => ManifestRef::Tag(t.clone()),
+        Version::Digest(d) => ManifestRef::Digest(d.clone()),
+    };
+    match loc {
+        ImageLocation::Registry(r) => {
+            let reg = Registry::for_image(r, policy.transport == Transport::Http, home)?;
+            Ok((Repo::Registry(reg), version(&r.version)))
+        }
+        ImageLocation::Layout(l) => {
+            let layout = Layout::open(&l.dir)?;
+            let v = match &l.version {
+                Some(v) => version(v),
+                None => ManifestRef::Digest(
+                    layout
+                        .resolve_tag(None)?
+                        .ok_or_else(|| OpenError::Empty(l.dir.clone()))?,
+                ),
+            };
+            Ok((Repo::Layout(layout), v))
+        }
+    }
+}
 
 /// A repository to read an image from.
 pub enum Repo {
@@ -40,14 +86,10 @@ impl ImageSource for Repo {
     }
 }
 
-impl Repo {
-    /// Opens a blob as a blocking reader of its raw bytes (digest unchecked: the unpacker checks
-    /// it while it streams). For a registry, a task feeds the reader through a bounded channel,
-    /// so memory stays bounded however large the blob.
-    pub async fn blob_reader(
-        &self,
-        desc: &Descriptor,
-    ) -> Result<Box<dyn Read + Send>, SourceError> {
+impl BlobSource for Repo {
+    /// For a registry, a task feeds the reader through a bounded channel, so memory stays bounded
+    /// however large the blob.
+    async fn blob_reader(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, SourceError> {
         match self {
             Repo::Layout(l) => Ok(Box::new(l.open_blob(&desc.digest)?)),
             Repo::Registry(r) => {

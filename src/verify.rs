@@ -4,9 +4,11 @@
 //! It decides nothing (policies do); a signature that fails is a fact with its reason.
 
 use crate::facts::{AttestationFact, SignatureFact, SignatureKind};
+use crate::image;
 use crate::registry_policy::{RegistryPolicy, RootSource};
-use crate::repo::Repo;
+use crate::source::ImageSource;
 use crate::trust::cosign::{self, TrustConfig};
+use crate::trust::summary::AttestationSummary;
 use crate::trust::TrustRoot;
 use std::path::Path;
 
@@ -18,7 +20,49 @@ pub struct TrustFacts {
     /// Attestations that did not count, with the reason.
     pub rejected_attestations: Vec<String>,
     /// Summary for output and metadata (SBOM, provenance, vulnerabilities).
-    pub summary: serde_json::Value,
+    pub summary: AttestationSummary,
+}
+
+/// An image whose signatures and attestations have been looked for and checked: the proof the
+/// pipeline needs before it may unpack anything. Only [`verify`] builds one; whether the facts
+/// are good enough is for the hooks to judge.
+#[derive(Debug)]
+pub struct Verified {
+    image: image::Resolved,
+    trust: TrustFacts,
+}
+
+impl Verified {
+    /// The image that was verified.
+    pub fn image(&self) -> &image::Resolved {
+        &self.image
+    }
+
+    /// What was found and checked.
+    pub fn trust(&self) -> &TrustFacts {
+        &self.trust
+    }
+}
+
+/// Checks every signature and attestation of `image` (see [`gather`]) and hands it on as
+/// [`Verified`].
+pub async fn verify<S: ImageSource>(
+    source: &S,
+    repository: &str,
+    image: image::Resolved,
+    policy: &RegistryPolicy,
+    home: &Path,
+) -> Result<Verified, GatherError> {
+    let trust = gather(
+        source,
+        repository,
+        &image.digest,
+        image.index_digest.as_deref(),
+        policy,
+        home,
+    )
+    .await?;
+    Ok(Verified { image, trust })
 }
 
 /// Errors gathering trust facts: a source failure or unusable trust configuration (a bad
@@ -74,8 +118,8 @@ pub fn trust_config(
 /// image index the platform manifest was selected from, which binds it: what `cosign sign`
 /// signs for a multi-arch tag). Attestations count only when their signer satisfies the
 /// registry policy's signer rules (or attestors).
-pub async fn gather(
-    repo: &Repo,
+async fn gather<S: ImageSource>(
+    repo: &S,
     repository: &str,
     digest: &str,
     index_digest: Option<&str>,
@@ -106,18 +150,21 @@ pub async fn gather(
             .rejected_attestations
             .extend(on_index.rejected_attestations);
     }
-    let mut signatures = found.signatures;
-    if let Some(problem) = root_problem {
-        for s in signatures
-            .iter_mut()
-            .filter(|s| s.kind == SignatureKind::Keyless && !s.verified)
-        {
-            s.error = Some(format!(
-                "{} ({problem})",
-                s.error.as_deref().unwrap_or("not verified")
-            ));
-        }
-    }
+    // A keyless signature that could not be checked says why the root was missing.
+    let signatures = found
+        .signatures
+        .into_iter()
+        .map(|s| match &root_problem {
+            Some(problem) if s.kind == SignatureKind::Keyless && !s.verified => SignatureFact {
+                error: Some(format!(
+                    "{} ({problem})",
+                    s.error.as_deref().unwrap_or("not verified")
+                )),
+                ..s
+            },
+            _ => s,
+        })
+        .collect();
     let mut attestations = Vec::new();
     let mut rejected = found.rejected_attestations;
     for a in found.attestations {
@@ -126,77 +173,11 @@ pub async fn gather(
             Some(why) => rejected.push(format!("attestation {}: {why}", a.predicate_type)),
         }
     }
-    let summary =
-        serde_json::to_value(crate::trust::summary::summarize(&attestations)).unwrap_or_default();
+    let summary = crate::trust::summary::summarize(&attestations);
     Ok(TrustFacts {
         signatures,
         attestations,
         rejected_attestations: rejected,
         summary,
     })
-}
-
-/// One line describing a signature for the install output.
-pub fn describe_signature(s: &SignatureFact) -> String {
-    let who = match s.kind {
-        SignatureKind::Key => format!(
-            "key {}",
-            s.key_fingerprint.as_deref().unwrap_or("(unknown key)")
-        ),
-        SignatureKind::Keyless => format!(
-            "{} (issuer {})",
-            s.identity.subject.as_deref().unwrap_or("?"),
-            s.identity.issuer.as_deref().unwrap_or("?")
-        ),
-    };
-    let tlog = s
-        .tlog
-        .as_ref()
-        .map(|t| format!(", tlog index {} at {}", t.log_index, t.integrated_time))
-        .unwrap_or_default();
-    let on = match (&s.signed_digest, s.on_index) {
-        (Some(d), true) => format!(" on image index {d}"),
-        (Some(d), false) => format!(" on {d}"),
-        (None, _) => String::new(),
-    };
-    if s.verified {
-        format!("verified: {who}{on}{tlog}")
-    } else {
-        format!(
-            "NOT verified{on}: {who}: {}",
-            s.error.as_deref().unwrap_or("unknown error")
-        )
-    }
-}
-
-/// Lines describing the attestations for the install output: what counted, summarised, and
-/// what was dropped and why.
-pub fn describe_attestations(t: &TrustFacts) -> Vec<String> {
-    let mut out = Vec::new();
-    let s = &t.summary;
-    for sb in s["sboms"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "SBOM {}: {} packages",
-            sb["format"].as_str().unwrap_or("?"),
-            sb["packages"]
-        ));
-    }
-    for p in s["provenance"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "provenance: builder {}, source {}",
-            p["builder_id"].as_str().unwrap_or("?"),
-            p["source"].as_str().unwrap_or("?")
-        ));
-    }
-    for v in s["vulnerability_scans"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "vulnerability scan by {}: {}",
-            v["scanner"].as_str().unwrap_or("?"),
-            v["by_severity"]
-        ));
-    }
-    for r in &t.rejected_attestations {
-        out.push(format!("ignored: {r}"));
-    }
-    out
 }

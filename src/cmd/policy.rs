@@ -109,7 +109,7 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
                 })
                 .collect();
             let engine = Engine::load(&policy_specs, &plugin_specs, None).map_err(classify)?;
-            let verdict = engine.evaluate(hook, &input_doc, &signature_policy);
+            let verdict = engine.evaluate_json(hook, &input_doc, &signature_policy);
             if json {
                 let doc = serde_json::json!({ "hook": hook, "allowed": verdict.allowed(), "deny": verdict.deny, "warn": verdict.warn });
                 crate::outln!(

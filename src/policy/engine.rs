@@ -14,8 +14,9 @@
 //! into another's package nor see another's configuration: a user-layer file cannot relax a
 //! system-layer one.
 
+use crate::document::HookDocument;
 use crate::policy::hook::{HookPoint, Verdict};
-use crate::policy::plugin::{Plugin, PluginError, PluginRuntime};
+use crate::policy::plugin::{malformed, HookInput, Plugin, PluginError, PluginRuntime};
 use crate::policy::rego::{input_value, RegoError, RegoModule, RegoSet};
 use std::path::{Path, PathBuf};
 
@@ -232,28 +233,60 @@ impl Engine {
         })
     }
 
-    /// Evaluates every source at `hook` and unites their verdicts; all messages are kept.
-    /// `config` is `data.config` for the built-in policies: the registry's signature policy
-    /// (see `policies/signatures.rego`). Configured policies and plugins use their own config.
-    pub fn evaluate(
+    /// Evaluates every source at the hook of `doc` and unites their verdicts; all messages are
+    /// kept. `configs` are the registry's signer rules, each a `data.config` of the built-in
+    /// policies (see `policies/signatures.rego`), which run once per rule and must each allow (no
+    /// rule: once with `{}`). Configured policies and plugins use their own config.
+    pub fn evaluate(&self, doc: &HookDocument, configs: &[serde_json::Value]) -> Verdict {
+        self.judge(
+            doc.hook,
+            || input_value(&doc.to_json()),
+            || HookInput::from_document(doc).map_err(|e| e.to_string()),
+            configs,
+        )
+    }
+
+    /// [`Engine::evaluate`] on a hand-written JSON document (`gantry policy eval`, tests), with
+    /// one `data.config` for the built-ins. Its `hook` is always taken to be `hook`.
+    pub fn evaluate_json(
         &self,
         hook: HookPoint,
         input: &serde_json::Value,
         config: &serde_json::Value,
     ) -> Verdict {
+        self.judge(
+            hook,
+            || rego_hook_document(hook, input),
+            || HookInput::from_json(hook, input),
+            std::slice::from_ref(config),
+        )
+    }
+
+    fn judge(
+        &self,
+        hook: HookPoint,
+        rego_input: impl FnOnce() -> regorus::Value,
+        plugin_input: impl FnOnce() -> Result<HookInput, String>,
+        configs: &[serde_json::Value],
+    ) -> Verdict {
         let mut verdict = Verdict::default();
         // The built-in signature policy speaks only at the signatures hook (each of its rules
         // tests `input.hook == "signatures"`), so it is not evaluated elsewhere; and the Rego form
         // of the document (costly for a contents document of many files) is made only when some
-        // policy will read it, straight from `input` (no JSON copy first).
+        // policy will read it.
         let builtin_runs = hook == HookPoint::Signatures;
         if builtin_runs || !self.policies.is_empty() {
-            let rego_input = rego_hook_document(hook, input);
+            let rego_input = rego_input();
             if builtin_runs {
-                verdict.merge(
-                    self.builtins
-                        .evaluate(&rego_input, &normalise_config(config)),
-                );
+                let empty = [serde_json::json!({})];
+                let configs = if configs.is_empty() {
+                    &empty[..]
+                } else {
+                    configs
+                };
+                for c in configs {
+                    verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(c)));
+                }
             }
             for p in &self.policies {
                 verdict.merge(p.set.evaluate(&rego_input, &p.config));
@@ -265,30 +298,10 @@ impl Engine {
             .filter(|(_, plugin)| plugin.exports().contains(&hook))
             .peekable();
         if callers.peek().is_some() {
-            let doc = hook_document(hook, input);
-            for (_, plugin) in callers {
-                verdict.merge(plugin.call(hook, &doc));
-            }
-        }
-        verdict
-    }
-
-    /// [`Engine::evaluate`] with several signer rules: the built-in policies run once per
-    /// config in `configs` (each must allow), everything else once.
-    pub fn evaluate_rules(
-        &self,
-        hook: HookPoint,
-        input: &serde_json::Value,
-        configs: &[serde_json::Value],
-    ) -> Verdict {
-        let Some((first, rest)) = configs.split_first() else {
-            return self.evaluate(hook, input, &serde_json::json!({}));
-        };
-        let mut verdict = self.evaluate(hook, input, first);
-        if hook == HookPoint::Signatures && !rest.is_empty() {
-            let rego_input = rego_hook_document(hook, input);
-            for c in rest {
-                verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(c)));
+            // One typed record for every plugin of the hook.
+            match plugin_input() {
+                Ok(input) => callers.for_each(|(_, p)| verdict.merge(p.check(&input))),
+                Err(e) => callers.for_each(|(_, p)| verdict.merge(malformed(p.name(), hook, &e))),
             }
         }
         verdict
@@ -308,6 +321,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
 /// The hook document with `hook` set to the hook being evaluated, whatever the caller put there:
 /// a policy keyed on `input.hook` must never see a stale or missing name.
 fn hook_document(hook: HookPoint, input: &serde_json::Value) -> serde_json::Value {
@@ -384,13 +398,13 @@ mod tests {
     #[test]
     fn builtin_signature_policy_runs_with_the_registry_config() {
         let engine = Engine::load(&[], &[], None).unwrap();
-        let ok = engine.evaluate(
+        let ok = engine.evaluate_json(
             HookPoint::Signatures,
             &signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1")),
             &corp_policy(),
         );
         assert!(ok.allowed(), "{ok:?}");
-        let bad = engine.evaluate(
+        let bad = engine.evaluate_json(
             HookPoint::Signatures,
             &signed_by("https://github.com/evil/tool/x"),
             &corp_policy(),
@@ -407,14 +421,14 @@ mod tests {
             "builtin policies/signatures.rego (package gantry.builtin.signatures) deny"
         );
         // No signature policy and no --allow-unsigned: refused. Other hooks: silent.
-        let none = engine.evaluate(
+        let none = engine.evaluate_json(
             HookPoint::Signatures,
             &json!({"signatures": []}),
             &json!({"registry": "adhoc"}),
         );
         assert!(!none.allowed());
         assert!(engine
-            .evaluate(HookPoint::Resolve, &json!({}), &json!({}))
+            .evaluate_json(HookPoint::Resolve, &json!({}), &json!({}))
             .allowed());
     }
 
@@ -430,12 +444,12 @@ mod tests {
         };
         let good = signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1"));
         assert!(engine
-            .evaluate(HookPoint::Signatures, &good, &cfg.to_value())
+            .evaluate_json(HookPoint::Signatures, &good, &cfg.to_value())
             .allowed());
         // Hostile: the pattern appears inside a longer SAN.
         let sneaky = signed_by(&format!("https://evil.example/{CORP}tool"));
         assert!(!engine
-            .evaluate(HookPoint::Signatures, &sneaky, &cfg.to_value())
+            .evaluate_json(HookPoint::Signatures, &sneaky, &cfg.to_value())
             .allowed());
         // Keys: only a listed fingerprint of a verified signature counts.
         let keyed = SignatureConfig {
@@ -447,21 +461,21 @@ mod tests {
         };
         let key_sig = |fpr: &str, verified: bool| json!({"signatures": [{"verified": verified, "kind": "key", "source": "cosign_tag", "key_fingerprint": fpr, "identity": {}}]});
         assert!(engine
-            .evaluate(
+            .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:aa", true),
                 &keyed.to_value()
             )
             .allowed());
         assert!(!engine
-            .evaluate(
+            .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:aa", false),
                 &keyed.to_value()
             )
             .allowed());
         assert!(!engine
-            .evaluate(
+            .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:bb", true),
                 &keyed.to_value()
@@ -476,7 +490,7 @@ mod tests {
         let mut doc = signed_by("https://github.com/evil/tool/x");
         doc["hook"] = json!("resolve");
         assert!(!engine
-            .evaluate(HookPoint::Signatures, &doc, &corp_policy())
+            .evaluate_json(HookPoint::Signatures, &doc, &corp_policy())
             .allowed());
     }
 
@@ -521,7 +535,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let v = engine.evaluate(
+        let v = engine.evaluate_json(
             HookPoint::Resolve,
             &json!({"image": {"tag": "latest"}}),
             &json!({}),
@@ -574,7 +588,7 @@ mod tests {
             "package u\nimport rego.v1\ndeny contains x if { x := nope(1) }\n",
         );
         let engine = Engine::load(&[spec(Layer::User, undefined, json!({}))], &[], None).unwrap();
-        let v = engine.evaluate(HookPoint::Resolve, &json!({}), &json!({}));
+        let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), &json!({}));
         assert_eq!(v.deny.len(), 1, "{v:?}");
         assert!(v.deny[0].text.contains("policy evaluation failed"), "{v:?}");
     }
@@ -591,7 +605,7 @@ mod tests {
         // Replace the file with garbage: evaluation must keep using what was parsed at load.
         std::fs::write(&p, "this is not rego").unwrap();
         for _ in 0..3 {
-            let v = engine.evaluate(HookPoint::Resolve, &json!({}), &json!({}));
+            let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), &json!({}));
             assert_eq!(v.deny.len(), 1);
             assert_eq!(v.deny[0].text, "loaded");
         }
@@ -618,7 +632,7 @@ mod tests {
             .collect::<Vec<_>>());
         let run = || {
             for hook in HookPoint::ALL {
-                let v = engine.evaluate(hook, &doc, &corp_policy());
+                let v = engine.evaluate_json(hook, &doc, &corp_policy());
                 assert!(v.allowed(), "{hook}: {v:?}");
             }
         };
@@ -640,7 +654,7 @@ mod tests {
             let mut calls: Vec<std::time::Duration> = (0..n)
                 .map(|_| {
                     let t = std::time::Instant::now();
-                    engine.evaluate(hook, &doc, &corp_policy());
+                    engine.evaluate_json(hook, &doc, &corp_policy());
                     t.elapsed()
                 })
                 .collect();

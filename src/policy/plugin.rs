@@ -9,6 +9,7 @@
 
 mod cache;
 mod convert;
+pub use convert::HookInput;
 mod grants;
 mod inspect;
 mod sandbox;
@@ -276,8 +277,9 @@ impl Plugin {
         &self.exports
     }
 
-    /// Runs the plugin's export for `hook` on the hook's input document. A hook the plugin does
-    /// not export yields an empty verdict; any failure yields a deny saying what went wrong.
+    /// Runs the plugin's export for `hook` on a hand-written JSON input document (`gantry policy
+    /// eval`, tests). A hook the plugin does not export yields an empty verdict; any failure
+    /// yields a deny saying what went wrong.
     pub fn call(&self, hook: HookPoint, input: &serde_json::Value) -> Verdict {
         self.call_logged(hook, input).0
     }
@@ -288,23 +290,31 @@ impl Plugin {
         hook: HookPoint,
         input: &serde_json::Value,
     ) -> (Verdict, Vec<LogLine>) {
+        if self.index(hook).is_none() {
+            return (Verdict::default(), Vec::new());
+        }
+        match convert::HookInput::from_json(hook, input) {
+            Ok(input) => self.check_logged(&input),
+            Err(e) => (malformed(&self.name, hook, &e), Vec::new()),
+        }
+    }
+
+    /// Runs the plugin's export for the hook of `input` (the typed record the engine made once
+    /// for every plugin of the hook).
+    pub fn check(&self, input: &convert::HookInput) -> Verdict {
+        self.check_logged(input).0
+    }
+
+    /// As [`Plugin::check`], also returning the lines the plugin logged during the call.
+    pub fn check_logged(&self, input: &convert::HookInput) -> (Verdict, Vec<LogLine>) {
+        let hook = input.hook();
         let source = format!("plugin {} export {}", self.name, hook);
         let mut verdict = Verdict::default();
         let Some(index) = self.index(hook) else {
             return (verdict, Vec::new());
         };
-        let input = match convert::hook_input(hook, input) {
-            Ok(input) => input,
-            Err(e) => {
-                verdict.deny(
-                    &source,
-                    format!("input document for hook {hook} is malformed: {e}"),
-                );
-                return (verdict, Vec::new());
-            }
-        };
         let mut store = self.new_store();
-        let outcome = self.invoke(&mut store, index, &input);
+        let outcome = self.invoke(&mut store, index, input);
         let state = store.into_data();
         match outcome {
             Ok(raw) => {
@@ -395,6 +405,16 @@ impl Plugin {
         }
         Ok(())
     }
+}
+
+/// The deny of a plugin whose input document lacks a fact its hook promises.
+pub(crate) fn malformed(plugin: &str, hook: HookPoint, why: &str) -> Verdict {
+    let mut verdict = Verdict::default();
+    verdict.deny(
+        format!("plugin {plugin} export {hook}"),
+        format!("input document for hook {hook} is malformed: {why}"),
+    );
+    verdict
 }
 
 fn typed<I>(

@@ -1,15 +1,19 @@
-//! Turns a hook's JSON input document (the policy input contract, as Rego sees it) into the typed
-//! WIT record of that hook. The stable facts are parsed through the types of `crate::facts`, so a
-//! plugin and a Rego policy judge exactly the same data. A fact the contract promises for a hook
-//! but the document lacks is an error (the caller denies), never a silently empty field.
+//! Turns the hook document into the typed WIT record of its hook, straight from the types of
+//! `crate::document` and `crate::facts` (no JSON in between), so a plugin and a Rego policy judge
+//! exactly the same data. Every conversion destructures its source, so a field added to a fact
+//! type does not compile until it is either passed on here or deliberately left out. A fact the
+//! contract promises for a hook but the document lacks is an error (the caller denies), never a
+//! silently empty field.
 
 use super::bindings::gantry::policy::types as wit;
+use crate::document::{
+    HookDocument, ImageFacts, InstallFacts, ManifestFacts, Missing, RegistryFacts,
+};
 use crate::facts::{
     AttestationFact, FileEntry, FileType, GithubWorkflow, Identity, LedgerSighting, Platform,
     SignatureFact, SignatureKind, SignatureSource, SignerFacts, TlogEntry,
 };
 use crate::policy::hook::HookPoint;
-use serde::Deserialize;
 
 /// The typed input of one hook call.
 pub enum HookInput {
@@ -21,249 +25,338 @@ pub enum HookInput {
     Install(wit::InstallInput),
 }
 
-/// The input document as far as plugins read it; later facts are optional here and required per
-/// hook below.
-#[derive(Deserialize)]
-struct Document {
-    registry: RegistryDoc,
-    image: ImageDoc,
-    #[serde(default)]
-    ledger: Vec<LedgerSighting>,
-    signatures: Option<Vec<SignatureFact>>,
-    attestations: Option<Vec<AttestationFact>>,
-    files: Option<Vec<FileEntry>>,
-    install: Option<InstallDoc>,
-}
-
-#[derive(Deserialize)]
-struct RegistryDoc {
-    name: String,
-    url: String,
-}
-
-#[derive(Deserialize)]
-struct ImageDoc {
-    reference: String,
-    repository: String,
-    tag: Option<String>,
-    digest: Option<String>,
-    platform: Option<Platform>,
-    config: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct InstallDoc {
-    name: String,
-    entrypoint: Entrypoint,
-    wrapper_path: String,
-    previous_digest: Option<String>,
-}
-
-/// The entrypoint as a path, or as an argv list (joined with spaces for the WIT string).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Entrypoint {
-    One(String),
-    Argv(Vec<String>),
-}
-
-/// Parses `input` as the document of `hook` into its WIT record.
-pub fn hook_input(hook: HookPoint, input: &serde_json::Value) -> Result<HookInput, String> {
-    let doc = Document::deserialize(input).map_err(|e| e.to_string())?;
-    let registry = wit::Registry {
-        name: doc.registry.name,
-        url: doc.registry.url,
-    };
-    if hook == HookPoint::Resolve {
-        let i = doc.image;
-        let image = wit::ImageRef {
-            reference: i.reference,
-            repository: i.repository,
-            tag: i.tag,
-        };
-        return Ok(HookInput::Resolve(wit::ResolveInput { registry, image }));
-    }
-    let image = image(doc.image)?;
-    let ledger = doc.ledger.into_iter().map(ledger).collect();
-    if hook == HookPoint::Manifest {
-        return Ok(HookInput::Manifest(wit::ManifestInput {
-            registry,
-            image,
-            ledger,
-        }));
-    }
-    let signatures = need(doc.signatures, "signatures")?
-        .into_iter()
-        .map(signature)
-        .collect();
-    if hook == HookPoint::Signatures {
-        return Ok(HookInput::Signatures(wit::SignaturesInput {
-            registry,
-            image,
-            ledger,
-            signatures,
-        }));
-    }
-    let attestations = need(doc.attestations, "attestations")?
-        .into_iter()
-        .map(attestation)
-        .collect();
-    if hook == HookPoint::Attestations {
-        let i = wit::AttestationsInput {
-            registry,
-            image,
-            ledger,
-            signatures,
-            attestations,
-        };
-        return Ok(HookInput::Attestations(i));
-    }
-    let files = need(doc.files, "files")?.into_iter().map(file).collect();
-    if hook == HookPoint::Contents {
-        let i = wit::ContentsInput {
+impl HookInput {
+    /// The WIT record of `doc.hook`, built from the document's sections.
+    pub fn from_document(doc: &HookDocument) -> Result<HookInput, Missing> {
+        let registry = wit::Registry::from(&doc.registry);
+        if doc.hook == HookPoint::Resolve {
+            let image = wit::ImageRef::from(&doc.image);
+            return Ok(HookInput::Resolve(wit::ResolveInput { registry, image }));
+        }
+        let image = image(&doc.image, doc.manifest()?);
+        // Hand-written documents may leave the ledger out: no earlier sightings.
+        let ledger = list(doc.ledger.as_deref().unwrap_or_default());
+        if doc.hook == HookPoint::Manifest {
+            let i = wit::ManifestInput {
+                registry,
+                image,
+                ledger,
+            };
+            return Ok(HookInput::Manifest(i));
+        }
+        let signatures = list(HookDocument::need(&doc.signatures, "signatures")?);
+        if doc.hook == HookPoint::Signatures {
+            let i = wit::SignaturesInput {
+                registry,
+                image,
+                ledger,
+                signatures,
+            };
+            return Ok(HookInput::Signatures(i));
+        }
+        let attestations = list(HookDocument::need(&doc.attestations, "attestations")?);
+        if doc.hook == HookPoint::Attestations {
+            let i = wit::AttestationsInput {
+                registry,
+                image,
+                ledger,
+                signatures,
+                attestations,
+            };
+            return Ok(HookInput::Attestations(i));
+        }
+        let files = list(HookDocument::need(&doc.files, "files")?);
+        if doc.hook == HookPoint::Contents {
+            let i = wit::ContentsInput {
+                registry,
+                image,
+                ledger,
+                signatures,
+                attestations,
+                files,
+            };
+            return Ok(HookInput::Contents(i));
+        }
+        let install = wit::InstallFacts::from(HookDocument::need(&doc.install, "install")?);
+        let i = wit::InstallInput {
             registry,
             image,
             ledger,
             signatures,
             attestations,
             files,
+            install,
         };
-        return Ok(HookInput::Contents(i));
+        Ok(HookInput::Install(i))
     }
-    let install = install(need(doc.install, "install")?);
-    let i = wit::InstallInput {
-        registry,
-        image,
-        ledger,
-        signatures,
-        attestations,
-        files,
-        install,
-    };
-    Ok(HookInput::Install(i))
-}
 
-fn need<T>(fact: Option<T>, field: &str) -> Result<T, String> {
-    fact.ok_or_else(|| format!("missing field `{field}`"))
-}
+    /// The hook this is the input of.
+    pub fn hook(&self) -> HookPoint {
+        match self {
+            HookInput::Resolve(_) => HookPoint::Resolve,
+            HookInput::Manifest(_) => HookPoint::Manifest,
+            HookInput::Signatures(_) => HookPoint::Signatures,
+            HookInput::Attestations(_) => HookPoint::Attestations,
+            HookInput::Contents(_) => HookPoint::Contents,
+            HookInput::Install(_) => HookPoint::Install,
+        }
+    }
 
-fn image(i: ImageDoc) -> Result<wit::Image, String> {
-    let p = need(i.platform, "image.platform")?;
-    let config = i.config.unwrap_or_else(|| serde_json::json!({}));
-    Ok(wit::Image {
-        reference: i.reference,
-        repository: i.repository,
-        tag: i.tag,
-        digest: need(i.digest, "image.digest")?,
-        platform: wit::Platform {
-            os: p.os,
-            architecture: p.architecture,
-            variant: p.variant,
-        },
-        config: config.to_string(),
-    })
-}
-
-fn ledger(s: LedgerSighting) -> wit::LedgerSighting {
-    wit::LedgerSighting {
-        digest: s.digest,
-        first_seen: s.first_seen,
-        last_seen: s.last_seen,
+    /// Parses a hand-written JSON document as the input of `hook`.
+    pub fn from_json(hook: HookPoint, input: &serde_json::Value) -> Result<HookInput, String> {
+        let doc = HookDocument::from_json(hook, input)?;
+        HookInput::from_document(&doc).map_err(|e| e.to_string())
     }
 }
 
-fn kind(k: SignatureKind) -> wit::SignatureKind {
-    match k {
-        SignatureKind::Key => wit::SignatureKind::Key,
-        SignatureKind::Keyless => wit::SignatureKind::Keyless,
+fn list<'a, T: 'a, W: From<&'a T>>(items: &'a [T]) -> Vec<W> {
+    items.iter().map(W::from).collect()
+}
+
+impl From<&RegistryFacts> for wit::Registry {
+    fn from(r: &RegistryFacts) -> Self {
+        let RegistryFacts { name, url } = r;
+        wit::Registry {
+            name: name.clone(),
+            url: url.clone(),
+        }
     }
 }
 
-fn identity(i: Identity) -> wit::Identity {
-    wit::Identity {
-        issuer: i.issuer,
-        subject: i.subject,
-        github: i.github.map(github),
+impl From<&ImageFacts> for wit::ImageRef {
+    fn from(i: &ImageFacts) -> Self {
+        let ImageFacts {
+            reference,
+            repository,
+            tag,
+            manifest: _,
+        } = i;
+        wit::ImageRef {
+            reference: reference.clone(),
+            repository: repository.clone(),
+            tag: tag.clone(),
+        }
     }
 }
 
-fn github(g: GithubWorkflow) -> wit::GithubWorkflow {
-    wit::GithubWorkflow {
-        workflow_repository: g.workflow_repository,
-        workflow_ref: g.workflow_ref,
-        workflow_trigger: g.workflow_trigger,
-        workflow_sha: g.workflow_sha,
-        workflow_name: g.workflow_name,
+fn image(i: &ImageFacts, m: &ManifestFacts) -> wit::Image {
+    let ManifestFacts {
+        digest,
+        platform,
+        config,
+    } = m;
+    let wit::ImageRef {
+        reference,
+        repository,
+        tag,
+    } = wit::ImageRef::from(i);
+    wit::Image {
+        reference,
+        repository,
+        tag,
+        digest: digest.clone(),
+        platform: wit::Platform::from(platform),
+        config: serde_json::to_string(config).unwrap_or_else(|_| "{}".into()),
     }
 }
 
-fn tlog(t: TlogEntry) -> wit::TlogEntry {
-    wit::TlogEntry {
-        log_index: t.log_index,
-        integrated_time: t.integrated_time,
-        log_id: t.log_id,
+impl From<&Platform> for wit::Platform {
+    fn from(p: &Platform) -> Self {
+        let Platform {
+            os,
+            architecture,
+            variant,
+        } = p;
+        wit::Platform {
+            os: os.clone(),
+            architecture: architecture.clone(),
+            variant: variant.clone(),
+        }
     }
 }
 
-fn signature(s: SignatureFact) -> wit::Signature {
-    wit::Signature {
-        verified: s.verified,
-        error: s.error,
-        kind: kind(s.kind),
-        source: match s.source {
+impl From<&LedgerSighting> for wit::LedgerSighting {
+    fn from(s: &LedgerSighting) -> Self {
+        let LedgerSighting {
+            digest,
+            first_seen,
+            last_seen,
+        } = s;
+        wit::LedgerSighting {
+            digest: digest.clone(),
+            first_seen: first_seen.clone(),
+            last_seen: last_seen.clone(),
+        }
+    }
+}
+
+impl From<SignatureKind> for wit::SignatureKind {
+    fn from(k: SignatureKind) -> Self {
+        match k {
+            SignatureKind::Key => wit::SignatureKind::Key,
+            SignatureKind::Keyless => wit::SignatureKind::Keyless,
+        }
+    }
+}
+
+impl From<SignatureSource> for wit::SignatureSource {
+    fn from(s: SignatureSource) -> Self {
+        match s {
             SignatureSource::CosignTag => wit::SignatureSource::CosignTag,
             SignatureSource::Referrers => wit::SignatureSource::Referrers,
             SignatureSource::Bundle => wit::SignatureSource::Bundle,
-        },
-        key_fingerprint: s.key_fingerprint,
-        identity: identity(s.identity),
-        tlog: s.tlog.map(tlog),
+        }
     }
 }
 
-fn signer(s: SignerFacts) -> wit::Signer {
-    wit::Signer {
-        kind: s.kind.map(kind),
-        key_fingerprint: s.key_fingerprint,
-        identity: identity(s.identity),
-        tlog: s.tlog.map(tlog),
+impl From<&Identity> for wit::Identity {
+    fn from(i: &Identity) -> Self {
+        let Identity {
+            issuer,
+            subject,
+            github,
+        } = i;
+        wit::Identity {
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+            github: github.as_ref().map(wit::GithubWorkflow::from),
+        }
     }
 }
 
-fn attestation(a: AttestationFact) -> wit::Attestation {
-    wit::Attestation {
-        predicate_type: a.predicate_type,
-        predicate: a.predicate.to_string(),
-        signer: signer(a.signer),
+impl From<&GithubWorkflow> for wit::GithubWorkflow {
+    fn from(g: &GithubWorkflow) -> Self {
+        let GithubWorkflow {
+            workflow_repository,
+            workflow_ref,
+            workflow_trigger,
+            workflow_sha,
+            workflow_name,
+        } = g;
+        wit::GithubWorkflow {
+            workflow_repository: workflow_repository.clone(),
+            workflow_ref: workflow_ref.clone(),
+            workflow_trigger: workflow_trigger.clone(),
+            workflow_sha: workflow_sha.clone(),
+            workflow_name: workflow_name.clone(),
+        }
     }
 }
 
-fn file(f: FileEntry) -> wit::FileEntry {
-    wit::FileEntry {
-        path: f.path,
-        type_: match f.file_type {
-            FileType::File => wit::FileType::File,
-            FileType::Dir => wit::FileType::Dir,
-            FileType::Symlink => wit::FileType::Symlink,
-            FileType::Hardlink => wit::FileType::Hardlink,
-        },
-        mode: f.mode,
-        original_mode: f.original_mode,
-        size: f.size,
-        link_target: f.link_target,
+impl From<&TlogEntry> for wit::TlogEntry {
+    fn from(t: &TlogEntry) -> Self {
+        let TlogEntry {
+            log_index,
+            integrated_time,
+            log_id,
+        } = t;
+        wit::TlogEntry {
+            log_index: *log_index,
+            integrated_time: *integrated_time,
+            log_id: log_id.clone(),
+        }
     }
 }
 
-fn install(i: InstallDoc) -> wit::InstallFacts {
-    let entrypoint = match i.entrypoint {
-        Entrypoint::One(path) => path,
-        Entrypoint::Argv(argv) => argv.join(" "),
-    };
-    wit::InstallFacts {
-        name: i.name,
-        entrypoint,
-        wrapper_path: i.wrapper_path,
-        previous_digest: i.previous_digest,
+impl From<&SignatureFact> for wit::Signature {
+    fn from(s: &SignatureFact) -> Self {
+        let SignatureFact {
+            verified,
+            error,
+            kind,
+            source,
+            key_fingerprint,
+            identity,
+            tlog,
+            // Not in gantry:policy@0.1.0; plugins see them with the next WIT version.
+            docker_reference: _,
+            signed_digest: _,
+            on_index: _,
+        } = s;
+        wit::Signature {
+            verified: *verified,
+            error: error.clone(),
+            kind: (*kind).into(),
+            source: (*source).into(),
+            key_fingerprint: key_fingerprint.clone(),
+            identity: identity.into(),
+            tlog: tlog.as_ref().map(wit::TlogEntry::from),
+        }
+    }
+}
+
+impl From<&SignerFacts> for wit::Signer {
+    fn from(s: &SignerFacts) -> Self {
+        let SignerFacts {
+            kind,
+            key_fingerprint,
+            identity,
+            tlog,
+        } = s;
+        wit::Signer {
+            kind: kind.map(wit::SignatureKind::from),
+            key_fingerprint: key_fingerprint.clone(),
+            identity: identity.into(),
+            tlog: tlog.as_ref().map(wit::TlogEntry::from),
+        }
+    }
+}
+
+impl From<&AttestationFact> for wit::Attestation {
+    fn from(a: &AttestationFact) -> Self {
+        let AttestationFact {
+            predicate_type,
+            predicate,
+            signer,
+        } = a;
+        wit::Attestation {
+            predicate_type: predicate_type.clone(),
+            predicate: predicate.to_string(),
+            signer: signer.into(),
+        }
+    }
+}
+
+impl From<&FileEntry> for wit::FileEntry {
+    fn from(f: &FileEntry) -> Self {
+        let FileEntry {
+            path,
+            file_type,
+            mode,
+            original_mode,
+            size,
+            link_target,
+        } = f;
+        wit::FileEntry {
+            path: path.clone(),
+            type_: match file_type {
+                FileType::File => wit::FileType::File,
+                FileType::Dir => wit::FileType::Dir,
+                FileType::Symlink => wit::FileType::Symlink,
+                FileType::Hardlink => wit::FileType::Hardlink,
+            },
+            mode: *mode,
+            original_mode: *original_mode,
+            size: *size,
+            link_target: link_target.clone(),
+        }
+    }
+}
+
+impl From<&InstallFacts> for wit::InstallFacts {
+    fn from(i: &InstallFacts) -> Self {
+        let InstallFacts {
+            name,
+            entrypoint,
+            wrapper_path,
+            previous_digest,
+        } = i;
+        wit::InstallFacts {
+            name: name.clone(),
+            entrypoint: entrypoint.clone(),
+            wrapper_path: wrapper_path.clone(),
+            previous_digest: previous_digest.clone(),
+        }
     }
 }
 
@@ -287,7 +380,8 @@ mod tests {
 
     #[test]
     fn manifest_document_becomes_typed_record_with_config_as_json() {
-        let HookInput::Manifest(m) = hook_input(HookPoint::Manifest, &manifest_doc()).unwrap()
+        let HookInput::Manifest(m) =
+            HookInput::from_json(HookPoint::Manifest, &manifest_doc()).unwrap()
         else {
             panic!("wrong hook input")
         };
@@ -304,15 +398,17 @@ mod tests {
     #[test]
     fn a_fact_promised_for_the_hook_but_missing_is_an_error() {
         // The signatures hook without `signatures` must not look like "no signatures".
-        let err = hook_input(HookPoint::Signatures, &manifest_doc())
+        let err = HookInput::from_json(HookPoint::Signatures, &manifest_doc())
             .err()
             .unwrap();
         assert!(err.contains("signatures"), "{err}");
         let mut doc = manifest_doc();
         doc["image"].as_object_mut().unwrap().remove("digest");
-        let err = hook_input(HookPoint::Manifest, &doc).err().unwrap();
+        let err = HookInput::from_json(HookPoint::Manifest, &doc)
+            .err()
+            .unwrap();
         assert!(err.contains("image.digest"), "{err}");
-        assert!(hook_input(HookPoint::Resolve, &json!({"image": {}})).is_err());
+        assert!(HookInput::from_json(HookPoint::Resolve, &json!({"image": {}})).is_err());
     }
 
     #[test]
@@ -325,7 +421,7 @@ mod tests {
             "predicate": {"buildDefinition": {}}, "signer": {"kind": "keyless", "identity": {}}}]);
         doc["files"] = json!([{"path": "bin/tool", "type": "file", "mode": 493, "original_mode": 2541, "size": 10}]);
         doc["install"] = json!({"name": "tool", "entrypoint": ["/bin/tool", "--x"], "wrapper_path": "bin/tool", "previous_digest": null});
-        let HookInput::Install(i) = hook_input(HookPoint::Install, &doc).unwrap() else {
+        let HookInput::Install(i) = HookInput::from_json(HookPoint::Install, &doc).unwrap() else {
             panic!("wrong hook input")
         };
         assert_eq!(i.signatures[0].tlog.as_ref().unwrap().log_index, 7);
