@@ -1,8 +1,7 @@
 //! Hostile images pushed over raw HTTP to a real registry: the install ends safely, nothing is
 //! written outside the rootfs, and the previous state survives.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 fn hello_layer(env: &Env) -> Vec<u8> {
     let bin = std::fs::read(hello_binary(env.dir.path(), "hi")).unwrap();
@@ -66,7 +65,7 @@ fn traversal_symlink_and_hardlink_escapes_never_touch_the_host() {
         &format!("{}/evil/tool:1", reg.host()),
     ]);
     assert!(
-        r.code == 0 || r.code == 4,
+        r.code == SUCCESS || r.code == code(ExitKind::Verification),
         "safe outcome is install-with-escapes-neutralised or a verification error, got {}\n{}",
         r.code,
         r.stderr
@@ -81,7 +80,7 @@ fn traversal_symlink_and_hardlink_escapes_never_touch_the_host() {
         "original"
     );
     assert!(!env.dir.path().join("escape-dotdot").exists());
-    if r.code == 0 {
+    if r.code == SUCCESS {
         let root = env.home().join("packages/evil/current/rootfs");
         for p in all_files(&root) {
             let m = std::fs::symlink_metadata(root.join(&p)).unwrap();
@@ -96,7 +95,7 @@ fn traversal_symlink_and_hardlink_escapes_never_touch_the_host() {
                 "{p} kept setuid/setgid/sticky"
             );
         }
-        assert_eq!(env.run_tool("evil", &[]).expect(0).stdout, "hi\n");
+        assert_eq!(env.run_tool("evil", &[]).succeeds().stdout, "hi\n");
     }
 }
 
@@ -134,7 +133,7 @@ fn whiteouts_apply_across_layers_only_inside_the_rootfs() {
         "wh",
         &format!("{}/wh/tool:1", reg.host()),
     ])
-    .expect(0);
+    .succeeds();
     let root = env.home().join("packages/wh/current/rootfs");
     assert!(root.join("a/baz").exists());
     assert!(root.join("b/bar").exists());
@@ -164,19 +163,14 @@ fn decompression_bomb_stops_at_the_cap() {
         &[(hello_layer(&env), TAR_GZ), (bomb, TAR_GZ)],
         "/bin/hello",
     );
-    std::fs::create_dir_all(env.home()).unwrap();
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[limits]\nmax_file_bytes = 1048576\n",
-    )
-    .unwrap();
+    env.write_user_config("[limits]\nmax_file_bytes = 1048576\n");
     let r = env
         .run(&[
             "install",
             "--allow-unsigned",
             &format!("{}/bomb/tool:1", reg.host()),
         ])
-        .expect(4);
+        .fails_with(ExitKind::Verification);
     assert!(r.stderr.contains("limit"), "{}", r.stderr);
     assert!(!env.home().join("packages/tool").exists());
 }
@@ -200,22 +194,22 @@ fn limits_apply_to_layers_reused_from_the_cache() {
     );
     let image = format!("{}/cached/tool:1", reg.host());
     // Installed once with no limits: both layers are now in the layer cache.
-    env.run(&["install", "--allow-unsigned", &image]).expect(0);
+    env.run(&["install", "--allow-unsigned", &image]).succeeds();
     // The system layer lowers the caps; the same layers, reused, must still be counted.
     for (limit, what) in [
         ("max_file_bytes = 1048576", "max_file_bytes"),
         ("max_total_bytes = 4194304", "max_total_bytes"),
         ("max_entries = 1", "max_entries"),
     ] {
-        std::fs::write(env.path("system.toml"), format!("[limits]\n{limit}\n")).unwrap();
+        env.write_system_config(&format!("[limits]\n{limit}\n"));
         let name = format!("again-{what}");
         let r = env
             .run(&["install", "--allow-unsigned", "--name", &name, &image])
-            .expect(4);
+            .fails_with(ExitKind::Verification);
         assert!(r.stderr.contains(what), "{what}: {}", r.stderr);
         assert!(!env.home().join("bin").join(&name).exists());
     }
-    std::fs::write(env.path("system.toml"), "").unwrap();
+    env.write_system_config("");
     env.run(&["install", "--allow-unsigned", "--name", "again", &image])
-        .expect(0);
+        .succeeds();
 }

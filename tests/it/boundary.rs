@@ -3,56 +3,9 @@
 //! half-filled and unknown configuration is refused before anything is pulled; attestations
 //! count only from the signer policy; signatures on an image index count for the platform image.
 
-mod common;
-use common::*;
-use gantry::trust::sign::{attachment_tag, OCI_MANIFEST_MEDIA_TYPE};
+use crate::harness::*;
+use gantry::trust::sign::attachment_tag;
 use gantry::trust::testca::{LeafIdentity, TestCa};
-use std::path::{Path, PathBuf};
-
-const PASSWORD: &str = "boundary";
-
-fn keygen(env: &Env, prefix: &str) -> (PathBuf, PathBuf) {
-    let p = env.path(prefix);
-    env.cmd(&["keygen", "--output-key-prefix", p.to_str().unwrap()])
-        .env("GANTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    (p.with_extension("key"), p.with_extension("pub"))
-}
-
-fn publish(
-    env: &Env,
-    reg: &TestRegistry,
-    key: Option<&Path>,
-    repo_tag: &str,
-    greeting: &str,
-) -> String {
-    let bin = hello_binary(env.dir.path(), greeting);
-    let to = format!("{}/{repo_tag}", reg.host());
-    let mut args = vec!["publish", bin.to_str().unwrap(), "--to", &to];
-    if let Some(k) = key {
-        args.extend(["--key", k.to_str().unwrap()]);
-    }
-    let out = env
-        .cmd(&args)
-        .env("GANTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn system(env: &Env, text: &str) {
-    std::fs::write(env.path("system.toml"), text).unwrap();
-}
-
-fn user_config(env: &Env) -> String {
-    std::fs::read_to_string(env.home().join("config.toml")).unwrap_or_default()
-}
 
 #[test]
 fn the_system_registry_governs_however_the_user_spells_or_names_it() {
@@ -60,17 +13,14 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
     let reg = TestRegistry::start();
     let (key_a, pub_a) = keygen(&env, "a");
     let (key_b, pub_b) = keygen(&env, "b");
-    publish(&env, &reg, Some(&key_a), "tools/a:1", "by a");
-    publish(&env, &reg, Some(&key_b), "tools/bee/b:1", "by b");
-    publish(&env, &reg, None, "tools/u:1", "unsigned");
-    system(
-        &env,
-        &format!(
-            "[registries.corp]\nurl = \"{}/tools\"\nkeys = [\"{}\"]\n",
-            reg.host(),
-            pub_a.display()
-        ),
-    );
+    publish_hello(&env, &reg, Some(&key_a), "tools/a:1", "by a");
+    publish_hello(&env, &reg, Some(&key_b), "tools/bee/b:1", "by b");
+    publish_hello(&env, &reg, None, "tools/u:1", "unsigned");
+    env.write_system_config(&format!(
+        "[registries.corp]\nurl = \"{}/tools\"\nkeys = [\"{}\"]\n",
+        reg.host(),
+        pub_a.display()
+    ));
     let port = reg.port;
 
     // A user entry for the same registry under another spelling and a longer prefix, trusting
@@ -84,7 +34,7 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
             "--key",
             pub_b.to_str().unwrap(),
         ])
-        .expect(0);
+        .succeeds();
     assert!(
         add.stderr.contains("system registry 'corp'"),
         "{}",
@@ -102,12 +52,13 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
         let name = format!("b{i}");
         let out = env.run(&["install", "--name", &name, r]);
         assert!(
-            out.code == 3 || (out.code == 2 && r.contains("//")),
+            out.code == code(ExitKind::Denied)
+                || (out.code == code(ExitKind::Usage) && r.contains("//")),
             "{r}: {} {}",
             out.code,
             out.stderr
         );
-        if out.code == 3 {
+        if out.code == code(ExitKind::Denied) {
             assert!(
                 out.stderr.contains("registry 'corp'"),
                 "{r}: {}",
@@ -118,7 +69,7 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
     }
     // What the system trusts installs (the user entry does not cover tools/a).
     env.run(&["install", &format!("127.0.0.1:{port}/tools/a:1")])
-        .expect(0);
+        .succeeds();
     assert_eq!(env.run_tool("a", &[]).stdout, "by a\n");
 
     // A user entry covering tools/a adds a requirement (key B) that A's image does not meet.
@@ -130,7 +81,7 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
         "--key",
         pub_b.to_str().unwrap(),
     ])
-    .expect(0);
+    .succeeds();
     let r = env
         .run(&[
             "install",
@@ -138,15 +89,17 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
             "a2",
             &format!("127.0.0.1:{port}/tools/a:1"),
         ])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(r.stderr.contains("registry 'extra'"), "{}", r.stderr);
-    env.run(&["registry", "remove", "extra"]).expect(0);
+    env.run(&["registry", "remove", "extra"]).succeeds();
 
     // A user entry relaxing the unsigned rule and the mode cannot lift the system's denial.
-    let mut cfg = user_config(&env);
+    let mut cfg = env.user_config();
     cfg.push_str(&format!("\n[registries.loose]\nurl = \"127.0.0.1:{port}/tools\"\nalways_allow_unsigned = true\nmode = \"warn\"\ninsecure = true\n"));
-    std::fs::write(env.home().join("config.toml"), cfg).unwrap();
-    let r = env.run(&["install", "loose/u:1"]).expect(3);
+    env.write_user_config(cfg);
+    let r = env
+        .run(&["install", "loose/u:1"])
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr
             .contains("has no signature, but registry 'corp' requires one"),
@@ -159,8 +112,8 @@ fn the_system_registry_governs_however_the_user_spells_or_names_it() {
 #[test]
 fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
     let env = Env::new();
-    env.run(&["registry", "list"]).expect(0); // seeds the user layer
-    let seeded = user_config(&env);
+    env.run(&["registry", "list"]).succeeds(); // seeds the user layer
+    let seeded = env.user_config();
     // registry add never writes a half-filled policy.
     for args in [
         &[
@@ -184,8 +137,8 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
         &["registry", "add", "r", "http://r.example:99999"][..],
     ] {
         let out = env.run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert_eq!(user_config(&env), seeded, "{args:?} changed the config");
+        assert_eq!(out.code, code(ExitKind::Usage), "{args:?}: {}", out.stderr);
+        assert_eq!(env.user_config(), seeded, "{args:?} changed the config");
     }
     // A hand-written half-filled entry, an unknown key in a policy entry, and a file that is not
     // UTF-8: exit 2, naming the file (and line), before any request (the host does not exist).
@@ -196,9 +149,9 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
         (b"# \xff\xfe\n", "not UTF-8"),
     ];
     for (text, what) in cases {
-        std::fs::write(env.home().join("config.toml"), text).unwrap();
+        env.write_user_config(text);
         let out = env.run(&["install", "--allow-unsigned", "nowhere.invalid/x:1"]);
-        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(out.code, code(ExitKind::Usage), "{}", out.stderr);
         assert!(
             out.stderr.contains("config.toml") && out.stderr.contains(what),
             "{what}: {}",
@@ -210,7 +163,7 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
             "the broken file is left as it was"
         );
     }
-    std::fs::write(env.home().join("config.toml"), &seeded).unwrap();
+    env.write_user_config(&seeded);
     // GANTRY_SYSTEM_CONFIG set but empty, or naming nothing.
     for value in [
         "".to_string(),
@@ -222,7 +175,7 @@ fn half_filled_and_unknown_configuration_is_refused_before_any_pull() {
                 .output()
                 .unwrap(),
         );
-        assert_eq!(out.code, 2, "{value:?}: {}", out.stderr);
+        assert_eq!(out.code, code(ExitKind::Usage), "{value:?}: {}", out.stderr);
         assert!(
             out.stderr.contains("GANTRY_SYSTEM_CONFIG"),
             "{}",
@@ -237,7 +190,7 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
     let reg = TestRegistry::start();
     let ca = TestCa::new();
     std::fs::write(env.path("trusted_root.json"), ca.trusted_root_json()).unwrap();
-    let digest = publish(&env, &reg, None, "acme/tool:1", "attested");
+    let digest = publish_hello(&env, &reg, None, "acme/tool:1", "attested");
     let repo = format!("{}/acme/tool", reg.host());
     let now = chrono::Utc::now().timestamp() - 3600;
     let id = |subject: &str| LeafIdentity {
@@ -284,8 +237,8 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
         "--trusted-root",
         root.to_str().unwrap(),
     ])
-    .expect(0);
-    let v = env.run(&["verify", "--json", "acme/tool:1"]).expect(0);
+    .succeeds();
+    let v = env.run(&["verify", "--json", "acme/tool:1"]).succeeds();
     let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
     assert_eq!(
         report["attestations"].as_array().unwrap().len(),
@@ -300,10 +253,10 @@ fn attestations_count_only_from_the_signer_policy_or_its_attestors() {
     );
 
     // The scanner named as an attestor: its attestation counts, the attacker's still does not.
-    let mut cfg = user_config(&env);
+    let mut cfg = env.user_config();
     cfg.push_str("\n[[registries.acme.attestors]]\nissuer = \"https://token.actions.githubusercontent.com\"\nidentity = \"https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main\"\n");
-    std::fs::write(env.home().join("config.toml"), cfg).unwrap();
-    let v = env.run(&["verify", "--json", "acme/tool:1"]).expect(0);
+    env.write_user_config(cfg);
+    let v = env.run(&["verify", "--json", "acme/tool:1"]).succeeds();
     let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
     let atts = report["attestations"].as_array().unwrap();
     assert_eq!(atts.len(), 1, "{report:#}");
@@ -328,18 +281,29 @@ fn push_index(
     digest: &str,
     extra: Option<&str>,
 ) -> String {
-    let home = tempfile::tempdir().unwrap();
-    let r = gantry::registry::Registry::new(&reg.host(), repo, false, home.path()).unwrap();
+    let r = reg.client(repo);
     let p = gantry::image::host_platform();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
+    block_on(async {
         use gantry::source::{ImageSource, ManifestRef};
-        let m = r.fetch_manifest(&ManifestRef::Digest(digest.into())).await.unwrap().unwrap();
-        let mut manifests = vec![serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": m.bytes.len(), "platform": {"os": p.os, "architecture": p.architecture}})];
+        let m = r
+            .fetch_manifest(&ManifestRef::Digest(digest.into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut manifests = vec![
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": m.bytes.len(), "platform": {"os": p.os, "architecture": p.architecture}}),
+        ];
         if let Some(e) = extra {
             manifests.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": e, "size": m.bytes.len(), "platform": {"os": "plan9", "architecture": "mips"}}));
         }
         let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
-        r.push_manifest(&ManifestRef::Tag(tag.into()), index, "application/vnd.oci.image.index.v1+json").await.unwrap()
+        r.push_manifest(
+            &ManifestRef::Tag(tag.into()),
+            index,
+            "application/vnd.oci.image.index.v1+json",
+        )
+        .await
+        .unwrap()
     })
 }
 
@@ -348,10 +312,11 @@ fn a_signature_on_the_image_index_counts_for_the_platform_image() {
     let env = Env::new();
     let reg = TestRegistry::start();
     let (key, pubkey) = keygen(&env, "signer");
-    let digest = publish(&env, &reg, None, "tools/multi:plain", "multi");
+    let digest = publish_hello(&env, &reg, None, "tools/multi:plain", "multi");
     let index = push_index(&reg, "tools/multi", "1", &digest, None);
     let other_index = push_index(&reg, "tools/multi", "2", &digest, Some(&digest));
-    let signing_key = gantry::trust::keygen::load_private_key(&key, PASSWORD.as_bytes()).unwrap();
+    let signing_key =
+        gantry::trust::keygen::load_private_key(&key, KEY_PASSWORD.as_bytes()).unwrap();
     let repo = format!("{}/tools/multi", reg.host());
     push_attachment(
         &reg,
@@ -367,9 +332,9 @@ fn a_signature_on_the_image_index_counts_for_the_platform_image() {
         "--key",
         pubkey.to_str().unwrap(),
     ])
-    .expect(0);
+    .succeeds();
 
-    let ok = env.run(&["install", "corp/multi:1"]).expect(0);
+    let ok = env.run(&["install", "corp/multi:1"]).succeeds();
     assert!(
         ok.stderr.contains(&format!("on image index {index}")),
         "{}",
@@ -387,31 +352,18 @@ fn a_signature_on_the_image_index_counts_for_the_platform_image() {
     // The platform manifest alone, and through another index nobody signed: no signature.
     let r = env
         .run(&["install", "--name", "m2", "corp/multi:plain"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(r.stderr.contains("has no signature"), "{}", r.stderr);
     // The first index's signature copied onto the second's tag names the first index: refused,
     // saying which digest was signed.
-    let home = tempfile::tempdir().unwrap();
-    let src =
-        gantry::registry::Registry::new(&reg.host(), "tools/multi", false, home.path()).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use gantry::source::{ImageSource, ManifestRef};
-        let m = src
-            .fetch_manifest(&ManifestRef::Tag(attachment_tag(&index, "sig").unwrap()))
-            .await
-            .unwrap()
-            .unwrap();
-        src.push_manifest(
-            &ManifestRef::Tag(attachment_tag(&other_index, "sig").unwrap()),
-            m.bytes,
-            OCI_MANIFEST_MEDIA_TYPE,
-        )
-        .await
-        .unwrap();
-    });
+    copy_attachment(
+        &reg,
+        ("tools/multi", &attachment_tag(&index, "sig").unwrap()),
+        ("tools/multi", &attachment_tag(&other_index, "sig").unwrap()),
+    );
     let r = env
         .run(&["install", "--name", "m3", "corp/multi:2"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains(&format!("on image index {other_index}"))
             && r.stderr.contains("did not verify"),

@@ -4,7 +4,7 @@
 //! case expected to verify sits next to a hostile twin (wrong digest, identity, issuer, or no
 //! key) that must be refused, and each refusal must name the reason it was expected for, so a
 //! twin cannot pass by failing for an unrelated cause. Exit 0 means valid; a refusal must be
-//! the verification exit code (4), never a crash or a usage error.
+//! the verification exit code (`ExitKind::Verification`), never a crash or a usage error.
 //!
 //! Left out of the table, and why:
 //! * sigstore-go `examples/bundle-provenance.json`, `examples/bundle-publish.json` (ACCEPT with
@@ -23,21 +23,17 @@
 //! * MANIFEST 2b's kubewarden 2021 signature, busybox and SUSE signatures are cosign signature
 //!   layers, not bundles: their unit tests live in the trust module (`keyless.rs`, `cosign.rs`).
 
-use sha2::Digest;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-macro_rules! shared {
-    ($p:literal) => {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/", $p)
-    };
-}
-
 /// The Sigstore production root, newest copy (Rekor v2 log and 2025 TSA included).
-const PUBLIC_GOOD: &str =
-    shared!("sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json");
+const PUBLIC_GOOD: &str = conformance_path!(
+    "sigstore-conformance/public-good-trusted_root.from-sigstore-python-4.5.1.json"
+);
 /// sigstore-go's copy of the same root.
-const PUBLIC_GOOD_GO: &str = shared!("sigstore-go/examples/trusted-root-public-good.json");
+const PUBLIC_GOOD_GO: &str =
+    conformance_path!("sigstore-go/examples/trusted-root-public-good.json");
 const GHA: &str = "https://token.actions.githubusercontent.com";
 const GITHUB_OAUTH: &str = "https://github.com/login/oauth";
 
@@ -123,7 +119,7 @@ fn args(case: &Case) -> Vec<String> {
         Subject::Sha256(h) => format!("sha256:{h}"),
         Subject::Sha256Of(f) => format!(
             "sha256:{}",
-            hex::encode(sha2::Sha256::digest(std::fs::read(f).expect("artifact")))
+            sha256_hex(&std::fs::read(f).expect("artifact"))
         ),
     });
     a
@@ -131,18 +127,19 @@ fn args(case: &Case) -> Vec<String> {
 
 /// Runs one case; returns a description of the mismatch, if any.
 fn check(case: &Case, home: &Path) -> Option<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+    let out = Command::new(gantry_bin())
         .args(args(case))
         .env("GANTRY_HOME", home)
         .output()
         .expect("gantry runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let refused = code(ExitKind::Verification);
     match (case.reject, out.status.code()) {
-        (None, Some(0)) => None,
-        (None, code) => Some(format!("expected ACCEPT, got {code:?}: {stderr}")),
-        (Some(reason), Some(4)) if stderr.contains(reason) => None,
-        (Some(reason), code) => Some(format!(
-            "expected REJECT (exit 4, \"{reason}\"), got {code:?}: {stderr}"
+        (None, Some(SUCCESS)) => None,
+        (None, got) => Some(format!("expected ACCEPT, got {got:?}: {stderr}")),
+        (Some(reason), Some(got)) if got == refused && stderr.contains(reason) => None,
+        (Some(reason), got) => Some(format!(
+            "expected REJECT (exit {refused}, \"{reason}\"), got {got:?}: {stderr}"
         )),
     }
 }
@@ -153,39 +150,49 @@ fn file(p: &str) -> PathBuf {
 
 fn cases(tmp: &Path) -> Vec<Case<'static>> {
     let identity = Signer::Identity;
-    let rs_v03 = || file(shared!("sigstore-rs/tests-data/bundle_v03.json"));
+    let rs_v03 = || file(conformance_path!("sigstore-rs/tests-data/bundle_v03.json"));
     let othername = || {
-        file(shared!(
+        file(conformance_path!(
             "sigstore-go/pkg/testing/data/bundles/othername.sigstore.json"
         ))
     };
-    let scaffolding = shared!("sigstore-go/pkg/testing/data/trusted-roots/scaffolding.json");
+    let scaffolding =
+        conformance_path!("sigstore-go/pkg/testing/data/trusted-roots/scaffolding.json");
     let othername_digest = "bc103b4a84971ef6459b294a2b98568a2bfb72cded09d4acd1e16366a401f95b";
     let oci = || {
-        file(shared!(
+        file(conformance_path!(
             "cosign/pkg/cosign/testdata/oci-attestation.sigstore.json"
         ))
     };
-    let pgi = shared!("cosign/pkg/cosign/testdata/trusted_root_pgi.json");
-    let sjs = || file(shared!("gh-cli-attestation/sigstore-js-2.1.0-bundle.json"));
+    let pgi = conformance_path!("cosign/pkg/cosign/testdata/trusted_root_pgi.json");
+    let sjs = || {
+        file(conformance_path!(
+            "gh-cli-attestation/sigstore-js-2.1.0-bundle.json"
+        ))
+    };
     let sjs_v01 = || {
-        file(shared!(
+        file(conformance_path!(
             "gh-cli-attestation/sigstore-js-2.1.0-bundle-v0.1.json"
         ))
     };
-    let tgz = shared!("gh-cli-attestation/sigstore-js-2.1.0.tgz");
-    let gh_root = shared!("gh-cli-attestation/trusted_root.json");
-    let custom = || file(shared!("gh-cli-attestation/custom-issuer.sigstore.json"));
-    let custom_art = shared!("gh-cli-attestation/custom-issuer-artifact");
+    let tgz = conformance_path!("gh-cli-attestation/sigstore-js-2.1.0.tgz");
+    let gh_root = conformance_path!("gh-cli-attestation/trusted_root.json");
+    let custom = || {
+        file(conformance_path!(
+            "gh-cli-attestation/custom-issuer.sigstore.json"
+        ))
+    };
+    let custom_art = conformance_path!("gh-cli-attestation/custom-issuer-artifact");
     let reusable = || {
-        file(shared!(
+        file(conformance_path!(
             "gh-cli-attestation/reusable-workflow-attestation.sigstore.json"
         ))
     };
-    let reusable_art = shared!("gh-cli-attestation/reusable-workflow-artifact");
-    let whl = shared!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any.whl");
+    let reusable_art = conformance_path!("gh-cli-attestation/reusable-workflow-artifact");
+    let whl =
+        conformance_path!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any.whl");
     let two = split_jsonl(
-        shared!("gh-cli-attestation/sigstore-js-2.1.0_with_2_bundles.jsonl"),
+        conformance_path!("gh-cli-attestation/sigstore-js-2.1.0_with_2_bundles.jsonl"),
         tmp,
         "sjs-two",
     );
@@ -197,10 +204,12 @@ fn cases(tmp: &Path) -> Vec<Case<'static>> {
     };
     let demo_ok = demo(
         "",
-        shared!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle.jsonl"),
+        conformance_path!(
+            "gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle.jsonl"
+        ),
     );
-    let demo_no_cert = demo("-missing-cert", shared!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle-missing-cert.jsonl"));
-    let demo_no_vm = demo("-missing-vm", shared!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle-missing-verification-material.jsonl"));
+    let demo_no_cert = demo("-missing-cert", conformance_path!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle-missing-cert.jsonl"));
+    let demo_no_vm = demo("-missing-vm", conformance_path!("gh-cli-attestation/github_provenance_demo-0.0.12-py3-none-any-bundle-missing-verification-material.jsonl"));
     let wrong_kw = flip_first_nibble(KUBEWARDEN_DIGEST);
     let wrong_empty = flip_first_nibble(EMPTY_IMAGE_DIGEST);
     let wrong_other = flip_first_nibble(othername_digest);
@@ -230,13 +239,13 @@ fn cases(tmp: &Path) -> Vec<Case<'static>> {
         c("go-othername", othername(), identity("foo!oidc.local", "http://oidc.local:8080"), scaffolding, Subject::Sha256(othername_digest), None),
         c("go-othername email-form SAN", othername(), identity("foo@oidc.local", "http://oidc.local:8080"), scaffolding, Subject::Sha256(othername_digest), Some("identity")),
         c("go-othername wrong digest", othername(), identity("foo!oidc.local", "http://oidc.local:8080"), scaffolding, Subject::Sha256(wrong_other), Some("digest")),
-        c("go-othername key instead of identity", othername(), Signer::Key(shared!("sigstore-go/examples/publish_key.pub")), scaffolding,
+        c("go-othername key instead of identity", othername(), Signer::Key(conformance_path!("sigstore-go/examples/publish_key.pub")), scaffolding,
             Subject::Sha256(othername_digest), Some("signed by a certificate, but a key was required")),
         c("go-othername public-good root", othername(), identity("foo!oidc.local", "http://oidc.local:8080"), PUBLIC_GOOD, Subject::Sha256(othername_digest), Some("not in the trusted root")),
         // 2c artifact-independent refusals (their ACCEPT twins need the unshipped sha512 artifact).
-        c("go-dsse-2sigs", file(shared!("sigstore-go/pkg/testing/data/bundles/dsse-2sigs.sigstore.json")),
+        c("go-dsse-2sigs", file(conformance_path!("sigstore-go/pkg/testing/data/bundles/dsse-2sigs.sigstore.json")),
             identity("brian@dehamer.com", GITHUB_OAUTH), PUBLIC_GOOD, Subject::File(custom_art), Some("exactly one signature")),
-        c("go-publish no key", file(shared!("sigstore-go/examples/bundle-publish.json")),
+        c("go-publish no key", file(conformance_path!("sigstore-go/examples/bundle-publish.json")),
             identity(SIGSTORE_JS_SAN, GHA), PUBLIC_GOOD, Subject::File(custom_art), Some("signed by a key")),
         // 2d cosign: public-good keyless attestation of go-containerregistry's empty image.
         c("cosign-oci-attestation pgi", oci(), identity("cody@soyland.com", GITHUB_OAUTH), pgi, Subject::Sha256(EMPTY_IMAGE_DIGEST), None),
@@ -253,7 +262,7 @@ fn cases(tmp: &Path) -> Vec<Case<'static>> {
         // gh refuses v0.1 by its own policy; cryptographically it is valid, and the protocol accepts v0.1.
         c("gh-sjs v0.1", sjs_v01(), identity(SIGSTORE_JS_SAN, GHA), PUBLIC_GOOD, Subject::File(tgz), None),
         c("gh-sjs v0.1 wrong issuer", sjs_v01(), identity(SIGSTORE_JS_SAN, GITHUB_OAUTH), PUBLIC_GOOD, Subject::File(tgz), Some("identity")),
-        c("gh-sjs invalid signature", file(shared!("gh-cli-attestation/sigstoreBundle-invalid-signature.json")),
+        c("gh-sjs invalid signature", file(conformance_path!("gh-cli-attestation/sigstoreBundle-invalid-signature.json")),
             identity(SIGSTORE_JS_SAN, GHA), PUBLIC_GOOD, Subject::File(tgz), Some("signature")),
         // GitHub-hosted: the custom issuer, and a reusable workflow.
         c("gh-custom-issuer", custom(), identity(TOO_LEGIT_SAN, "https://token.actions.githubusercontent.com/hammer-time"), PUBLIC_GOOD, Subject::File(custom_art), None),
@@ -270,7 +279,7 @@ fn cases(tmp: &Path) -> Vec<Case<'static>> {
         // verifier requires, so that is the first refusal gantry reaches.
         c("gh-demo private instance", demo_ok, identity(ATTEST_DEMO_SAN, GHA), PUBLIC_GOOD, Subject::File(whl), Some("no transparency log entry")),
         c("gh-demo missing cert", demo_no_cert.clone(), identity(ATTEST_DEMO_SAN, GHA), PUBLIC_GOOD, Subject::File(whl), Some("signed by a key")),
-        c("gh-demo missing cert, with a key", demo_no_cert, Signer::Key(shared!("sigstore-go/examples/publish_key.pub")), PUBLIC_GOOD,
+        c("gh-demo missing cert, with a key", demo_no_cert, Signer::Key(conformance_path!("sigstore-go/examples/publish_key.pub")), PUBLIC_GOOD,
             Subject::File(whl), Some("no messageSignature or dsseEnvelope")),
         c("gh-demo missing verification material", demo_no_vm, identity(ATTEST_DEMO_SAN, GHA), PUBLIC_GOOD, Subject::File(whl), Some("verificationMaterial")),
     ];

@@ -2,40 +2,27 @@
 //! the system layer that the user cannot relax, warn mode, parse errors before any pull, and the
 //! decision log.
 
-mod common;
-use common::*;
-
-fn repo_root() -> &'static str {
-    env!("CARGO_MANIFEST_DIR")
-}
+use crate::harness::*;
 
 fn publish_layout(env: &Env, tag: &str) -> String {
     let bin = hello_binary(env.dir.path(), "p");
     let t = format!("oci:{}:{tag}", env.path("catalog").display());
     env.run(&["publish", bin.to_str().unwrap(), "--to", &t])
-        .expect(0);
+        .succeeds();
     t
-}
-
-fn write_config(env: &Env, text: &str) {
-    std::fs::create_dir_all(env.home()).unwrap();
-    std::fs::write(env.home().join("config.toml"), text).unwrap();
 }
 
 #[test]
 fn user_policy_denies_a_mutable_tag_and_the_log_names_its_source() {
     let env = Env::new();
     let t = publish_layout(&env, "latest");
-    write_config(
-        &env,
-        &format!(
-            "[[policies]]\npath = \"{}/policies/tags.rego\"\n",
-            repo_root()
-        ),
-    );
+    env.write_user_config(format!(
+        "[[policies]]\npath = \"{}/policies/tags.rego\"\n",
+        repo_root()
+    ));
     let r = env
         .run(&["install", "--allow-unsigned", "--name", "hello", &t])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains("mutable tag 'latest'") && r.stderr.contains("policies/tags.rego"),
         "{}",
@@ -46,7 +33,7 @@ fn user_policy_denies_a_mutable_tag_and_the_log_names_its_source() {
     let log = std::fs::read_to_string(env.home().join("decisions.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1);
     assert!(log.contains("\"denied\""), "{log}");
-    let e = env.run(&["explain", "hello"]).expect(0);
+    let e = env.run(&["explain", "hello"]).succeeds();
     assert!(
         e.stdout.contains("denied") && e.stdout.contains("tags.rego"),
         "{}",
@@ -54,14 +41,11 @@ fn user_policy_denies_a_mutable_tag_and_the_log_names_its_source() {
     );
 
     // Policy config comes from the config file: allowing `latest` lets it through.
-    write_config(
-        &env,
-        &format!(
-            "[[policies]]\npath = \"{}/policies/tags.rego\"\nconfig = {{ mutable_tags = [] }}\n",
-            repo_root()
-        ),
-    );
-    env.run(&["install", "--allow-unsigned", &t]).expect(0);
+    env.write_user_config(format!(
+        "[[policies]]\npath = \"{}/policies/tags.rego\"\nconfig = {{ mutable_tags = [] }}\n",
+        repo_root()
+    ));
+    env.run(&["install", "--allow-unsigned", &t]).succeeds();
     let log = std::fs::read_to_string(env.home().join("decisions.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 2);
 }
@@ -88,15 +72,15 @@ fn system_policies_always_run_and_warn_mode_can_be_forbidden() {
         "--to",
         &t,
     ])
-    .expect(0);
-    std::fs::write(
-        env.path("system.toml"),
-        format!("[[policies]]\npath = \"{}/policies/files.rego\"\nconfig = {{ allowed_prefixes = [\"usr/\"] }}\n", repo_root()),
-    )
-    .unwrap();
+    .succeeds();
+    env.write_system_config(
+        &format!("[[policies]]\npath = \"{}/policies/files.rego\"\nconfig = {{ allowed_prefixes = [\"usr/\"] }}\n", repo_root()),
+    );
     // The user layer cannot switch the system policy off: it has no say over it.
-    write_config(&env, "");
-    let r = env.run(&["install", "--allow-unsigned", &t]).expect(3);
+    env.write_user_config("");
+    let r = env
+        .run(&["install", "--allow-unsigned", &t])
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains("etc/cron") && r.stderr.contains("[contents]"),
         "{}",
@@ -104,24 +88,17 @@ fn system_policies_always_run_and_warn_mode_can_be_forbidden() {
     );
 
     // A layout catalog in warn mode: the denial is reported, the install goes on...
-    write_config(
-        &env,
-        &format!(
-            "[registries.cat]\nurl = \"oci:{}\"\nmode = \"warn\"\nalways_allow_unsigned = true\n",
-            env.path("catalog").display()
-        ),
-    );
-    let r = env.run(&["install", &t]).expect(0);
+    env.write_user_config(format!(
+        "[registries.cat]\nurl = \"oci:{}\"\nmode = \"warn\"\nalways_allow_unsigned = true\n",
+        env.path("catalog").display()
+    ));
+    let r = env.run(&["install", &t]).succeeds();
     assert!(r.stderr.contains("denied (warn mode)"), "{}", r.stderr);
-    env.run(&["remove", "hello"]).expect(0);
+    env.run(&["remove", "hello"]).succeeds();
     // ...unless the system layer forbids warn mode.
     let sys = std::fs::read_to_string(env.path("system.toml")).unwrap();
-    std::fs::write(
-        env.path("system.toml"),
-        format!("forbid_warn_mode = true\n{sys}"),
-    )
-    .unwrap();
-    env.run(&["install", &t]).expect(3);
+    env.write_system_config(&format!("forbid_warn_mode = true\n{sys}"));
+    env.run(&["install", &t]).fails_with(ExitKind::Denied);
 }
 
 #[test]
@@ -132,32 +109,26 @@ fn broken_policy_is_a_usage_error_before_anything_is_pulled() {
         "package bad\nimport rego.v1\n\ndeny contains msg if {\n  msg := \n}\n",
     )
     .unwrap();
-    write_config(
-        &env,
-        &format!(
-            "[[policies]]\npath = \"{}\"\n",
-            env.path("bad.rego").display()
-        ),
-    );
+    env.write_user_config(format!(
+        "[[policies]]\npath = \"{}\"\n",
+        env.path("bad.rego").display()
+    ));
     // Nothing listens on port 1: reaching the registry would be exit 5.
     let r = env
         .run(&["install", "--allow-unsigned", "127.0.0.1:1/x/y:1"])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(
         r.stderr.contains("bad.rego") && r.stderr.contains(":5") || r.stderr.contains("line 5"),
         "{}",
         r.stderr
     );
-    write_config(
-        &env,
-        &format!(
-            "[[policies]]\npath = \"{}/missing.rego\"\n",
-            env.dir.path().display()
-        ),
-    );
+    env.write_user_config(format!(
+        "[[policies]]\npath = \"{}/missing.rego\"\n",
+        env.dir.path().display()
+    ));
     let r = env
         .run(&["install", "--allow-unsigned", "127.0.0.1:1/x/y:1"])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("missing.rego"), "{}", r.stderr);
 }
 
@@ -166,16 +137,13 @@ fn hostile_plugin_denies_and_never_allows() {
     let env = Env::new();
     let t = publish_layout(&env, "1");
     for (wat, reason) in [("loop", "budget"), ("trap", "trap"), ("bomb", "memory")] {
-        write_config(
-            &env,
-            &format!(
-                "[[plugins]]\npath = \"{}/tests/data/plugins/{wat}.wat\"\nname = \"{wat}\"\n",
-                repo_root()
-            ),
-        );
+        env.write_user_config(format!(
+            "[[plugins]]\npath = \"{}/tests/data/plugins/{wat}.wat\"\nname = \"{wat}\"\n",
+            repo_root()
+        ));
         let start = std::time::Instant::now();
         let r = env.run(&["install", "--allow-unsigned", &t]);
-        assert_eq!(r.code, 3, "{wat}: {}", r.stderr);
+        assert_eq!(r.code, code(ExitKind::Denied), "{wat}: {}", r.stderr);
         assert!(
             r.stderr.contains(&format!("plugin {wat}")),
             "{wat}: {}",
@@ -195,13 +163,12 @@ fn hostile_plugin_denies_and_never_allows() {
         );
         assert!(!env.home().join("bin/hello").exists());
     }
-    write_config(
-        &env,
-        &format!(
-            "[[plugins]]\npath = \"{}/tests/data/plugins/ungranted.wat\"\n",
-            repo_root()
-        ),
-    );
-    let r = env.run(&["install", "--allow-unsigned", &t]).expect(2);
+    env.write_user_config(format!(
+        "[[plugins]]\npath = \"{}/tests/data/plugins/ungranted.wat\"\n",
+        repo_root()
+    ));
+    let r = env
+        .run(&["install", "--allow-unsigned", &t])
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("ungranted"), "{}", r.stderr);
 }

@@ -1,7 +1,6 @@
 //! End-to-end install tests against a real docker-registry on loopback.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 #[test]
 fn publish_install_run_list_remove() {
@@ -18,7 +17,7 @@ fn publish_install_run_list_remove() {
             "--arg",
             "baked",
         ])
-        .expect(0);
+        .succeeds();
     let digest = out.stdout.trim().to_string();
     assert!(
         digest.starts_with("sha256:") && digest.len() == 71,
@@ -26,7 +25,7 @@ fn publish_install_run_list_remove() {
     );
 
     // Unsigned: refused without the flag, nothing on disk.
-    let denied = env.run(&["install", &r]).expect(3);
+    let denied = env.run(&["install", &r]).fails_with(ExitKind::Denied);
     assert!(
         denied.stderr.contains("--allow-unsigned"),
         "{}",
@@ -35,33 +34,33 @@ fn publish_install_run_list_remove() {
     assert!(!env.home().join("bin/hello").exists());
     assert!(!env.home().join("packages/hello").exists());
 
-    let ok = env.run(&["install", "--allow-unsigned", &r]).expect(0);
+    let ok = env.run(&["install", "--allow-unsigned", &r]).succeeds();
     assert!(
         ok.stdout.contains(&format!("installed hello {digest}")),
         "{}",
         ok.stdout
     );
-    let run = env.run_tool("hello", &["a b", "$HOME"]).expect(0);
+    let run = env.run_tool("hello", &["a b", "$HOME"]).succeeds();
     assert_eq!(run.stdout, "hello from gantry [baked] [a b] [$HOME]\n");
 
     // The same digest again is a no-op.
-    let again = env.run(&["install", "--allow-unsigned", &r]).expect(0);
+    let again = env.run(&["install", "--allow-unsigned", &r]).succeeds();
     assert!(
         again.stdout.contains("already installed"),
         "{}",
         again.stdout
     );
 
-    let list = env.run(&["list", "--json"]).expect(0);
+    let list = env.run(&["list", "--json"]).succeeds();
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(v[0]["name"], "hello");
     assert_eq!(v[0]["digest"], digest.as_str());
     assert_eq!(v[0]["reference"], r.as_str());
 
-    env.run(&["remove", "hello"]).expect(0);
+    env.run(&["remove", "hello"]).succeeds();
     assert!(!env.home().join("bin/hello").exists());
     assert!(!env.home().join("packages/hello").exists());
-    env.run(&["remove", "hello"]).expect(2);
+    env.run(&["remove", "hello"]).fails_with(ExitKind::Usage);
 }
 
 #[test]
@@ -71,14 +70,14 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     let r = format!("{}/tools/hello:1.0", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
     env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
-        .expect(0);
-    env.run(&["install", "--allow-unsigned", &r]).expect(0);
+        .succeeds();
+    env.run(&["install", "--allow-unsigned", &r]).succeeds();
     assert_eq!(env.run_tool("hello", &[]).stdout, "v1\n");
 
     // v2 is pushed, but its layer is corrupted in the registry's storage (a registry that lies).
     let v2 = hello_binary(env.dir.path(), "v2");
     env.run(&["publish", v2.to_str().unwrap(), "--to", &r])
-        .expect(0);
+        .succeeds();
     let manifest_digest = find_layer_digest(&reg, "tools/hello", "1.0");
     let blob = reg.blob_file(&manifest_digest);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -86,7 +85,9 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     bytes[n / 2] ^= 0xff;
     std::fs::write(&blob, bytes).unwrap();
 
-    let bad = env.run(&["install", "--allow-unsigned", &r]).expect(4);
+    let bad = env
+        .run(&["install", "--allow-unsigned", &r])
+        .fails_with(ExitKind::Verification);
     assert!(
         bad.stderr.contains("tampered") || bad.stderr.contains("digest"),
         "{}",
@@ -97,22 +98,18 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
         "v1\n",
         "previous version still works"
     );
-    assert!(
-        std::fs::read_dir(env.home().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "no staging left"
-    );
+    assert!(env.staging_is_empty(), "no staging left");
 
     // A body cut short is a transfer failure (exit 5), not tampering: what arrived may be right.
     let v3 = hello_binary(env.dir.path(), "v3");
     env.run(&["publish", v3.to_str().unwrap(), "--to", &r])
-        .expect(0);
+        .succeeds();
     let blob = reg.blob_file(&find_layer_digest(&reg, "tools/hello", "1.0"));
     let bytes = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, &bytes[..bytes.len() / 2]).unwrap();
-    let cut = env.run(&["install", "--allow-unsigned", &r]).expect(5);
+    let cut = env
+        .run(&["install", "--allow-unsigned", &r])
+        .fails_with(ExitKind::Registry);
     assert!(
         cut.stderr.contains("transfer ended after"),
         "{}",
@@ -153,9 +150,9 @@ fn oci_layout_install_needs_no_registry() {
         "--compression",
         "zstd",
     ])
-    .expect(0);
+    .succeeds();
     env.run(&["install", "--allow-unsigned", "--name", "hl", &target])
-        .expect(0);
+        .succeeds();
     assert_eq!(env.run_tool("hl", &[]).stdout, "from layout\n");
 }
 
@@ -165,10 +162,12 @@ fn foreign_file_at_wrapper_path_is_never_overwritten() {
     let bin = hello_binary(env.dir.path(), "x");
     let target = format!("oci:{}:1", env.path("l").display());
     env.run(&["publish", bin.to_str().unwrap(), "--to", &target])
-        .expect(0);
+        .succeeds();
     std::fs::create_dir_all(env.home().join("bin")).unwrap();
     std::fs::write(env.home().join("bin/hello"), "#!/bin/sh\necho mine\n").unwrap();
-    let r = env.run(&["install", "--allow-unsigned", &target]).expect(6);
+    let r = env
+        .run(&["install", "--allow-unsigned", &target])
+        .fails_with(ExitKind::Io);
     assert!(r.stderr.contains("not a gantry wrapper"), "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(env.home().join("bin/hello")).unwrap(),
@@ -192,10 +191,10 @@ fn script_and_missing_entrypoints_are_refused_clearly() {
         "--to",
         &target,
     ])
-    .expect(0);
+    .succeeds();
     let r = env
         .run(&["install", "--allow-unsigned", "--name", "tool", &target])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("is a script"), "{}", r.stderr);
     assert!(!env.home().join("bin/tool").exists());
 
@@ -208,10 +207,10 @@ fn script_and_missing_entrypoints_are_refused_clearly() {
         "--to",
         &target2,
     ])
-    .expect(0);
+    .succeeds();
     let r = env
         .run(&["install", "--allow-unsigned", "--name", "tool", &target2])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
 }
 
@@ -252,23 +251,23 @@ fn dynamic_binary_runs_through_the_images_own_loader() {
         "--to",
         &target,
     ])
-    .expect(0);
+    .succeeds();
     env.run(&["install", "--allow-unsigned", "--name", "dyn", &target])
-        .expect(0);
+        .succeeds();
     let launch = std::fs::read_to_string(env.home().join("packages/dyn/current/launch")).unwrap();
     assert!(launch.contains("--library-path"), "{launch}");
-    assert_eq!(env.run_tool("dyn", &[]).expect(0).stdout, "dynamic ok\n");
+    assert_eq!(env.run_tool("dyn", &[]).succeeds().stdout, "dynamic ok\n");
 }
 
 #[test]
 fn usage_and_registry_failures_have_their_exit_codes() {
     let env = Env::new();
     env.run(&["install", "--allow-unsigned", "127.0.0.1:1/x@sha256:zz"])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     // Nothing listens on port 1.
     let r = env
         .run(&["install", "--allow-unsigned", "127.0.0.1:1/x:1"])
-        .expect(5);
+        .fails_with(ExitKind::Registry);
     assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
     env.run(&[
         "install",
@@ -277,7 +276,7 @@ fn usage_and_registry_failures_have_their_exit_codes() {
         "../evil",
         "oci:/nonexistent:1",
     ])
-    .expect(2);
+    .fails_with(ExitKind::Usage);
     // A name remove could not take without `--`.
     env.run(&[
         "install",
@@ -285,10 +284,10 @@ fn usage_and_registry_failures_have_their_exit_codes() {
         "--name=-rf",
         "oci:/nonexistent:1",
     ])
-    .expect(2);
+    .fails_with(ExitKind::Usage);
     let r = env
         .run(&["install", "--allow-unsigned", "oci:/nonexistent:1"])
-        .expect(5);
+        .fails_with(ExitKind::Registry);
     assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
 }
 
@@ -298,13 +297,13 @@ fn the_decision_is_recorded_before_the_install_is_visible() {
     let bin = hello_binary(env.dir.path(), "recorded");
     let t = format!("oci:{}:1", env.path("l").display());
     env.run(&["publish", bin.to_str().unwrap(), "--to", &t])
-        .expect(0);
+        .succeeds();
     // A log that cannot be appended to (a directory in its place): the install fails, nothing
     // becomes visible.
     std::fs::create_dir_all(env.home().join("decisions.jsonl")).unwrap();
     let r = env
         .run(&["install", "--allow-unsigned", "--name", "rec", &t])
-        .expect(6);
+        .fails_with(ExitKind::Io);
     assert!(
         r.stderr.contains("cannot record the decision")
             && r.stderr.contains("nothing was installed"),
@@ -315,13 +314,13 @@ fn the_decision_is_recorded_before_the_install_is_visible() {
     assert!(!env.home().join("packages/rec/current").exists());
     assert!(env
         .run(&["list"])
-        .expect(0)
+        .succeeds()
         .stdout
         .contains("nothing installed"));
     // With the log back, the same install goes through and is recorded once.
     std::fs::remove_dir(env.home().join("decisions.jsonl")).unwrap();
     env.run(&["install", "--allow-unsigned", "--name", "rec", &t])
-        .expect(0);
+        .succeeds();
     let log = std::fs::read_to_string(env.home().join("decisions.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains("\"installed\""), "{log}");
@@ -344,14 +343,16 @@ fn a_package_does_not_silently_change_origin() {
             "--to",
             &format!("{}/{repo}", reg.host()),
         ])
-        .expect(0);
+        .succeeds();
     }
     let (a, b) = (
         format!("{}/one/tool:1", reg.host()),
         format!("{}/two/tool:1", reg.host()),
     );
-    env.run(&["install", "--allow-unsigned", &a]).expect(0);
-    let r = env.run(&["install", "--allow-unsigned", &b]).expect(2);
+    env.run(&["install", "--allow-unsigned", &a]).succeeds();
+    let r = env
+        .run(&["install", "--allow-unsigned", &b])
+        .fails_with(ExitKind::Usage);
     assert!(
         r.stderr.contains(&format!("{}/one/tool", reg.host()))
             && r.stderr.contains(&format!("{}/two/tool", reg.host()))
@@ -366,18 +367,18 @@ fn a_package_does_not_silently_change_origin() {
         "--allow-unsigned",
         &format!("{}/one/tool:2", reg.host()),
     ])
-    .expect(0);
+    .succeeds();
     // And --replace says yes.
     env.run(&["install", "--allow-unsigned", "--replace", &b])
-        .expect(0);
+        .succeeds();
     assert_eq!(env.run_tool("tool", &[]).stdout, "from two\n");
     // From a layout: another origin too.
     let t = format!("oci:{}:1", env.path("l").display());
     env.run(&["publish", one.to_str().unwrap(), "--to", &t])
-        .expect(0);
+        .succeeds();
     let r = env
         .run(&["install", "--allow-unsigned", "--name", "tool", &t])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("oci:"), "{}", r.stderr);
 }
 
@@ -392,16 +393,18 @@ fn a_layout_catalog_is_reachable_by_its_registry_name() {
         "--to",
         &format!("oci:{}/tools:1", catalog.display()),
     ])
-    .expect(0);
+    .succeeds();
     env.run(&[
         "registry",
         "add",
         "cat",
         &format!("oci:{}", catalog.display()),
     ])
-    .expect(0);
+    .succeeds();
     // NAME/path:tag under an oci: entry is the layout DIR/path at that tag, governed by the entry.
-    let r = env.run(&["install", "cat/tools:1"]).expect(3);
+    let r = env
+        .run(&["install", "cat/tools:1"])
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains("registry 'cat' has no signature policy"),
         "{}",
@@ -414,6 +417,6 @@ fn a_layout_catalog_is_reachable_by_its_registry_name() {
         "hello",
         "cat/tools:1",
     ])
-    .expect(0);
+    .succeeds();
     assert_eq!(env.run_tool("hello", &[]).stdout, "from the catalog\n");
 }

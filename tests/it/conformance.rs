@@ -4,7 +4,7 @@
 //! `trusted_root.json` get the public-good root copy shipped with the suite. Prints every miss
 //! with its reason and the score, and fails below `THRESHOLD`.
 
-use sha2::Digest;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,10 +16,7 @@ const DEFAULT_IDENTITY: &str =
 const DEFAULT_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 fn suite() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/sigstore-conformance"
-    ))
+    PathBuf::from(conformance_path!("sigstore-conformance"))
 }
 
 fn read_opt(dir: &Path, name: &str) -> Option<String> {
@@ -61,10 +58,7 @@ fn case_args(dir: &Path, digest_mode: bool) -> Vec<String> {
     args.extend(["--trusted-root".into(), root.display().to_string()]);
     if digest_mode {
         let bytes = std::fs::read(&artifact).expect("artifact is readable");
-        args.push(format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(&bytes))
-        ));
+        args.push(format!("sha256:{}", sha256_hex(&bytes)));
     } else {
         args.push(artifact.display().to_string());
     }
@@ -88,7 +82,7 @@ fn sigstore_conformance_suite() {
         let expect_ok = !name.ends_with("_fail");
         for digest_mode in [false, true] {
             total += 1;
-            let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            let out = Command::new(gantry_bin())
                 .args(case_args(dir, digest_mode))
                 .env("GANTRY_HOME", home.path())
                 .output()

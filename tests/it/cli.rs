@@ -1,7 +1,6 @@
 //! Registry configuration commands and configuration errors, as a user sees them.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 #[test]
 fn registry_add_list_remove_round_trip() {
@@ -13,8 +12,8 @@ fn registry_add_list_remove_round_trip() {
         "registry.corp.example:5000/team",
         "--default",
     ])
-    .expect(0);
-    let l = env.run(&["registry", "list"]).expect(0);
+    .succeeds();
+    let l = env.run(&["registry", "list"]).succeeds();
     assert!(
         l.stdout.contains("corp") && l.stdout.contains("(default)"),
         "{}",
@@ -27,19 +26,19 @@ fn registry_add_list_remove_round_trip() {
     );
     let cfg = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
     assert!(cfg.contains("default_registry = \"corp\""), "{cfg}");
-    env.run(&["registry", "remove", "corp"]).expect(0);
-    env.run(&["registry", "remove", "corp"]).expect(2);
+    env.run(&["registry", "remove", "corp"]).succeeds();
+    env.run(&["registry", "remove", "corp"])
+        .fails_with(ExitKind::Usage);
     env.run(&["registry", "add", "bad name", "x.example"])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
 }
 
 #[test]
 fn broken_config_is_an_error_naming_file_and_line_and_is_kept() {
     let env = Env::new();
-    std::fs::create_dir_all(env.home()).unwrap();
+    env.write_user_config("[registries.x]\nurl = \"a\"\nbogus = [\n");
     let p = env.home().join("config.toml");
-    std::fs::write(&p, "[registries.x]\nurl = \"a\"\nbogus = [\n").unwrap();
-    let r = env.run(&["registry", "list"]).expect(2);
+    let r = env.run(&["registry", "list"]).fails_with(ExitKind::Usage);
     assert!(
         r.stderr.contains("config.toml") && r.stderr.contains("line"),
         "{}",
@@ -54,12 +53,14 @@ fn broken_config_is_an_error_naming_file_and_line_and_is_kept() {
 #[test]
 fn system_layer_can_forbid_allow_unsigned() {
     let env = Env::new();
-    std::fs::write(env.path("system.toml"), "forbid_allow_unsigned = true\n").unwrap();
+    env.write_system_config("forbid_allow_unsigned = true\n");
     let bin = hello_binary(env.dir.path(), "x");
     let t = format!("oci:{}:1", env.path("l").display());
     env.run(&["publish", bin.to_str().unwrap(), "--to", &t])
-        .expect(0);
-    let r = env.run(&["install", "--allow-unsigned", &t]).expect(2);
+        .succeeds();
+    let r = env
+        .run(&["install", "--allow-unsigned", &t])
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("forbidden by the system"), "{}", r.stderr);
 }
 
@@ -76,7 +77,7 @@ fn image_index_without_host_platform_lists_what_it_offers() {
         "--to",
         &format!("oci:{}:w", dir.display()),
     ])
-    .expect(0);
+    .succeeds();
     // Wrap the single-platform manifest into an index.
     let idx: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
@@ -100,13 +101,8 @@ fn image_index_without_host_platform_lists_what_it_offers() {
             "--allow-unsigned",
             &format!("oci:{}:multi", dir.display()),
         ])
-        .expect(2);
+        .fails_with(ExitKind::Usage);
     assert!(r.stderr.contains("windows/arm64"), "{}", r.stderr);
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
 }
 
 #[test]
@@ -119,7 +115,7 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         "registry.corp.example",
         "--default",
     ])
-    .expect(0);
+    .succeeds();
     for args in [
         &["registry", "list", "--json"][..],
         &["list", "--json"][..],
@@ -135,7 +131,7 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(SUCCESS), "{args:?}: {stderr}");
     }
     // Both streams gone, on a command that fails: its own exit code, not a panic (101).
     let mut child = env
@@ -146,5 +142,5 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
         .unwrap();
     drop(child.stdout.take());
     drop(child.stderr.take());
-    assert_eq!(child.wait().unwrap().code(), Some(5));
+    assert_eq!(child.wait().unwrap().code(), Some(code(ExitKind::Registry)));
 }

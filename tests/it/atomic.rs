@@ -1,8 +1,7 @@
 //! Crash safety and concurrency: SIGKILL at any moment of an install leaves the previous version
 //! working and no half-state visible; concurrent gantry processes on one home serialise.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use std::time::Duration;
 
 /// The version `current` points at must be complete: metadata, launch script and a runnable tool.
@@ -10,7 +9,7 @@ fn assert_consistent(env: &Env, name: &str, allowed: &[&str]) {
     let cur = env.home().join(format!("packages/{name}/current"));
     assert!(cur.join("metadata.json").is_file(), "current has metadata");
     assert!(cur.join("launch").is_file(), "current has a launch script");
-    let out = env.run_tool(name, &[]).expect(0).stdout;
+    let out = env.run_tool(name, &[]).succeeds().stdout;
     assert!(allowed.contains(&out.trim()), "unexpected output {out:?}");
 }
 
@@ -20,9 +19,9 @@ fn v1_installed_v2_published(env: &Env, reg: &TestRegistry) -> String {
     let r = format!("{}/tools/app:1", reg.host());
     let v1 = hello_binary(env.dir.path(), "v1");
     env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
-        .expect(0);
+        .succeeds();
     env.run(&["install", "--allow-unsigned", "--name", "app", &r])
-        .expect(0);
+        .succeeds();
     let tree = env.path("v2tree");
     std::fs::create_dir_all(tree.join("usr/local/bin")).unwrap();
     std::fs::copy(
@@ -43,7 +42,7 @@ fn v1_installed_v2_published(env: &Env, reg: &TestRegistry) -> String {
         "--to",
         &r,
     ])
-    .expect(0);
+    .succeeds();
     r
 }
 
@@ -81,21 +80,10 @@ fn sigkill_mid_install_keeps_the_previous_version() {
     );
     // The next run cleans up whatever the kills left and completes.
     env.run(&["install", "--allow-unsigned", "--name", "app", &r])
-        .expect(0);
+        .succeeds();
     assert_consistent(&env, "app", &["v2"]);
-    assert!(
-        std::fs::read_dir(env.home().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "staging leftovers cleaned"
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(env.home().join("layers"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "layer temp dirs cleaned");
+    assert!(env.staging_is_empty(), "staging leftovers cleaned");
+    assert_eq!(env.layer_temp_dirs(), 0, "layer temp dirs cleaned");
 }
 
 #[test]
@@ -119,7 +107,7 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let out = child.wait_with_output().unwrap();
         match out.status.code() {
-            Some(130) => {
+            Some(c) if c == code(ExitKind::Interrupted) => {
                 interrupted += 1;
                 assert!(
                     String::from_utf8_lossy(&out.stderr).contains("interrupted"),
@@ -127,21 +115,17 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 assert!(
-                    std::fs::read_dir(env.home().join("tmp"))
-                        .unwrap()
-                        .next()
-                        .is_none(),
+                    env.staging_is_empty(),
                     "staging removed on the way out ({delay_ms} ms)"
                 );
-                let tmp_layers = std::fs::read_dir(env.home().join("layers"))
-                    .unwrap()
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-                    .count();
-                assert_eq!(tmp_layers, 0, "layer temp dirs removed ({delay_ms} ms)");
+                assert_eq!(
+                    env.layer_temp_dirs(),
+                    0,
+                    "layer temp dirs removed ({delay_ms} ms)"
+                );
                 assert_consistent(&env, "app", &["v1"]);
             }
-            Some(0) => {
+            Some(SUCCESS) => {
                 assert_consistent(&env, "app", &["v2"]);
                 break;
             }
@@ -150,10 +134,7 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
             None if std::os::unix::process::ExitStatusExt::signal(&out.status)
                 == Some(libc::SIGINT) =>
             {
-                assert!(std::fs::read_dir(env.home().join("tmp"))
-                    .unwrap()
-                    .next()
-                    .is_none());
+                assert!(env.staging_is_empty());
                 assert_consistent(&env, "app", &["v1"]);
             }
             other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
@@ -177,7 +158,7 @@ fn concurrent_installs_on_one_home_serialise() {
             "--to",
             &format!("oci:{}:{tag}", dir.display()),
         ])
-        .expect(0);
+        .succeeds();
     }
     let children: Vec<_> = (0..4)
         .map(|i| {

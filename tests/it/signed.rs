@@ -2,60 +2,9 @@
 //! from `gantry publish --key`, keyless signatures from a test Sigstore made at test time, all
 //! verified by the same code as real images, against a real docker-registry.
 
-mod common;
-use common::*;
-use gantry::trust::sign::{attachment_tag, OCI_MANIFEST_MEDIA_TYPE};
+use crate::harness::*;
+use gantry::trust::sign::attachment_tag;
 use gantry::trust::testca::{LeafIdentity, TestCa};
-
-const PASSWORD: &str = "correct horse";
-
-fn keygen(env: &Env, prefix: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let p = env.path(prefix);
-    env.cmd(&["keygen", "--output-key-prefix", p.to_str().unwrap()])
-        .env("GANTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    let (k, pubk) = (p.with_extension("key"), p.with_extension("pub"));
-    assert!(
-        k.is_file() && pubk.is_file(),
-        "keygen wrote {} and {}",
-        k.display(),
-        pubk.display()
-    );
-    (k, pubk)
-}
-
-fn publish_signed(
-    env: &Env,
-    reg: &TestRegistry,
-    key: &std::path::Path,
-    repo_tag: &str,
-    greeting: &str,
-    extra: &[&str],
-) -> String {
-    let bin = hello_binary(env.dir.path(), greeting);
-    let to = format!("{}/{repo_tag}", reg.host());
-    let mut args = vec![
-        "publish",
-        bin.to_str().unwrap(),
-        "--to",
-        &to,
-        "--key",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = env
-        .cmd(&args)
-        .env("GANTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 #[test]
 fn key_signed_image_installs_under_the_registry_key_policy() {
@@ -63,7 +12,7 @@ fn key_signed_image_installs_under_the_registry_key_policy() {
     let reg = TestRegistry::start();
     let (key, pubkey) = keygen(&env, "signer");
     let (_, other_pub) = keygen(&env, "other");
-    let digest = publish_signed(&env, &reg, &key, "tools/hello:1", "signed hello", &[]);
+    let digest = publish_hello(&env, &reg, Some(&key), "tools/hello:1", "signed hello");
     env.run(&[
         "registry",
         "add",
@@ -72,9 +21,9 @@ fn key_signed_image_installs_under_the_registry_key_policy() {
         "--key",
         pubkey.to_str().unwrap(),
     ])
-    .expect(0);
+    .succeeds();
 
-    let ok = env.run(&["install", "corp/hello:1"]).expect(0);
+    let ok = env.run(&["install", "corp/hello:1"]).succeeds();
     assert!(ok.stderr.contains("verified: key sha256:"), "{}", ok.stderr);
     assert_eq!(env.run_tool("hello", &[]).stdout, "signed hello\n");
     let meta: serde_json::Value = serde_json::from_slice(
@@ -93,7 +42,7 @@ fn key_signed_image_installs_under_the_registry_key_policy() {
         "--key",
         other_pub.to_str().unwrap(),
     ])
-    .expect(0);
+    .succeeds();
     let denied = env
         .run(&[
             "install",
@@ -102,7 +51,7 @@ fn key_signed_image_installs_under_the_registry_key_policy() {
             "h2",
             "corp2/hello:1",
         ])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(
         denied.stderr.contains("did not verify") || denied.stderr.contains("does not match"),
         "{}",
@@ -111,14 +60,15 @@ fn key_signed_image_installs_under_the_registry_key_policy() {
     assert!(!env.home().join("bin/h2").exists());
 
     // gantry verify reports without installing.
-    let v = env.run(&["verify", "--json", "corp/hello:1"]).expect(0);
+    let v = env.run(&["verify", "--json", "corp/hello:1"]).succeeds();
     let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
     assert_eq!(report["digest"], digest.as_str());
     assert_eq!(report["allowed"], true);
-    env.run(&["verify", "corp2/hello:1"]).expect(3);
+    env.run(&["verify", "corp2/hello:1"])
+        .fails_with(ExitKind::Denied);
 
     // Every install attempt is in the hash-chained decision log, and explain reads it.
-    let explain = env.run(&["explain", "hello"]).expect(0);
+    let explain = env.run(&["explain", "hello"]).succeeds();
     assert!(explain.stdout.contains(&digest), "{}", explain.stdout);
 }
 
@@ -134,7 +84,7 @@ fn unsigned_and_wrongly_signed_images_fail_closed() {
         "--to",
         &format!("{}/tools/plain:1", reg.host()),
     ])
-    .expect(0);
+    .succeeds();
     env.run(&[
         "registry",
         "add",
@@ -143,51 +93,35 @@ fn unsigned_and_wrongly_signed_images_fail_closed() {
         "--key",
         pubkey.to_str().unwrap(),
     ])
-    .expect(0);
+    .succeeds();
 
     // Policy, no signature: denied, and --allow-unsigned does not help.
     let r = env
         .run(&["install", "--allow-unsigned", "corp/plain:1"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(r.stderr.contains("has no signature"), "{}", r.stderr);
 
     // A signature copied from another image names the other digest: it does not verify.
-    let signed_digest = publish_signed(&env, &reg, &key, "tools/signed:1", "s", &[]);
-    let home = tempfile::tempdir().unwrap();
+    let signed_digest = publish_hello(&env, &reg, Some(&key), "tools/signed:1", "s");
     let plain_digest = {
         let idx = env.run(&["verify", "--json", "--allow-unsigned", "corp/plain:1"]);
         let v: serde_json::Value = serde_json::from_str(&idx.stdout).unwrap();
         v["digest"].as_str().unwrap().to_string()
     };
-    let src =
-        gantry::registry::Registry::new(&reg.host(), "tools/signed", false, home.path()).unwrap();
-    let dst =
-        gantry::registry::Registry::new(&reg.host(), "tools/plain", false, home.path()).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use gantry::source::{ImageSource, ManifestRef};
-        let sig_tag = attachment_tag(&signed_digest, "sig").unwrap();
-        let m = src
-            .fetch_manifest(&ManifestRef::Tag(sig_tag))
-            .await
-            .unwrap()
-            .unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
-        for d in [
-            &manifest["config"]["digest"],
-            &manifest["layers"][0]["digest"],
-        ] {
-            let blob = src.fetch_blob(d.as_str().unwrap(), 1 << 20).await.unwrap();
-            dst.push_blob(blob).await.unwrap();
-        }
-        dst.push_manifest(
-            &ManifestRef::Tag(attachment_tag(&plain_digest, "sig").unwrap()),
-            m.bytes,
-            OCI_MANIFEST_MEDIA_TYPE,
-        )
-        .await
-        .unwrap();
-    });
-    let r = env.run(&["install", "corp/plain:1"]).expect(3);
+    copy_attachment(
+        &reg,
+        (
+            "tools/signed",
+            &attachment_tag(&signed_digest, "sig").unwrap(),
+        ),
+        (
+            "tools/plain",
+            &attachment_tag(&plain_digest, "sig").unwrap(),
+        ),
+    );
+    let r = env
+        .run(&["install", "corp/plain:1"])
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains(&signed_digest[..19]) || r.stderr.contains("not the image"),
         "{}",
@@ -197,13 +131,13 @@ fn unsigned_and_wrongly_signed_images_fail_closed() {
 
     // A full reference under a configured registry's URL gets that registry's policy.
     env.run(&["install", &format!("{}/tools/signed:1", reg.host())])
-        .expect(0);
+        .succeeds();
     // No policy (ad-hoc registry: a path no entry covers), signed image: still needs
     // --allow-unsigned, since there is nobody to trust.
-    publish_signed(&env, &reg, &key, "misc/adhoc:1", "a", &[]);
+    publish_hello(&env, &reg, Some(&key), "misc/adhoc:1", "a");
     let adhoc = format!("{}/misc/adhoc:1", reg.host());
-    env.run(&["install", &adhoc]).expect(3);
-    env.run(&["install", "--allow-unsigned", &adhoc]).expect(0);
+    env.run(&["install", &adhoc]).fails_with(ExitKind::Denied);
+    env.run(&["install", "--allow-unsigned", &adhoc]).succeeds();
 }
 
 #[test]
@@ -213,35 +147,17 @@ fn a_signature_copied_to_another_repository_fails_match_reference() {
     let (key, pubkey) = keygen(&env, "signer");
     // The same bytes published to two repositories have one digest; only `tools/a` is signed.
     let bin = hello_binary(env.dir.path(), "same");
-    let digest = publish_signed_bin(&env, &reg, &key, &bin, "tools/a:1");
+    let digest = publish_bin(&env, &reg, Some(&key), &bin, "tools/a:1");
     env.run(&[
         "publish",
         bin.to_str().unwrap(),
         "--to",
         &format!("{}/other/b:1", reg.host()),
     ])
-    .expect(0);
+    .succeeds();
     // Copy the .sig manifest and its blobs from tools/a to other/b.
-    let home = tempfile::tempdir().unwrap();
-    let src = gantry::registry::Registry::new(&reg.host(), "tools/a", false, home.path()).unwrap();
-    let dst = gantry::registry::Registry::new(&reg.host(), "other/b", false, home.path()).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use gantry::source::{ImageSource, ManifestRef};
-        let tag = ManifestRef::Tag(attachment_tag(&digest, "sig").unwrap());
-        let m = src.fetch_manifest(&tag).await.unwrap().unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
-        for d in [
-            &manifest["config"]["digest"],
-            &manifest["layers"][0]["digest"],
-        ] {
-            dst.push_blob(src.fetch_blob(d.as_str().unwrap(), 1 << 20).await.unwrap())
-                .await
-                .unwrap();
-        }
-        dst.push_manifest(&tag, m.bytes, OCI_MANIFEST_MEDIA_TYPE)
-            .await
-            .unwrap();
-    });
+    let sig_tag = attachment_tag(&digest, "sig").unwrap();
+    copy_attachment(&reg, ("tools/a", &sig_tag), ("other/b", &sig_tag));
     let url = format!("{}/other", reg.host());
     // Digest binding alone (cosign's rule) accepts the copied signature...
     env.run(&[
@@ -252,8 +168,9 @@ fn a_signature_copied_to_another_repository_fails_match_reference() {
         "--key",
         pubkey.to_str().unwrap(),
     ])
-    .expect(0);
-    env.run(&["install", "--name", "b1", "loose/b:1"]).expect(0);
+    .succeeds();
+    env.run(&["install", "--name", "b1", "loose/b:1"])
+        .succeeds();
     // ...requiring the signed repository to be this one refuses it, and says why.
     env.run(&[
         "registry",
@@ -265,10 +182,10 @@ fn a_signature_copied_to_another_repository_fails_match_reference() {
         "--match-reference",
         "repository",
     ])
-    .expect(0);
+    .succeeds();
     let r = env
         .run(&["install", "--name", "b2", "strict/b:1"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr
             .contains("does not match the policy of registry 'strict'"),
@@ -287,37 +204,9 @@ fn a_signature_copied_to_another_repository_fails_match_reference() {
         "--match-reference",
         "repository",
     ])
-    .expect(0);
+    .succeeds();
     env.run(&["install", "--name", "a", "strict-a/a:1"])
-        .expect(0);
-}
-
-fn publish_signed_bin(
-    env: &Env,
-    reg: &TestRegistry,
-    key: &std::path::Path,
-    bin: &std::path::Path,
-    repo_tag: &str,
-) -> String {
-    let to = format!("{}/{repo_tag}", reg.host());
-    let out = env
-        .cmd(&[
-            "publish",
-            bin.to_str().unwrap(),
-            "--to",
-            &to,
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .env("GANTRY_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+        .succeeds();
 }
 
 #[test]
@@ -334,7 +223,7 @@ fn keyless_signature_and_attestation_under_an_identity_policy() {
             "--to",
             &format!("{}/acme/tool:1", reg.host()),
         ])
-        .expect(0);
+        .succeeds();
     let digest = out.stdout.trim().to_string();
     let repo = format!("{}/acme/tool", reg.host());
     let now = chrono::Utc::now().timestamp() - 3600; // an hour ago: the leaf has long expired
@@ -378,10 +267,10 @@ fn keyless_signature_and_attestation_under_an_identity_policy() {
             "--trusted-root",
             root.to_str().unwrap(),
         ])
-        .expect(0);
+        .succeeds();
     };
     add("acme", "https://github.com/acme/.*");
-    let ok = env.run(&["install", "acme/tool:1"]).expect(0);
+    let ok = env.run(&["install", "acme/tool:1"]).succeeds();
     assert!(
         ok.stderr.contains(
             "verified: https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
@@ -395,12 +284,12 @@ fn keyless_signature_and_attestation_under_an_identity_policy() {
     // A substring-style regex does not match: anchoring is the core's, not the user's, job.
     add("acme2", "github.com/acme");
     env.run(&["install", "--name", "t2", "acme2/tool:1"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     // Another organisation's identity: denied with the signer named.
     add("acme3", "https://github.com/other/.*");
     let r = env
         .run(&["install", "--name", "t3", "acme3/tool:1"])
-        .expect(3);
+        .fails_with(ExitKind::Denied);
     assert!(
         r.stderr.contains("https://github.com/acme/tool/"),
         "{}",
