@@ -12,22 +12,16 @@ use crate::registry_policy::{RegistryPolicy, Transport};
 use crate::repo::Repo;
 use crate::report::{JsonReporter, Reporter, TextReporter};
 use crate::source::ManifestRef;
-use crate::store::Store;
-use std::path::PathBuf;
+use crate::store::{Home, Store};
 use std::sync::Arc;
 
 /// `GANTRY_HOME`, or `~/.gantry`.
-pub fn home_dir() -> Result<PathBuf, Failure> {
-    if let Some(h) = std::env::var_os("GANTRY_HOME").filter(|h| !h.is_empty()) {
-        return Ok(PathBuf::from(h));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))?;
-    Ok(PathBuf::from(home).join(".gantry"))
+pub fn home_dir() -> Result<Home, Failure> {
+    Home::locate()
+        .ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))
 }
 
-fn load_config(home: &std::path::Path) -> Result<Layered, Failure> {
+fn load_config(home: &Home) -> Result<Layered, Failure> {
     let classify = |e: crate::config::ConfigError| {
         let kind = match e {
             crate::config::ConfigError::Io { .. } => ExitKind::Io,
@@ -36,8 +30,8 @@ fn load_config(home: &std::path::Path) -> Result<Layered, Failure> {
         Failure::new(kind, e)
     };
     let paths = ConfigPaths::new(home).map_err(classify)?;
-    std::fs::create_dir_all(home)
-        .map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.display())))?;
+    std::fs::create_dir_all(home.root())
+        .map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.root().display())))?;
     Layered::load(paths).map_err(classify)
 }
 
@@ -105,7 +99,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 /// What install and verify share: the parsed request and the policy engine for its registry,
 /// loaded (and every policy parsed) before anything is pulled.
 struct Prepared {
-    home: PathBuf,
+    home: Home,
     config: crate::config::Config,
     policy: RegistryPolicy,
     hooks: crate::hooks::EngineHooks,

@@ -527,9 +527,9 @@ pub const DEFAULT_SYSTEM_CONFIG: &str = "/etc/gantry/config.toml";
 impl ConfigPaths {
     /// User layer under `home`; system layer from `GANTRY_SYSTEM_CONFIG` or
     /// [`DEFAULT_SYSTEM_CONFIG`] (see [`ConfigPaths::resolve`]).
-    pub fn new(home: &Path) -> Result<Self, ConfigError> {
+    pub fn new(home: &crate::store::Home) -> Result<Self, ConfigError> {
         ConfigPaths::resolve(
-            home,
+            home.config(),
             Path::new(DEFAULT_SYSTEM_CONFIG),
             std::env::var_os("GANTRY_SYSTEM_CONFIG"),
         )
@@ -540,11 +540,10 @@ impl ConfigPaths {
     /// exist, is an error; and while `default_system` exists, `env` may name another file only
     /// when `default_system` sets `allow_system_config_override = true`.
     pub fn resolve(
-        home: &Path,
+        user: PathBuf,
         default_system: &Path,
         env: Option<std::ffi::OsString>,
     ) -> Result<Self, ConfigError> {
-        let user = home.join("config.toml");
         let Some(value) = env else {
             return Ok(ConfigPaths {
                 user,
@@ -836,44 +835,66 @@ mod tests {
         std::fs::write(&other, "forbid_allow_unsigned = true\n").unwrap();
         // Unset: the default file (present or not).
         assert_eq!(
-            ConfigPaths::resolve(&home, &absent, None).unwrap().system,
+            ConfigPaths::resolve(home.join("config.toml"), &absent, None)
+                .unwrap()
+                .system,
             absent
         );
         // Set but empty, or naming nothing: an error.
-        let e = ConfigPaths::resolve(&home, &absent, Some("".into()))
+        let e = ConfigPaths::resolve(home.join("config.toml"), &absent, Some("".into()))
             .unwrap_err()
             .to_string();
         assert!(e.contains("set but empty"), "{e}");
-        let e = ConfigPaths::resolve(&home, &absent, Some(dir.path().join("nope.toml").into()))
-            .unwrap_err()
-            .to_string();
+        let e = ConfigPaths::resolve(
+            home.join("config.toml"),
+            &absent,
+            Some(dir.path().join("nope.toml").into()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("does not exist"), "{e}");
         // No default file: the variable names the system layer.
         assert_eq!(
-            ConfigPaths::resolve(&home, &absent, Some(other.clone().into()))
-                .unwrap()
-                .system,
+            ConfigPaths::resolve(
+                home.join("config.toml"),
+                &absent,
+                Some(other.clone().into())
+            )
+            .unwrap()
+            .system,
             other
         );
         // A default file that does not allow it: the variable cannot point elsewhere.
         let default = dir.path().join("etc.toml");
         std::fs::write(&default, "forbid_warn_mode = true\n").unwrap();
-        let e = ConfigPaths::resolve(&home, &default, Some(other.clone().into()))
-            .unwrap_err()
-            .to_string();
+        let e = ConfigPaths::resolve(
+            home.join("config.toml"),
+            &default,
+            Some(other.clone().into()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("allow_system_config_override"), "{e}");
         // Naming the default file itself is fine.
         assert_eq!(
-            ConfigPaths::resolve(&home, &default, Some(default.clone().into()))
-                .unwrap()
-                .system,
+            ConfigPaths::resolve(
+                home.join("config.toml"),
+                &default,
+                Some(default.clone().into())
+            )
+            .unwrap()
+            .system,
             default
         );
         std::fs::write(&default, "allow_system_config_override = true\n").unwrap();
         assert_eq!(
-            ConfigPaths::resolve(&home, &default, Some(other.clone().into()))
-                .unwrap()
-                .system,
+            ConfigPaths::resolve(
+                home.join("config.toml"),
+                &default,
+                Some(other.clone().into())
+            )
+            .unwrap()
+            .system,
             other
         );
     }

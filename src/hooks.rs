@@ -10,8 +10,8 @@ use crate::policy::engine::SignatureConfig;
 use crate::policy::hook::Verdict;
 use crate::policy::{Engine, Layer, PluginSpec, PolicyError, PolicySpec};
 use crate::registry_policy::RegistryPolicy;
+use crate::store::Home;
 use serde_json::Value;
-use std::path::Path;
 
 /// Errors preparing the hooks (all at load, before any network traffic).
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ impl EngineHooks {
     pub fn load(
         layered: &Layered,
         policy: &RegistryPolicy,
-        home: &Path,
+        home: &Home,
     ) -> Result<EngineHooks, HooksError> {
         let mut policies = policy_specs(Layer::System, &layered.system.policies);
         policies.extend(policy_specs(Layer::User, &layered.user.policies));
@@ -80,7 +80,7 @@ impl EngineHooks {
         let engine = Engine::load_with_caches(
             &policies,
             &plugins,
-            Some(&home.join("cache").join("plugins")),
+            Some(&home.plugin_cache()),
             layered.system.plugin_cache_dir.as_deref(),
         )?;
         Ok(EngineHooks {

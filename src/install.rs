@@ -496,7 +496,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             std::mem::take(&mut run.hooks)
         };
         record.error = error;
-        let path = self.store.home().join("decisions.jsonl");
+        let path = self.store.home().decisions();
         decisions::append(&path, record).map_err(|source| InstallError::Record { path, source })
     }
 

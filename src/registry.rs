@@ -5,6 +5,7 @@
 
 use crate::reference::RegistryImage;
 use crate::source::{Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError};
+use crate::store::Home;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -55,7 +56,7 @@ impl Registry {
         host: &str,
         repository: &str,
         insecure: bool,
-        home: &Path,
+        home: &Home,
     ) -> Result<Registry, SourceError> {
         let protocol = if insecure || is_loopback_host(host) {
             ClientProtocol::Http
@@ -81,7 +82,7 @@ impl Registry {
     pub fn for_image(
         img: &RegistryImage,
         insecure: bool,
-        home: &Path,
+        home: &Home,
     ) -> Result<Registry, SourceError> {
         Registry::new(&img.host, &img.repository, insecure, home)
     }
@@ -331,8 +332,8 @@ pub fn media_type_of(bytes: &[u8]) -> String {
 
 /// Finds credentials for `host`: gantry's own `auth.json` first, then Docker's config and
 /// credential helpers; anonymous when none.
-fn credentials(host: &str, home: &Path) -> Result<RegistryAuth, SourceError> {
-    let path = home.join("auth.json");
+fn credentials(host: &str, home: &Home) -> Result<RegistryAuth, SourceError> {
+    let path = home.auth();
     if let Some(auth) = gantry_auth(&path, host)? {
         return Ok(auth);
     }

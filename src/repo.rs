@@ -9,9 +9,9 @@ use crate::registry_policy::{RegistryPolicy, Transport};
 use crate::source::{
     BlobSource, Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError,
 };
+use crate::store::Home;
 use futures_util::StreamExt;
 use std::io::Read;
-use std::path::Path;
 
 /// Why the repository of a reference could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,7 @@ pub enum OpenError {
 pub fn open(
     loc: &ImageLocation,
     policy: &RegistryPolicy,
-    home: &Path,
+    home: &Home,
 ) -> Result<(Repo, ManifestRef), OpenError> {
     let version = |v: &Version| match v {
         Version::Tag(t) => ManifestRef::Tag(t.clone()),

@@ -82,10 +82,98 @@ pub struct Lock {
     _file: File,
 }
 
+/// `$GANTRY_HOME` (default `~/.gantry`) and every path under it: nothing else in gantry joins a
+/// path onto the home, so the layout is written down once, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The home at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Home {
+        Home { root: root.into() }
+    }
+
+    /// `GANTRY_HOME` when set and not empty, else `$HOME/.gantry`; `None` when neither is set.
+    pub fn locate() -> Option<Home> {
+        if let Some(h) = std::env::var_os("GANTRY_HOME").filter(|h| !h.is_empty()) {
+            return Some(Home::new(h));
+        }
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+        Some(Home::new(PathBuf::from(home).join(".gantry")))
+    }
+
+    /// The home directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The user layer of the configuration.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// Registry credentials gantry keeps itself (mode 0600).
+    pub fn auth(&self) -> PathBuf {
+        self.root.join("auth.json")
+    }
+
+    /// The command wrappers (put this directory on `PATH`).
+    pub fn bin(&self) -> PathBuf {
+        self.root.join("bin")
+    }
+
+    /// Installed packages, one directory each.
+    pub fn packages(&self) -> PathBuf {
+        self.root.join("packages")
+    }
+
+    /// Unpacked layers, by digest, shared by every package.
+    pub fn layers(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// Caches that can be rebuilt (compiled plugins, tag lists).
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// Compiled user-layer plugins (system plugins are cached only where the system layer says).
+    pub fn plugin_cache(&self) -> PathBuf {
+        self.cache().join("plugins")
+    }
+
+    /// The cached Sigstore public-good trusted root.
+    pub fn trust_cache(&self) -> PathBuf {
+        self.root.join("trust")
+    }
+
+    /// Staging directories of runs in progress (and leftovers of killed ones).
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The lock file that serialises gantry processes on this home.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// The tag ledger: every digest each tag was seen to name.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger.jsonl")
+    }
+
+    /// The hash-chained log of install decisions.
+    pub fn decisions(&self) -> PathBuf {
+        self.root.join("decisions.jsonl")
+    }
+}
+
 /// The store rooted at a gantry home.
 #[derive(Debug, Clone)]
 pub struct Store {
-    home: PathBuf,
+    home: Home,
 }
 
 /// One line of `ledger.jsonl`.
@@ -103,24 +191,27 @@ const DIGEST_DIR_PREFIX: &str = "sha256-";
 
 impl Store {
     /// Opens (creating the layout of) the store at `home`.
-    pub fn open(home: &Path) -> Result<Store, StoreError> {
-        for sub in ["bin", "packages", "layers", "cache", "tmp"] {
-            let p = home.join(sub);
+    pub fn open(home: &Home) -> Result<Store, StoreError> {
+        for p in [
+            home.bin(),
+            home.packages(),
+            home.layers(),
+            home.cache(),
+            home.tmp(),
+        ] {
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
-        Ok(Store {
-            home: home.to_path_buf(),
-        })
+        Ok(Store { home: home.clone() })
     }
 
-    /// The home directory.
-    pub fn home(&self) -> &Path {
+    /// The home this store lives in.
+    pub fn home(&self) -> &Home {
         &self.home
     }
 
     /// Takes the exclusive lock that serialises gantry processes on this home (waits for it).
     pub fn lock(&self) -> Result<Lock, StoreError> {
-        let p = self.home.join("lock");
+        let p = self.home.lock();
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -133,17 +224,17 @@ impl Store {
 
     /// Removes staging leftovers of killed runs. Call with the lock held.
     pub fn clean_leftovers(&self) -> Result<(), StoreError> {
-        let tmp = self.home.join("tmp");
+        let tmp = self.home.tmp();
         for e in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
             remove_any(&e.path())?;
         }
-        let layers = self.home.join("layers");
+        let layers = self.home.layers();
         for e in fs::read_dir(&layers).map_err(io(&layers))?.flatten() {
             if e.file_name().to_string_lossy().starts_with(".tmp") {
                 remove_any(&e.path())?;
             }
         }
-        let pkgs = self.home.join("packages");
+        let pkgs = self.home.packages();
         for e in fs::read_dir(&pkgs).map_err(io(&pkgs))?.flatten() {
             let current = fs::read_link(e.path().join("current")).ok();
             if let Ok(rd) = fs::read_dir(e.path()) {
@@ -165,7 +256,7 @@ impl Store {
             }
         }
         // Wrapper temp files, and our wrappers whose package is gone (a remove killed midway).
-        let bin = self.home.join("bin");
+        let bin = self.home.bin();
         for e in fs::read_dir(&bin).map_err(io(&bin))?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             let temp = n.starts_with('.') && n.ends_with(".tmp");
@@ -181,7 +272,7 @@ impl Store {
 
     /// A fresh staging directory on the store's filesystem (removed on drop unless committed).
     pub fn staging(&self) -> Result<tempfile::TempDir, StoreError> {
-        let tmp = self.home.join("tmp");
+        let tmp = self.home.tmp();
         tempfile::Builder::new()
             .prefix("stage-")
             .tempdir_in(&tmp)
@@ -190,14 +281,12 @@ impl Store {
 
     /// Where an unpacked layer is cached.
     pub fn layer_dir(&self, digest: &str) -> PathBuf {
-        self.home
-            .join("layers")
-            .join(crate::registry::digest_hex(digest))
+        self.home.layers().join(crate::registry::digest_hex(digest))
     }
 
     /// A temp dir name for a layer being unpacked (cleaned up if left over).
     pub fn layer_tmp_dir(&self, digest: &str) -> PathBuf {
-        self.home.join("layers").join(format!(
+        self.home.layers().join(format!(
             ".tmp-{}-{}",
             crate::registry::digest_hex(digest),
             std::process::id()
@@ -206,7 +295,7 @@ impl Store {
 
     /// The directory of a package.
     pub fn package_dir(&self, name: &str) -> PathBuf {
-        self.home.join("packages").join(name)
+        self.home.packages().join(name)
     }
 
     /// The final directory of one version of a package.
@@ -219,7 +308,7 @@ impl Store {
 
     /// The wrapper path of a package.
     pub fn wrapper_path(&self, name: &str) -> PathBuf {
-        self.home.join("bin").join(name)
+        self.home.bin().join(name)
     }
 
     /// The digest `current` points at, if the package is installed.
@@ -304,7 +393,7 @@ impl Store {
         if fs::read_to_string(&w).is_ok_and(|b| b == body) {
             return Ok(());
         }
-        let tmp = self.home.join("bin").join(format!(".{name}.tmp"));
+        let tmp = self.home.bin().join(format!(".{name}.tmp"));
         write_executable(&tmp, body.as_bytes())?;
         fs::rename(&tmp, &w).map_err(io(&w))
     }
@@ -320,10 +409,10 @@ impl Store {
         }
         let trash = self
             .home
-            .join("tmp")
+            .tmp()
             .join(format!("remove-{name}-{}", std::process::id()));
         fs::rename(&pkg, &trash).map_err(io(&pkg))?;
-        fsync_dir(&self.home.join("packages"))?;
+        fsync_dir(&self.home.packages())?;
         let w = self.wrapper_path(name);
         if shim::is_our_wrapper(&w) {
             fs::remove_file(&w).map_err(io(&w))?;
@@ -340,7 +429,7 @@ impl Store {
 
     /// Installed package names with their current metadata.
     pub fn list(&self) -> Result<Vec<PackageMetadata>, StoreError> {
-        let dir = self.home.join("packages");
+        let dir = self.home.packages();
         let mut names: Vec<String> = fs::read_dir(&dir)
             .map_err(io(&dir))?
             .flatten()
@@ -360,7 +449,7 @@ impl Store {
         &self,
         s: &Sighting,
     ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
-        let p = self.home.join("ledger.jsonl");
+        let p = self.home.ledger();
         let earlier = self.sightings(&s.registry, &s.repository, &s.tag)?;
         let mut f = OpenOptions::new()
             .create(true)
@@ -380,7 +469,7 @@ impl Store {
         repository: &str,
         tag: &str,
     ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
-        let p = self.home.join("ledger.jsonl");
+        let p = self.home.ledger();
         let text = match fs::read_to_string(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -501,7 +590,7 @@ mod tests {
     #[test]
     fn commit_flips_current_and_keeps_foreign_files() {
         let home = tempfile::tempdir().unwrap();
-        let s = Store::open(home.path()).unwrap();
+        let s = Store::open(&Home::new(home.path())).unwrap();
         let d1 = format!("sha256:{}", "1".repeat(64));
         let d2 = format!("sha256:{}", "2".repeat(64));
         for d in [&d1, &d2] {
@@ -530,7 +619,7 @@ mod tests {
     #[test]
     fn ledger_aggregates_sightings_and_survives_torn_lines() {
         let home = tempfile::tempdir().unwrap();
-        let s = Store::open(home.path()).unwrap();
+        let s = Store::open(&Home::new(home.path())).unwrap();
         let mk = |d: &str, t: &str| Sighting {
             registry: "r".into(),
             repository: "x".into(),
@@ -557,7 +646,7 @@ mod tests {
     #[test]
     fn leftovers_of_killed_runs_are_finished() {
         let home = tempfile::tempdir().unwrap();
-        let s = Store::open(home.path()).unwrap();
+        let s = Store::open(&Home::new(home.path())).unwrap();
         let d1 = format!("sha256:{}", "1".repeat(64));
         let d2 = format!("sha256:{}", "2".repeat(64));
         for (name, d) in [("a", &d1), ("b", &d2)] {

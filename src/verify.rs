@@ -7,10 +7,10 @@ use crate::facts::{AttestationFact, SignatureFact, SignatureKind};
 use crate::image;
 use crate::registry_policy::{RegistryPolicy, RootSource};
 use crate::source::ImageSource;
+use crate::store::Home;
 use crate::trust::cosign::{self, TrustConfig};
 use crate::trust::summary::AttestationSummary;
 use crate::trust::TrustRoot;
-use std::path::Path;
 
 /// The trust facts of one image.
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ pub async fn verify<S: ImageSource>(
     repository: &str,
     image: image::Resolved,
     policy: &RegistryPolicy,
-    home: &Path,
+    home: &Home,
 ) -> Result<Verified, GatherError> {
     let trust = gather(
         source,
@@ -81,7 +81,7 @@ pub enum GatherError {
 /// closed), and key-based ones still verify.
 pub fn trust_config(
     policy: &RegistryPolicy,
-    home: &Path,
+    home: &Home,
 ) -> Result<(TrustConfig, Option<String>), GatherError> {
     let err = |message: String| GatherError::Config {
         registry: policy.name.clone(),
@@ -93,15 +93,13 @@ pub fn trust_config(
     let trust_root = match &policy.trust_root {
         RootSource::None => None,
         RootSource::File(tr) => Some(TrustRoot::from_file(tr).map_err(|x| err(x.to_string()))?),
-        RootSource::PublicGood => {
-            match TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    root_problem = Some(e.to_string());
-                    None
-                }
+        RootSource::PublicGood => match TrustRoot::public_good(&home.trust_cache(), false) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                root_problem = Some(e.to_string());
+                None
             }
-        }
+        },
     };
     Ok((
         TrustConfig {
@@ -124,11 +122,11 @@ async fn gather<S: ImageSource>(
     digest: &str,
     index_digest: Option<&str>,
     policy: &RegistryPolicy,
-    home: &Path,
+    home: &Home,
 ) -> Result<TrustFacts, GatherError> {
     let (cfg, root_problem) = {
         // Reading (or first fetching) the trust root blocks; keep it off the async workers.
-        let (p, home) = (policy.clone(), home.to_path_buf());
+        let (p, home) = (policy.clone(), home.clone());
         tokio::task::spawn_blocking(move || trust_config(&p, &home))
             .await
             .map_err(|e| GatherError::Config {

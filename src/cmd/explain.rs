@@ -5,7 +5,7 @@
 
 use crate::exit::{ExitKind, Failure};
 use crate::policy::decisions::{self, BrokenLink, DecisionOutcome, DecisionRecord};
-use std::path::Path;
+use crate::store::Home;
 
 /// `gantry explain`: why a package is (or is not) installed.
 #[derive(Debug, clap::Args)]
@@ -19,8 +19,8 @@ pub struct ExplainArgs {
 
 /// Runs `gantry explain` against the decision log of the gantry home `home`. Exit 4
 /// (verification) when the chain is broken, after showing what could be read.
-pub fn run(args: ExplainArgs, home: &Path) -> Result<(), Failure> {
-    let path = home.join("decisions.jsonl");
+pub fn run(args: ExplainArgs, home: &Home) -> Result<(), Failure> {
+    let path = home.decisions();
     let (records, broken) =
         decisions::read_lenient(&path).map_err(|e| Failure::new(ExitKind::Io, e))?;
     let mine: Vec<&DecisionRecord> = records.iter().filter(|r| r.package == args.name).collect();
@@ -172,7 +172,7 @@ mod tests {
                 name: "jq".into(),
                 json: true,
             },
-            dir.path(),
+            &Home::new(dir.path()),
         )
         .unwrap_err();
         assert_eq!(err.kind, ExitKind::Verification);
@@ -181,7 +181,7 @@ mod tests {
                 name: "nope".into(),
                 json: false,
             },
-            &dir.path().join("empty"),
+            &Home::new(dir.path().join("empty")),
         )
         .unwrap_err();
         assert_eq!(err.kind, ExitKind::Usage);

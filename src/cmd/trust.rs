@@ -3,8 +3,8 @@
 //! left as it was.
 
 use crate::exit::{ExitKind, Failure};
+use crate::store::Home;
 use crate::trust::TrustRoot;
-use std::path::{Path, PathBuf};
 
 /// `gantry trust …` subcommands.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,16 +20,11 @@ pub enum TrustCommand {
     Refresh,
 }
 
-/// Where the public-good root is cached under `home`.
-pub fn cache_dir(home: &Path) -> PathBuf {
-    home.join("trust")
-}
-
 /// Runs the command.
-pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
+pub fn run(cmd: TrustArgs, home: &Home) -> Result<(), Failure> {
     match cmd.command {
         TrustCommand::Refresh => {
-            let root = TrustRoot::public_good(&cache_dir(home), true)
+            let root = TrustRoot::public_good(&home.trust_cache(), true)
                 .map_err(|e| Failure::new(ExitKind::Registry, e))?;
             crate::outln!(
                 "cached the Sigstore public-good trusted root ({} Fulcio CAs, {} Rekor logs, {} CT logs, {} TSAs) at {}",
@@ -37,7 +32,7 @@ pub fn run(cmd: TrustArgs, home: &Path) -> Result<(), Failure> {
                 root.rekor.len(),
                 root.ct.len(),
                 root.tsas.len(),
-                TrustRoot::public_good_path(&cache_dir(home)).display()
+                TrustRoot::public_good_path(&home.trust_cache()).display()
             );
             Ok(())
         }
@@ -55,11 +50,11 @@ mod tests {
             TrustArgs {
                 command: TrustCommand::Refresh,
             },
-            home.path(),
+            &Home::new(home.path()),
         )
         .unwrap_err();
         assert_eq!(f.kind, ExitKind::Registry);
         assert!(f.to_string().contains("trusted_root"), "{f}");
-        assert!(!TrustRoot::public_good_path(&cache_dir(home.path())).exists());
+        assert!(!TrustRoot::public_good_path(&Home::new(home.path()).trust_cache()).exists());
     }
 }

@@ -4,6 +4,7 @@
 //! on success; the failure reason travels in the returned `Failure`.
 
 use crate::exit::{Classify, ExitKind, Failure};
+use crate::store::Home;
 use crate::trust::bundle::{verify_bundle, Artifact, BundlePolicy};
 use crate::trust::{PublicKey, TrustRoot};
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ fn artifact(arg: &str) -> Result<Artifact, Failure> {
 }
 
 /// Runs the command; `home` is `$GANTRY_HOME` (the public-good root is cached under it).
-pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
+pub fn run(args: VerifyBundleArgs, home: &Home) -> Result<(), Failure> {
     if args.staging {
         return Err(Failure::msg(
             ExitKind::Usage,
@@ -84,8 +85,7 @@ pub fn run(args: VerifyBundleArgs, home: &Path) -> Result<(), Failure> {
         };
     let root = match &args.trusted_root {
         Some(p) => TrustRoot::from_file(p).kind(ExitKind::Verification)?,
-        None => TrustRoot::public_good(&crate::cmd::trust::cache_dir(home), false)
-            .kind(ExitKind::Verification)?,
+        None => TrustRoot::public_good(&home.trust_cache(), false).kind(ExitKind::Verification)?,
     };
     let bundle = std::fs::read(&args.bundle).map_err(|e| {
         Failure::new(
@@ -146,18 +146,26 @@ mod tests {
     fn verifies_and_refuses_through_the_command() {
         let home = tempfile::tempdir().unwrap();
         let a = format!("{CASES}/a.txt");
-        run(args("happy-path-v0.3", &a, Some(ROOT)), home.path()).unwrap();
-        let f = run(args("signature-mismatch_fail", &a, Some(ROOT)), home.path()).unwrap_err();
+        run(
+            args("happy-path-v0.3", &a, Some(ROOT)),
+            &Home::new(home.path()),
+        )
+        .unwrap();
+        let f = run(
+            args("signature-mismatch_fail", &a, Some(ROOT)),
+            &Home::new(home.path()),
+        )
+        .unwrap_err();
         assert_eq!(f.kind, ExitKind::Verification);
         // No --trusted-root, no cached public-good root, no network: fail closed.
-        let f = run(args("happy-path-v0.3", &a, None), home.path()).unwrap_err();
+        let f = run(args("happy-path-v0.3", &a, None), &Home::new(home.path())).unwrap_err();
         assert_eq!(f.kind, ExitKind::Verification);
         assert!(f.to_string().contains("gantry trust refresh"), "{f}");
         let mut no_policy = args("happy-path-v0.3", &a, Some(ROOT));
         no_policy.certificate_identity = None;
         no_policy.certificate_oidc_issuer = None;
         assert_eq!(
-            run(no_policy, home.path()).unwrap_err().kind,
+            run(no_policy, &Home::new(home.path())).unwrap_err().kind,
             ExitKind::Usage
         );
     }

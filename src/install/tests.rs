@@ -128,7 +128,7 @@ fn fixture(entry: &str) -> Fixture {
         &att.manifest,
     );
 
-    let store = Store::open(home.path()).unwrap();
+    let store = Store::open(&store::Home::new(home.path())).unwrap();
     Fixture {
         store,
         config,

@@ -234,7 +234,13 @@ impl TestRegistry {
     pub fn client(&self, repo: &str) -> gantry::registry::Registry {
         // No credentials: the home only has to exist while the client is made.
         let home = tempfile::tempdir().unwrap();
-        gantry::registry::Registry::new(&self.host(), repo, false, home.path()).unwrap()
+        gantry::registry::Registry::new(
+            &self.host(),
+            repo,
+            false,
+            &gantry::store::Home::new(home.path()),
+        )
+        .unwrap()
     }
 
     /// `127.0.0.1:PORT`.
