@@ -19,9 +19,7 @@ use sandbox::{HostState, RawVerdict};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{
-    Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker,
-};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, Store};
 
 pub use grants::{KNOWN_GRANTS, MAX_RANDOM_BYTES};
@@ -32,8 +30,6 @@ pub use sandbox::{LogLevel, LogLine};
 mod bindings {
     wasmtime::component::bindgen!({ path: "wit", world: "gantry:policy/plugin" });
 }
-
-use bindings::gantry::policy::types as wit;
 
 /// The WIT package every plugin is built against; exports and imports are matched on it.
 pub const WIT_PACKAGE: &str = "gantry:policy";
@@ -362,15 +358,7 @@ impl Plugin {
         input: &convert::HookInput,
     ) -> wasmtime::Result<RawVerdict> {
         let instance = self.pre.instantiate(&mut *store)?;
-        use convert::HookInput as H;
-        match input {
-            H::Resolve(i) => call_check(store, &instance, index, i),
-            H::Manifest(i) => call_check(store, &instance, index, i),
-            H::Signatures(i) => call_check(store, &instance, index, i),
-            H::Attestations(i) => call_check(store, &instance, index, i),
-            H::Contents(i) => call_check(store, &instance, index, i),
-            H::Install(i) => call_check(store, &instance, index, i),
-        }
+        input.call(store, &instance, index)
     }
 
     /// Looks every export up as a typed function once, so a plugin whose `check` has the wrong
@@ -385,23 +373,13 @@ impl Plugin {
                 source,
             })?;
         for (hook, index) in &self.indices {
-            let checked = match hook {
-                HookPoint::Resolve => typed::<wit::ResolveInput>(&mut store, &instance, index),
-                HookPoint::Manifest => typed::<wit::ManifestInput>(&mut store, &instance, index),
-                HookPoint::Signatures => {
-                    typed::<wit::SignaturesInput>(&mut store, &instance, index)
-                }
-                HookPoint::Attestations => {
-                    typed::<wit::AttestationsInput>(&mut store, &instance, index)
-                }
-                HookPoint::Contents => typed::<wit::ContentsInput>(&mut store, &instance, index),
-                HookPoint::Install => typed::<wit::InstallInput>(&mut store, &instance, index),
-            };
-            checked.map_err(|source| PluginError::BadExport {
-                file: self.file.clone(),
-                hook: *hook,
-                source,
-            })?;
+            convert::HookInput::typecheck(*hook, &mut store, &instance, index).map_err(
+                |source| PluginError::BadExport {
+                    file: self.file.clone(),
+                    hook: *hook,
+                    source,
+                },
+            )?;
         }
         Ok(())
     }
@@ -415,33 +393,6 @@ pub(crate) fn malformed(plugin: &str, hook: HookPoint, why: &str) -> Verdict {
         format!("input document for hook {hook} is malformed: {why}"),
     );
     verdict
-}
-
-fn typed<I>(
-    store: &mut Store<HostState>,
-    instance: &Instance,
-    index: &ComponentExportIndex,
-) -> wasmtime::Result<()>
-where
-    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
-{
-    instance
-        .get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)
-        .map(drop)
-}
-
-fn call_check<I>(
-    store: &mut Store<HostState>,
-    instance: &Instance,
-    index: &ComponentExportIndex,
-    input: &I,
-) -> wasmtime::Result<RawVerdict>
-where
-    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
-{
-    let check = instance.get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)?;
-    let (verdict,) = check.call(&mut *store, (input,))?;
-    Ok(verdict)
 }
 
 fn is_allowed_import(name: &str) -> bool {

@@ -1,11 +1,13 @@
 //! Turns the hook document into the typed WIT record of its hook, straight from the types of
 //! `crate::document` and `crate::facts` (no JSON in between), so a plugin and a Rego policy judge
-//! exactly the same data. Every conversion destructures its source, so a field added to a fact
+//! exactly the same data; and calls a plugin's export with it. This is the one place that pairs
+//! hooks with WIT types. Every conversion destructures its source, so a field added to a fact
 //! type does not compile until it is either passed on here or deliberately left out. A fact the
 //! contract promises for a hook but the document lacks is an error (the caller denies), never a
 //! silently empty field.
 
 use super::bindings::gantry::policy::types as wit;
+use super::sandbox::{HostState, RawVerdict};
 use crate::document::{
     HookDocument, ImageFacts, InstallFacts, ManifestFacts, Missing, RegistryFacts,
 };
@@ -14,6 +16,8 @@ use crate::facts::{
     SignatureFact, SignatureKind, SignatureSource, SignerFacts, TlogEntry,
 };
 use crate::policy::hook::HookPoint;
+use wasmtime::component::{ComponentExportIndex, Instance};
+use wasmtime::Store;
 
 /// The typed input of one hook call.
 pub enum HookInput {
@@ -102,11 +106,74 @@ impl HookInput {
         }
     }
 
+    /// Calls the plugin's `check` export for this input's hook, on a fresh instance.
+    pub(super) fn call(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+    ) -> wasmtime::Result<RawVerdict> {
+        use HookInput as H;
+        match self {
+            H::Resolve(i) => call_check(store, instance, index, i),
+            H::Manifest(i) => call_check(store, instance, index, i),
+            H::Signatures(i) => call_check(store, instance, index, i),
+            H::Attestations(i) => call_check(store, instance, index, i),
+            H::Contents(i) => call_check(store, instance, index, i),
+            H::Install(i) => call_check(store, instance, index, i),
+        }
+    }
+
+    /// Looks the `check` export of `hook` up with the input type of that hook, so a plugin whose
+    /// `check` has the wrong signature fails at load rather than at each call.
+    pub(super) fn typecheck(
+        hook: HookPoint,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+    ) -> wasmtime::Result<()> {
+        match hook {
+            HookPoint::Resolve => typed::<wit::ResolveInput>(store, instance, index),
+            HookPoint::Manifest => typed::<wit::ManifestInput>(store, instance, index),
+            HookPoint::Signatures => typed::<wit::SignaturesInput>(store, instance, index),
+            HookPoint::Attestations => typed::<wit::AttestationsInput>(store, instance, index),
+            HookPoint::Contents => typed::<wit::ContentsInput>(store, instance, index),
+            HookPoint::Install => typed::<wit::InstallInput>(store, instance, index),
+        }
+    }
+
     /// Parses a hand-written JSON document as the input of `hook`.
     pub fn from_json(hook: HookPoint, input: &serde_json::Value) -> Result<HookInput, String> {
         let doc = HookDocument::from_json(hook, input)?;
         HookInput::from_document(&doc).map_err(|e| e.to_string())
     }
+}
+
+fn typed<I>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<()>
+where
+    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
+{
+    instance
+        .get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)
+        .map(drop)
+}
+
+fn call_check<I>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+    input: &I,
+) -> wasmtime::Result<RawVerdict>
+where
+    I: wasmtime::component::ComponentType + wasmtime::component::Lower,
+{
+    let check = instance.get_typed_func::<(&I,), (RawVerdict,)>(&mut *store, index)?;
+    let (verdict,) = check.call(&mut *store, (input,))?;
+    Ok(verdict)
 }
 
 fn list<'a, T: 'a, W: From<&'a T>>(items: &'a [T]) -> Vec<W> {
