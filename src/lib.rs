@@ -23,6 +23,7 @@ pub mod identity;
 pub mod image;
 pub mod install;
 pub mod layout;
+pub mod net;
 pub mod policy;
 pub mod publish;
 pub mod reference;

@@ -3,17 +3,19 @@
 //! rule (loopback hosts, or `insecure = true`), and digest checks on everything it returns. It
 //! never judges content; it only fetches and pushes bytes.
 
+use crate::net::NetConfig;
 use crate::reference::RegistryImage;
+use crate::report::Reporter;
 use crate::source::{Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError};
 use crate::store::Home;
 use base64::Engine as _;
-use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Media types gantry accepts for manifests.
 pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
@@ -26,9 +28,13 @@ pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
 /// Manifests larger than this are refused (the spec's recommended limit).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A connection to one repository of one registry.
+mod fetch;
+
+/// A connection to one repository of one registry: reads go through [`fetch`] (retries, stall
+/// detection, resumed blobs), pushes through oci-client.
 pub struct Registry {
     client: Client,
+    fetcher: Arc<fetch::Fetcher>,
     auth: RegistryAuth,
     host: String,
     repository: String,
@@ -51,34 +57,68 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 impl Registry {
-    /// Connects (lazily: no request yet) to `host/repository`.
+    /// Connects (lazily: no request yet) to `host/repository` with the default network settings
+    /// and no reporter.
     pub fn new(
         host: &str,
         repository: &str,
         insecure: bool,
         home: &Home,
     ) -> Result<Registry, SourceError> {
-        let protocol = if insecure || is_loopback_host(host) {
+        Registry::with_network(
+            host,
+            repository,
+            insecure,
+            home,
+            NetConfig::default(),
+            Arc::new(crate::report::Quiet),
+        )
+    }
+
+    /// Connects to `host/repository` with `net`'s timeouts and retries, reporting retries to
+    /// `reporter`.
+    pub fn with_network(
+        host: &str,
+        repository: &str,
+        insecure: bool,
+        home: &Home,
+        net: NetConfig,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Registry, SourceError> {
+        let plain = insecure || is_loopback_host(host);
+        let protocol = if plain {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
         };
         let client = Client::new(ClientConfig {
             protocol,
-            read_timeout: Some(std::time::Duration::from_secs(120)),
-            connect_timeout: Some(std::time::Duration::from_secs(20)),
+            read_timeout: Some(net.stall_timeout),
+            connect_timeout: Some(net.connect_timeout),
             ..Default::default()
         });
         let auth = credentials(host, home)?;
+        let resolved = Reference::with_tag(host.to_string(), repository.to_string(), "x".into())
+            .resolve_registry()
+            .to_string();
+        let scheme = if plain { "http" } else { "https" };
+        let fetcher = fetch::Fetcher::new(
+            format!("{scheme}://{resolved}"),
+            repository.to_string(),
+            auth.clone(),
+            net,
+            reporter,
+        )?;
         Ok(Registry {
             client,
+            fetcher: Arc::new(fetcher),
             auth,
             host: host.to_string(),
             repository: repository.to_string(),
         })
     }
 
-    /// Connects to the repository of a parsed image reference.
+    /// Connects to the repository of a parsed image reference (default network settings).
     pub fn for_image(
         img: &RegistryImage,
         insecure: bool,
@@ -112,7 +152,8 @@ impl Registry {
         }
     }
 
-    /// Streams a blob: the returned stream yields the raw bytes; the caller checks the digest.
+    /// Streams a blob: the returned stream yields the raw bytes (resumed across breaks); the
+    /// caller checks the digest.
     pub async fn blob_stream(
         &self,
         desc: &Descriptor,
@@ -120,30 +161,11 @@ impl Registry {
         impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
         SourceError,
     > {
-        let image = self.reference(&ManifestRef::Digest(desc.digest.clone()));
-        let sized = self
-            .client
-            .pull_blob_stream(&image, desc)
-            .await
-            .map_err(|e| self.err(format!("blob {}", desc.digest), e))?;
-        // oci-client checks the digest itself at EOF and then yields an error instead of the end.
-        // Our unpacker hashes every byte independently and names the mismatch precisely, so that
-        // final error becomes the end of the stream; every other error is kept.
-        let is_digest_error = |e: &std::io::Error| {
-            e.get_ref().is_some_and(|inner| {
-                inner
-                    .downcast_ref::<oci_client::errors::DigestError>()
-                    .is_some()
-            })
-        };
-        Ok(sized
-            .stream
-            .map(move |r| match r {
-                Err(e) if is_digest_error(&e) => None,
-                other => Some(other),
-            })
-            .take_while(|x| std::future::ready(x.is_some()))
-            .map(|x| x.expect("take_while stops at None")))
+        let size = u64::try_from(desc.size).unwrap_or(0);
+        let rx = self.fetcher.blob_stream(&desc.digest, size);
+        Ok(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }))
     }
 
     /// Uploads a blob (skipped if the registry has it already).
@@ -200,39 +222,23 @@ impl Registry {
     }
 }
 
-fn is_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                oci_client::errors::OciErrorCode::ManifestUnknown
-                    | oci_client::errors::OciErrorCode::NotFound
-                    | oci_client::errors::OciErrorCode::NameUnknown
-            )
-        }),
-        _ => false,
-    }
-}
-
 impl ImageSource for Registry {
     async fn fetch_manifest(
         &self,
         r: &ManifestRef,
     ) -> Result<Option<FetchedManifest>, SourceError> {
-        let image = self.reference(r);
-        self.client
-            .store_auth_if_needed(image.resolve_registry(), &self.auth)
-            .await;
-        let (bytes, _) = match self
-            .client
-            .pull_manifest_raw(&image, &self.auth, MANIFEST_MEDIA_TYPES)
-            .await
-        {
-            Ok(x) => x,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.err(self.what(r), e)),
+        let reference = match r {
+            ManifestRef::Tag(t) => t.as_str(),
+            ManifestRef::Digest(d) => d.as_str(),
+        };
+        let url = self.fetcher.url("manifests", reference);
+        let accept = MANIFEST_MEDIA_TYPES.join(", ");
+        let Some(bytes) = self
+            .fetcher
+            .get_bytes(&self.what(r), &url, &accept, MAX_MANIFEST_BYTES)
+            .await?
+        else {
+            return Ok(None);
         };
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(SourceError::TooLarge {
@@ -259,25 +265,15 @@ impl ImageSource for Registry {
     }
 
     async fn fetch_blob(&self, digest: &str, max_size: u64) -> Result<Vec<u8>, SourceError> {
-        let desc = Descriptor {
-            digest: digest.to_string(),
-            ..Default::default()
-        };
-        let mut stream = Box::pin(self.blob_stream(&desc).await?);
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SourceError::Io {
-                what: format!("blob {digest}"),
-                source: e,
+        let url = self.fetcher.url("blobs", digest);
+        let out = self
+            .fetcher
+            .get_bytes(&format!("blob {digest}"), &url, "*/*", max_size)
+            .await?
+            .ok_or_else(|| SourceError::Registry {
+                what: format!("blob {digest} in {}", self.repository_ref()),
+                message: "not found".into(),
             })?;
-            if (out.len() + chunk.len()) as u64 > max_size {
-                return Err(SourceError::TooLarge {
-                    what: format!("blob {digest}"),
-                    limit: max_size,
-                });
-            }
-            out.extend_from_slice(&chunk);
-        }
         let actual = sha256_digest(&out);
         if actual != digest {
             return Err(SourceError::DigestMismatch {
@@ -290,25 +286,38 @@ impl ImageSource for Registry {
     }
 
     async fn referrers(&self, digest: &str) -> Result<Vec<Descriptor>, SourceError> {
-        let image = self.reference(&ManifestRef::Digest(digest.to_string()));
-        match self.client.pull_referrers(&image, None).await {
-            Ok(index) => Ok(index
-                .manifests
-                .into_iter()
-                .map(|m| Descriptor {
-                    media_type: m.media_type,
-                    digest: m.digest,
-                    size: m.size,
-                    annotations: m.annotations,
-                    artifact_type: m.artifact_type,
-                    ..Default::default()
-                })
-                .collect()),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(self.err(format!("referrers of {digest}"), e)),
+        let what = format!("referrers of {digest}");
+        let url = self.fetcher.url("referrers", digest);
+        let index = match self
+            .fetcher
+            .get_bytes(&what, &url, INDEX_MEDIA_TYPE, MAX_MANIFEST_BYTES)
+            .await?
+        {
+            Some(bytes) => bytes,
+            // No referrers API: the tag schema (`sha256-HEX`), as the distribution spec says.
+            None => {
+                let tag = ManifestRef::Tag(format!("sha256-{}", digest_hex(digest)));
+                match self.fetch_manifest(&tag).await? {
+                    Some(m) => m.bytes,
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
         }
+        let index: Index = serde_json::from_slice(&index).map_err(|e| SourceError::Registry {
+            what,
+            message: format!("the referrers index is not valid JSON: {e}"),
+        })?;
+        Ok(index.manifests)
     }
 }
+
+/// The media type of an OCI image index (what the referrers API answers with).
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The media type a manifest declares (its `mediaType` field), defaulting to OCI image manifest.
 pub fn media_type_of(bytes: &[u8]) -> String {

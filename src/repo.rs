@@ -3,15 +3,18 @@
 //! blocking [`Read`], which is what the unpacker consumes on its worker threads.
 
 use crate::layout::Layout;
+use crate::net::NetConfig;
 use crate::reference::{ImageLocation, Version};
 use crate::registry::Registry;
 use crate::registry_policy::{RegistryPolicy, Transport};
+use crate::report::Reporter;
 use crate::source::{
     BlobSource, Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError,
 };
 use crate::store::Home;
 use futures_util::StreamExt;
 use std::io::Read;
+use std::sync::Arc;
 
 /// Why the repository of a reference could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +33,32 @@ pub fn open(
     policy: &RegistryPolicy,
     home: &Home,
 ) -> Result<(Repo, ManifestRef), OpenError> {
+    open_with(
+        loc,
+        policy,
+        home,
+        NetConfig::default(),
+        Arc::new(crate::report::Quiet),
+    )
+}
+
+/// [`open`] with `net`'s timeouts and retries, reporting retries to `reporter`.
+pub fn open_with(
+    loc: &ImageLocation,
+    policy: &RegistryPolicy,
+    home: &Home,
+    net: NetConfig,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(Repo, ManifestRef), OpenError> {
     let version = |v: &Version| match v {
         Version::Tag(t) => ManifestRef::Tag(t.clone()),
         Version::Digest(d) => ManifestRef::Digest(d.clone()),
     };
     match loc {
         ImageLocation::Registry(r) => {
-            let reg = Registry::for_image(r, policy.transport == Transport::Http, home)?;
+            let insecure = policy.transport == Transport::Http;
+            let reg =
+                Registry::with_network(&r.host, &r.repository, insecure, home, net, reporter)?;
             Ok((Repo::Registry(reg), version(&r.version)))
         }
         ImageLocation::Layout(l) => {

@@ -29,6 +29,16 @@ pub enum Event<'a> {
         summary: &'a AttestationSummary,
         rejected: &'a [String],
     },
+    /// A request failed in a way worth another attempt, which comes after `delay_ms`.
+    Retry {
+        what: &'a str,
+        url: &'a str,
+        /// The attempt about to be made (2 for the first retry) and the most there will be.
+        attempt: u32,
+        attempts: u32,
+        delay_ms: u64,
+        reason: &'a str,
+    },
     /// A hook was judged (every hook, allow included).
     Verdict {
         hook: HookPoint,
@@ -124,6 +134,18 @@ impl Reporter for TextReporter {
                     crate::errln!("{:>12} [{hook}]", "allowed");
                 }
             }
+            Event::Retry {
+                what,
+                attempt,
+                attempts,
+                delay_ms,
+                reason,
+                ..
+            } if self.verbose => self.line(
+                "retrying",
+                &format!("{what} in {delay_ms} ms (attempt {attempt} of {attempts}): {reason}"),
+            ),
+            Event::Retry { .. } => {}
             Event::LayerStarted {
                 digest,
                 size,

@@ -1,0 +1,611 @@
+//! Reads from a registry over HTTP the way a flaky network needs: every GET (manifests, blobs,
+//! referrers, the token endpoint) goes through the retry schedule of [`crate::net`], with the
+//! server's `Retry-After` seen; bodies are watched for stalls; a blob that breaks off mid-way
+//! resumes with a `Range` request (or restarts, skipping what already arrived, when the registry
+//! ignores ranges), so its reader sees one unbroken stream. Authentication follows the
+//! distribution token flow: the `/v2/` challenge, then a bearer token for the repository (with
+//! the user's credentials when there are any), or HTTP Basic when the registry asks for that. A
+//! 401 after a fresh token, a 403 and a 404 are answers, never retried.
+
+use crate::net::{self, Attempts, NetConfig, StallGuard};
+use crate::report::{Event, Reporter};
+use crate::source::SourceError;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use oci_client::secrets::RegistryAuth;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RANGE, WWW_AUTHENTICATE};
+use reqwest::StatusCode;
+use std::sync::Arc;
+
+/// A body chunk, or why the body failed.
+pub type Chunk = Result<bytes::Bytes, std::io::Error>;
+
+/// Shared by a registry and the tasks streaming its blobs.
+pub(super) struct Fetcher {
+    http: reqwest::Client,
+    /// `http://host` or `https://host` (the host as the registry is reached).
+    base: String,
+    repository: String,
+    auth: RegistryAuth,
+    authorization: tokio::sync::Mutex<Option<Option<HeaderValue>>>,
+    net: NetConfig,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// One failed attempt: what the retry schedule sees, and the message if it is the last.
+struct AttemptError {
+    failure: net::Failure,
+    message: String,
+}
+
+impl Fetcher {
+    pub(super) fn new(
+        base: String,
+        repository: String,
+        auth: RegistryAuth,
+        net: NetConfig,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Fetcher, SourceError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(net.connect_timeout)
+            .read_timeout(net.stall_timeout)
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SourceError::Registry {
+                what: base.clone(),
+                message: format!("cannot set up the HTTP client: {e}"),
+            })?;
+        Ok(Fetcher {
+            http,
+            base,
+            repository,
+            auth,
+            authorization: tokio::sync::Mutex::new(None),
+            net,
+            reporter,
+        })
+    }
+
+    /// `BASE/v2/REPOSITORY/KIND/REF`.
+    pub(super) fn url(&self, kind: &str, reference: &str) -> String {
+        format!("{}/v2/{}/{kind}/{reference}", self.base, self.repository)
+    }
+
+    /// GETs `url` and reads its whole body (at most `cap` bytes). `Ok(None)` for a 404.
+    pub(super) async fn get_bytes(
+        &self,
+        what: &str,
+        url: &str,
+        accept: &str,
+        cap: u64,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        let mut attempts = Attempts::new(&self.net);
+        loop {
+            let result = self.try_get_bytes(url, accept, cap).await;
+            match result {
+                Ok(body) => return Ok(body),
+                Err(Fatal(e)) => return Err(e),
+                Err(Again(e)) => self.wait_or_fail(&mut attempts, what, url, e).await?,
+            }
+        }
+    }
+
+    async fn try_get_bytes(
+        &self,
+        url: &str,
+        accept: &str,
+        cap: u64,
+    ) -> Result<Option<Vec<u8>>, Outcome> {
+        let response = self.send(url, accept, None).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = self.check_status(url, response).await?;
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(Fatal(SourceError::TooLarge {
+                what: url.to_string(),
+                limit: cap,
+            }));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        let mut guard = StallGuard::new(self.net.stall_timeout);
+        loop {
+            let next = tokio::time::timeout(guard.time_left(), stream.next()).await;
+            let chunk = match next {
+                Err(_) => return Err(Again(stalled(url, &self.net))),
+                Ok(None) => return Ok(Some(body)),
+                Ok(Some(Err(e))) => return Err(Again(connection(url, &e))),
+                Ok(Some(Ok(c))) => c,
+            };
+            if !guard.progress(chunk.len() as u64) {
+                return Err(Again(stalled(url, &self.net)));
+            }
+            if (body.len() as u64).saturating_add(chunk.len() as u64) > cap {
+                return Err(Fatal(SourceError::TooLarge {
+                    what: url.to_string(),
+                    limit: cap,
+                }));
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Streams blob `digest` of `size` bytes (0: unknown) into a bounded channel from a task,
+    /// resuming after breaks; the receiver sees the bytes once each, or an error at the end.
+    pub(super) fn blob_stream(
+        self: &Arc<Self>,
+        digest: &str,
+        size: u64,
+    ) -> tokio::sync::mpsc::Receiver<Chunk> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(32);
+        let me = self.clone();
+        let url = self.url("blobs", digest);
+        let what = format!("blob {digest}");
+        tokio::spawn(async move {
+            if let Err(e) = me.pump_blob(&what, &url, size, &tx).await {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+            }
+        });
+        rx
+    }
+
+    async fn pump_blob(
+        &self,
+        what: &str,
+        url: &str,
+        size: u64,
+        tx: &tokio::sync::mpsc::Sender<Chunk>,
+    ) -> Result<(), SourceError> {
+        let mut attempts = Attempts::new(&self.net);
+        let mut sent: u64 = 0;
+        loop {
+            match self.try_pump(url, size, &mut sent, tx).await {
+                Ok(()) => return Ok(()),
+                Err(Fatal(e)) => return Err(e),
+                Err(Again(e)) => self.wait_or_fail(&mut attempts, what, url, e).await?,
+            }
+        }
+    }
+
+    /// One attempt at the rest of a blob, from byte `sent` on.
+    async fn try_pump(
+        &self,
+        url: &str,
+        size: u64,
+        sent: &mut u64,
+        tx: &tokio::sync::mpsc::Sender<Chunk>,
+    ) -> Result<(), Outcome> {
+        let range = (*sent > 0).then(|| format!("bytes={sent}-"));
+        let response = self.send(url, "*/*", range.as_deref()).await?;
+        let response = self.check_status(url, response).await?;
+        // A registry that ignores the range sends it all again: skip what already went out.
+        let mut skip = match response.status() {
+            StatusCode::PARTIAL_CONTENT
+                if content_range_start(response.headers()) == Some(*sent) =>
+            {
+                0
+            }
+            StatusCode::PARTIAL_CONTENT => {
+                return Err(Fatal(SourceError::Registry {
+                    what: url.to_string(),
+                    message: "answered a range request with another range".into(),
+                }))
+            }
+            _ => *sent,
+        };
+        let mut stream = response.bytes_stream();
+        let mut guard = StallGuard::new(self.net.stall_timeout);
+        loop {
+            let next = tokio::time::timeout(guard.time_left(), stream.next()).await;
+            let mut chunk = match next {
+                Err(_) => return Err(Again(stalled(url, &self.net))),
+                Ok(None) if size > 0 && *sent < size => {
+                    // Ended early without an error: resume like any other break.
+                    return Err(Again(AttemptError {
+                        failure: net::Failure::Connection("body ended early".into()),
+                        message: format!("{url}: body ended after {sent} of {size} bytes"),
+                    }));
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(e))) => return Err(Again(connection(url, &e))),
+                Ok(Some(Ok(c))) => c,
+            };
+            if !guard.progress(chunk.len() as u64) {
+                return Err(Again(stalled(url, &self.net)));
+            }
+            if skip > 0 {
+                let n = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
+                let _ = chunk.split_to(n);
+                skip = skip.saturating_sub(n as u64);
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            *sent = sent.saturating_add(chunk.len() as u64);
+            if tx.send(Ok(chunk)).await.is_err() {
+                return Ok(()); // the reader gave up (error or cap): stop downloading
+            }
+        }
+    }
+
+    /// Waits out the retry delay (saying so), or turns the failure into the final error.
+    async fn wait_or_fail(
+        &self,
+        attempts: &mut Attempts<'_>,
+        what: &str,
+        url: &str,
+        e: AttemptError,
+    ) -> Result<(), SourceError> {
+        let made = attempts.made();
+        match attempts.next_delay(&e.failure) {
+            Some(delay) => {
+                self.reporter.report(&Event::Retry {
+                    what,
+                    url,
+                    attempt: made.saturating_add(1),
+                    attempts: self.net.attempts,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    reason: &e.message,
+                });
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            None => {
+                let tries = if made > 1 {
+                    format!(" (after {made} attempts)")
+                } else {
+                    String::new()
+                };
+                Err(SourceError::Registry {
+                    what: what.to_string(),
+                    message: format!("{}{tries}", e.message),
+                })
+            }
+        }
+    }
+
+    /// Sends one GET with the current authorization; a 401 gets one fresh token and a second try.
+    async fn send(
+        &self,
+        url: &str,
+        accept: &str,
+        range: Option<&str>,
+    ) -> Result<reqwest::Response, Outcome> {
+        let mut refreshed = false;
+        loop {
+            let authorization = self.authorization(refreshed).await?;
+            let mut request = self.http.get(url).header(ACCEPT, accept);
+            if let Some(a) = authorization.clone() {
+                request = request.header(AUTHORIZATION, a);
+            }
+            if let Some(r) = range {
+                request = request.header(RANGE, r);
+            }
+            let send = tokio::time::timeout(self.net.stall_timeout, request.send()).await;
+            let response = match send {
+                Err(_) => return Err(Again(stalled(url, &self.net))),
+                Ok(Err(e)) => return Err(Again(connection(url, &e))),
+                Ok(Ok(r)) => r,
+            };
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                // The token may have expired, or this is the first challenge: once more.
+                refreshed = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// A success status passes; a failing one becomes the attempt's error.
+    async fn check_status(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, Outcome> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(net::parse_retry_after);
+        let body = response.text().await.unwrap_or_default();
+        let detail = one_line(&body);
+        let message = match status {
+            StatusCode::UNAUTHORIZED => format!(
+                "{url}: 401 Unauthorized{}: check the credentials for this registry (gantry's auth.json or Docker's config)",
+                detail
+            ),
+            StatusCode::FORBIDDEN => format!("{url}: 403 Forbidden{detail}"),
+            s => format!("{url}: HTTP {}{detail}", s.as_u16()),
+        };
+        let e = AttemptError {
+            failure: net::Failure::Status {
+                code: status.as_u16(),
+                retry_after,
+            },
+            message,
+        };
+        if net::retryable_status(status.as_u16()) {
+            Err(Again(e))
+        } else {
+            Err(Fatal(SourceError::Registry {
+                what: url.to_string(),
+                message: e.message,
+            }))
+        }
+    }
+
+    /// The `Authorization` header to send (cached; `refresh` asks the registry again).
+    async fn authorization(&self, refresh: bool) -> Result<Option<HeaderValue>, Outcome> {
+        let mut cached = self.authorization.lock().await;
+        if let (Some(a), false) = (cached.as_ref(), refresh) {
+            return Ok(a.clone());
+        }
+        let fresh = self.negotiate().await.map_err(Fatal)?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The distribution auth flow for pulling from this repository.
+    async fn negotiate(&self) -> Result<Option<HeaderValue>, SourceError> {
+        if let RegistryAuth::Bearer(t) = &self.auth {
+            return Ok(header(&format!("Bearer {t}")));
+        }
+        let ping = format!("{}/v2/", self.base);
+        let mut attempts = Attempts::new(&self.net);
+        let challenge = loop {
+            let sent = tokio::time::timeout(self.net.stall_timeout, self.http.get(&ping).send());
+            let e = match sent.await {
+                Ok(Ok(r)) if r.status() == StatusCode::UNAUTHORIZED => {
+                    break r
+                        .headers()
+                        .get(WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                }
+                Ok(Ok(r)) if net::retryable_status(r.status().as_u16()) => AttemptError {
+                    failure: net::Failure::Status {
+                        code: r.status().as_u16(),
+                        retry_after: None,
+                    },
+                    message: format!("{ping}: HTTP {}", r.status().as_u16()),
+                },
+                Ok(Ok(_)) => break None,
+                Ok(Err(e)) => connection(&ping, &e),
+                Err(_) => stalled(&ping, &self.net),
+            };
+            self.wait_or_fail(&mut attempts, "registry", &ping, e)
+                .await?;
+        };
+        let basic = match &self.auth {
+            RegistryAuth::Basic(u, p) => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                header(&format!("Basic {b64}"))
+            }
+            _ => None,
+        };
+        let Some(challenge) = challenge else {
+            return Ok(basic);
+        };
+        let Some(params) = challenge.strip_prefix("Bearer ") else {
+            return Ok(basic); // Basic (or another scheme): send the credentials as they are
+        };
+        let params = challenge_params(params);
+        let Some(realm) = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v) else {
+            return Err(SourceError::Registry {
+                what: self.base.clone(),
+                message: format!("its token challenge names no realm: {challenge}"),
+            });
+        };
+        let mut query = vec![(
+            "scope".to_string(),
+            format!("repository:{}:pull", self.repository),
+        )];
+        if let Some((_, s)) = params.iter().find(|(k, _)| k == "service") {
+            query.push(("service".into(), s.clone()));
+        }
+        let what = format!("token for {}", self.repository);
+        let mut attempts = Attempts::new(&self.net);
+        loop {
+            let mut request = self.http.get(realm.as_str()).query(&query);
+            if let Some(b) = &basic {
+                request = request.header(AUTHORIZATION, b.clone());
+            }
+            let sent = tokio::time::timeout(self.net.stall_timeout, request.send()).await;
+            let e = match sent {
+                Ok(Ok(r)) if r.status().is_success() => {
+                    let body = r.bytes().await.unwrap_or_default();
+                    return token_header(&body)
+                        .map(Some)
+                        .ok_or_else(|| SourceError::Registry {
+                            what: realm.clone(),
+                            message: "the token endpoint's answer holds no token".into(),
+                        });
+                }
+                Ok(Ok(r)) => {
+                    let code = r.status().as_u16();
+                    let body = one_line(&r.text().await.unwrap_or_default());
+                    let message = if code == 401 || code == 403 {
+                        format!(
+                            "the token endpoint {realm} refused the credentials for {} (HTTP {code}){body}: check gantry's auth.json or Docker's config for this registry",
+                            self.base
+                        )
+                    } else {
+                        format!("the token endpoint {realm} failed (HTTP {code}){body}")
+                    };
+                    AttemptError {
+                        failure: net::Failure::Status {
+                            code,
+                            retry_after: None,
+                        },
+                        message,
+                    }
+                }
+                Ok(Err(e)) => connection(realm, &e),
+                Err(_) => stalled(realm, &self.net),
+            };
+            self.wait_or_fail(&mut attempts, &what, realm, e).await?;
+        }
+    }
+}
+
+/// How one attempt ended, if not with success.
+enum Outcome {
+    /// Worth another attempt (if the schedule allows).
+    Again(AttemptError),
+    /// An answer: no more attempts.
+    Fatal(SourceError),
+}
+use Outcome::{Again, Fatal};
+
+impl From<AttemptError> for Outcome {
+    fn from(e: AttemptError) -> Self {
+        Again(e)
+    }
+}
+
+fn connection(url: &str, e: &reqwest::Error) -> AttemptError {
+    let mut message = format!("{url}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    AttemptError {
+        failure: net::Failure::Connection(e.to_string()),
+        message,
+    }
+}
+
+fn stalled(url: &str, net: &NetConfig) -> AttemptError {
+    AttemptError {
+        failure: net::Failure::Stalled(url.to_string()),
+        message: format!(
+            "{url} stalled: less than {} bytes in {} s (the stall timeout; raise [network] stall_timeout to wait longer)",
+            net::STALL_MIN_BYTES,
+            net.stall_timeout.as_secs()
+        ),
+    }
+}
+
+fn header(value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(value).ok()
+}
+
+/// `Bearer TOKEN` from a token endpoint's JSON (`token` or `access_token`).
+fn token_header(body: &[u8]) -> Option<HeaderValue> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let t: Token = serde_json::from_slice(body).ok()?;
+    let token = t.token.or(t.access_token).filter(|t| !t.is_empty())?;
+    header(&format!("Bearer {token}"))
+}
+
+/// The `key="value"` pairs of a `WWW-Authenticate` challenge.
+fn challenge_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.split_once('"') {
+                Some((v, t)) => (v.to_string(), t),
+                None => (quoted.to_string(), ""),
+            }
+        } else {
+            match after.split_once(',') {
+                Some((v, t)) => (v.trim().to_string(), t),
+                None => (after.trim().to_string(), ""),
+            }
+        };
+        out.push((key, value));
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
+/// The first byte position of a `Content-Range: bytes START-END/SIZE` header.
+fn content_range_start(headers: &HeaderMap) -> Option<u64> {
+    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let range = v.trim().strip_prefix("bytes ")?;
+    range.split_once('-')?.0.trim().parse().ok()
+}
+
+/// A server's error body, shortened to one line for a message (empty when there is none).
+fn one_line(body: &str) -> String {
+    let line: String = body
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect();
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": {line}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_parsed_with_quotes_and_commas() {
+        let p = challenge_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(
+            p,
+            [
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
+                ("service".into(), "registry.example".into()),
+                ("scope".into(), "repository:a/b:pull,push".into()),
+            ]
+        );
+        assert_eq!(challenge_params("realm=x, service=y").len(), 2);
+        assert!(challenge_params("garbage").is_empty());
+        assert_eq!(
+            challenge_params(r#"realm="unterminated"#)[0].1,
+            "unterminated"
+        );
+    }
+
+    #[test]
+    fn tokens_and_ranges_are_read_defensively() {
+        assert!(token_header(br#"{"token":"abc"}"#).is_some());
+        assert!(token_header(br#"{"access_token":"abc"}"#).is_some());
+        assert!(token_header(br#"{"token":""}"#).is_none());
+        assert!(token_header(b"not json").is_none());
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-199/200"),
+        );
+        assert_eq!(content_range_start(&h), Some(100));
+        h.insert(
+            reqwest::header::CONTENT_RANGE,
+            HeaderValue::from_static("items 1-2"),
+        );
+        assert_eq!(content_range_start(&h), None);
+    }
+}
