@@ -32,7 +32,7 @@ pub enum Mode {
 }
 
 /// How a signature's `docker-reference` must relate to the image being installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReferenceMatch {
     /// Same `host/repository` (tags and digests ignored).

@@ -3,16 +3,7 @@
 //! DESIGN.md for the picture; `install` reads top to bottom like its diagram.
 
 pub mod cli;
-pub mod cmd {
-    //! Subcommands that own their clap arguments and run function.
-    pub mod explain;
-    pub mod keygen;
-    pub mod plugin;
-    pub mod policy;
-    pub mod trust;
-    pub mod verify_bundle;
-}
-pub mod commands;
+pub mod cmd;
 pub mod config;
 pub mod document;
 pub mod elf;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = gantry::cli::Cli::parse();
-    match gantry::commands::run(cli) {
+    match gantry::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             gantry::errln!("error: {f}");

@@ -13,25 +13,25 @@ use crate::trust::keygen::{self, KeygenError, WrittenKeyPair};
 /// Environment variable holding the key password (as cosign's `COSIGN_PASSWORD`).
 pub const PASSWORD_ENV: &str = "GANTRY_PASSWORD";
 
-/// What `gantry keygen` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Arguments of `gantry keygen`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct KeygenArgs {
-    /// Files are `PREFIX.key` and `PREFIX.pub`.
+    /// Write PREFIX.key (encrypted, mode 0600) and PREFIX.pub.
+    #[arg(long, default_value = "cosign")]
     pub output_key_prefix: PathBuf,
 }
 
-impl Default for KeygenArgs {
-    fn default() -> Self {
-        KeygenArgs {
-            output_key_prefix: PathBuf::from("cosign"),
-        }
-    }
-}
-
-/// Runs the command; the caller reports the returned paths.
-pub fn run(args: &KeygenArgs) -> Result<WrittenKeyPair, Failure> {
+/// Runs the command: prints the public key's path on stdout, and both paths on stderr.
+pub fn run(args: KeygenArgs) -> Result<(), Failure> {
     let password = password(true)?;
-    run_with_password(args, &password)
+    let written = run_with_password(&args, &password)?;
+    crate::outln!("{}", written.public_key.display());
+    crate::errln!(
+        "wrote private key {} and public key {}",
+        written.private_key.display(),
+        written.public_key.display()
+    );
+    Ok(())
 }
 
 /// Writes the key pair under `password`.

@@ -1,0 +1,85 @@
+//! `gantry install REF`: lowers its arguments into an `InstallRequest`, runs the pipeline under the
+//! store lock, and reports the outcome. Ctrl-C stops the install cleanly; the pipeline itself
+//! lives in `crate::install` and never prints.
+
+use super::{open_repo, prepare, reporter, runtime, Wanted};
+use crate::exit::{Classify, ExitKind, Failure};
+use crate::install::{Outcome, Pipeline};
+use crate::store::Store;
+
+/// Arguments of `gantry install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// Image reference.
+    pub reference: String,
+    /// Install even though the image is not signed (refused where a signature policy exists).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Package and command name (default: last component of the repository path).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Platform to install, OS/ARCH[/VARIANT] (default: this host).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Replace a package of this name installed from another registry or repository.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// Runs `gantry install`; `verbose` shows every hook verdict.
+pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
+    let p = prepare(Wanted {
+        reference: &a.reference,
+        name: a.name,
+        platform: a.platform.as_deref(),
+        allow_unsigned: a.allow_unsigned,
+        replace: a.replace,
+    })?;
+    let store = Store::open(&p.home).kind(ExitKind::Io)?;
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
+    let pipeline = Pipeline {
+        store: &store,
+        config: &p.config,
+        policy: &p.policy,
+        hooks: &p.hooks,
+        reporter: reporter(false, verbose),
+    };
+    let rt = runtime()?;
+    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
+    // Ctrl-C: the install stops at its next step (the commit itself runs without a pause, so it
+    // happens whole or not at all), its workers are given a moment to stop, and the staging it
+    // left is removed on the way out.
+    let interruptible = async {
+        tokio::select! {
+            r = pipeline.install(&repo, &version, &p.req) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    let Some(result) = rt.block_on(interruptible) else {
+        rt.shutdown_timeout(std::time::Duration::from_secs(2));
+        let _ = store.clean_leftovers();
+        return Err(Failure::msg(
+            ExitKind::Interrupted,
+            "interrupted; nothing was changed and the staging was removed",
+        ));
+    };
+    let outcome = result.map_err(|e| Failure::new(e.kind(), e))?;
+    match outcome {
+        Outcome::Installed {
+            name,
+            digest,
+            previous,
+        } => {
+            let from = previous.map(|p| format!(" (was {p})")).unwrap_or_default();
+            crate::outln!(
+                "installed {name} {digest}{from} -> {}",
+                store.wrapper_path(&name).display()
+            );
+        }
+        Outcome::AlreadyInstalled { name, digest } => {
+            crate::outln!("{name} is already installed at {digest}")
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Every subcommand, one module each: it owns its clap arguments, lowers them once into the plain
+//! request the stages take, runs it, and writes what the user sees. This module dispatches a
+//! parsed command line and holds what several commands share: finding the home, loading the
+//! layered configuration, the runtime, platform parsing, and the `prepare` of install and verify.
+//! Every failure is classified here or in a command, once, for its exit code.
+
+pub mod explain;
+pub mod install;
+pub mod keygen;
+pub mod list;
+pub mod plugin;
+pub mod policy;
+pub mod publish;
+pub mod registry;
+pub mod remove;
+pub mod trust;
+pub mod verify;
+pub mod verify_bundle;
+
+use crate::cli::{Cli, Command};
+use crate::config::{ConfigError, ConfigPaths, Layered};
+use crate::exit::{Classify, ExitKind, Failure};
+use crate::facts::Platform;
+use crate::install::{InstallError, InstallRequest};
+use crate::registry_policy::RegistryPolicy;
+use crate::repo::Repo;
+use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::source::ManifestRef;
+use crate::store::Home;
+use std::sync::Arc;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let verbose = cli.verbose;
+    match cli.command {
+        Command::Install(a) => install::run(a, verbose),
+        Command::Verify(a) => verify::run(a, verbose),
+        Command::Remove(a) => remove::run(a),
+        Command::List(a) => list::run(a),
+        Command::Registry(c) => registry::run(c),
+        Command::Publish(a) => publish::run(a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Policy(c) => policy::run(c),
+        Command::Plugin(c) => plugin::run(c),
+        Command::Explain(a) => explain::run(a, &home()?),
+        Command::Trust(a) => trust::run(a, &home()?),
+        Command::VerifyBundle(a) => verify_bundle::run(a, &home()?),
+    }
+}
+
+/// `GANTRY_HOME`, or `~/.gantry`.
+fn home() -> Result<Home, Failure> {
+    Home::locate()
+        .ok_or_else(|| Failure::msg(ExitKind::Usage, "neither GANTRY_HOME nor HOME is set"))
+}
+
+/// The system and user configuration layers of `home`, creating the home if it is missing.
+fn load_config(home: &Home) -> Result<Layered, Failure> {
+    let classify = |e: ConfigError| {
+        let kind = match e {
+            ConfigError::Io { .. } => ExitKind::Io,
+            _ => ExitKind::Usage,
+        };
+        Failure::new(kind, e)
+    };
+    let paths = ConfigPaths::new(home).map_err(classify)?;
+    std::fs::create_dir_all(home.root())
+        .map_err(|e| Failure::msg(ExitKind::Io, format!("{}: {e}", home.root().display())))?;
+    Layered::load(paths).map_err(classify)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .kind(ExitKind::Internal)
+}
+
+/// `--platform OS/ARCH[/VARIANT]`, or this host's platform when it is not given.
+fn parse_platform(s: Option<&str>) -> Result<Platform, Failure> {
+    let Some(s) = s else {
+        return Ok(crate::image::host_platform());
+    };
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: None,
+        }),
+        [os, arch, v] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: Some(v.to_string()),
+        }),
+        _ => Err(Failure::msg(
+            ExitKind::Usage,
+            format!("invalid platform '{s}': use OS/ARCH[/VARIANT]"),
+        )),
+    }
+}
+
+/// What install and verify both name on their command lines, before anything is resolved.
+struct Wanted<'a> {
+    reference: &'a str,
+    name: Option<String>,
+    platform: Option<&'a str>,
+    allow_unsigned: bool,
+    replace: bool,
+}
+
+/// What install and verify share: the lowered request and the policy engine for its registry,
+/// loaded (and every policy parsed) before anything is pulled.
+struct Prepared {
+    home: Home,
+    config: crate::config::Config,
+    policy: RegistryPolicy,
+    hooks: crate::hooks::EngineHooks,
+    req: InstallRequest,
+}
+
+fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
+    if let Some(n) = &w.name {
+        // Before anything is opened or fetched.
+        crate::store::validate_name(n).kind(ExitKind::Usage)?;
+    }
+    let home = home()?;
+    let layered = load_config(&home)?;
+    let config = layered.effective();
+    let (mut location, named) =
+        crate::reference::parse_named(w.reference, &config).kind(ExitKind::Usage)?;
+    let platform = parse_platform(w.platform)?;
+    let policy =
+        RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), w.allow_unsigned)
+            .kind(ExitKind::Usage)?;
+    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home)
+        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    Ok(Prepared {
+        home,
+        config,
+        policy,
+        hooks,
+        req: InstallRequest {
+            location,
+            name: w.name,
+            platform,
+            replace: w.replace,
+        },
+    })
+}
+
+/// The reporter of `-v`/`--json` for install and verify.
+fn reporter(json: bool, verbose: bool) -> Arc<dyn Reporter> {
+    if json {
+        Arc::new(JsonReporter)
+    } else {
+        Arc::new(TextReporter::new(verbose))
+    }
+}
+
+fn open_repo(p: &Prepared) -> Result<(Repo, ManifestRef), Failure> {
+    crate::repo::open(&p.req.location, &p.policy, &p.home).map_err(|e| {
+        let e = InstallError::from(e);
+        Failure::new(e.kind(), e)
+    })
+}

@@ -1,0 +1,31 @@
+//! `gantry remove NAME`: removes an installed package and its command under the store lock. An
+//! unknown or malformed name is a usage error; anything else that goes wrong is local I/O.
+
+use super::home;
+use crate::exit::{Classify, ExitKind, Failure};
+use crate::store::{Store, StoreError};
+
+/// Arguments of `gantry remove`.
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// Package name.
+    pub name: String,
+}
+
+/// Runs `gantry remove`.
+pub fn run(a: RemoveArgs) -> Result<(), Failure> {
+    let name = a.name.as_str();
+    let home = home()?;
+    let store = Store::open(&home).kind(ExitKind::Io)?;
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
+    store.remove(name).map_err(|e| {
+        let kind = match e {
+            StoreError::NotInstalled(_) | StoreError::BadName(_) => ExitKind::Usage,
+            _ => ExitKind::Io,
+        };
+        Failure::new(kind, e)
+    })?;
+    crate::outln!("removed {name}");
+    Ok(())
+}

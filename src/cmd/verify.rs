@@ -1,0 +1,86 @@
+//! `gantry verify REF`: judges an image's signatures and attestations against its registry's
+//! policy exactly as install would, without unpacking or changing the store, and prints the
+//! report (text or `--json`). A denial is exit code "denied" after the report is shown.
+
+use super::{open_repo, prepare, reporter, runtime, Wanted};
+use crate::exit::{Classify, ExitKind, Failure};
+use crate::install::Pipeline;
+use crate::report::Reporter;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Arguments of `gantry verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Image reference.
+    pub reference: String,
+    /// Machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Judge as if --allow-unsigned were given to install.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Platform, OS/ARCH[/VARIANT] (default: this host).
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// Runs `gantry verify`; `verbose` shows every hook verdict (unless `--json`).
+pub fn run(a: VerifyArgs, verbose: bool) -> Result<(), Failure> {
+    let p = prepare(Wanted {
+        reference: &a.reference,
+        name: None,
+        platform: a.platform.as_deref(),
+        allow_unsigned: a.allow_unsigned,
+        replace: false,
+    })?;
+    let store = Store::open(&p.home).kind(ExitKind::Io)?;
+    let reporter: Arc<dyn Reporter> = if a.json {
+        Arc::new(crate::report::Quiet)
+    } else {
+        reporter(false, verbose)
+    };
+    let pipeline = Pipeline {
+        store: &store,
+        config: &p.config,
+        policy: &p.policy,
+        hooks: &p.hooks,
+        reporter,
+    };
+    let rt = runtime()?;
+    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
+    let report = rt
+        .block_on(pipeline.verify(&repo, &version, &p.req))
+        .map_err(|e| Failure::new(e.kind(), e))?;
+    if a.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        let verified = report.signatures.iter().filter(|s| s.verified).count();
+        crate::outln!(
+            "{} {}: {verified}/{} signatures verified, {} attestations; {}",
+            report.reference,
+            report.digest,
+            report.signatures.len(),
+            report.attestations.len(),
+            if report.allowed {
+                "allowed by policy"
+            } else {
+                "DENIED by policy"
+            }
+        );
+    }
+    if report.allowed {
+        Ok(())
+    } else {
+        Err(Failure::msg(
+            ExitKind::Denied,
+            format!(
+                "{} does not satisfy the policy of registry '{}'",
+                report.reference, report.registry
+            ),
+        ))
+    }
+}
