@@ -275,6 +275,54 @@ pub struct LimitsConfig {
     pub max_file_bytes: Option<u64>,
 }
 
+/// How gantry reaches registries; absent fields take the built-in defaults (`crate::net`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Seconds to establish a connection (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<u64>,
+    /// Seconds a response or body may go without progress (under 1 KiB) before it fails
+    /// (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_timeout: Option<u64>,
+    /// Attempts per request, the first included (default 5; 1 turns retries off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+}
+
+impl NetworkConfig {
+    /// The settings in force: these values over the built-in defaults.
+    pub fn net(&self) -> crate::net::NetConfig {
+        let d = crate::net::NetConfig::default();
+        let secs = std::time::Duration::from_secs;
+        crate::net::NetConfig {
+            connect_timeout: self.connect_timeout.map_or(d.connect_timeout, secs),
+            stall_timeout: self.stall_timeout.map_or(d.stall_timeout, secs),
+            attempts: self.attempts.unwrap_or(d.attempts),
+            ..d
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let bad = |k: &str, v: u64, lo: u64, hi: u64| {
+            (v < lo || v > hi).then(|| format!("network.{k} = {v}: use {lo} to {hi}"))
+        };
+        let problems = [
+            self.connect_timeout
+                .and_then(|v| bad("connect_timeout", v, 1, 600)),
+            self.stall_timeout
+                .and_then(|v| bad("stall_timeout", v, 1, 3600)),
+            self.attempts
+                .and_then(|v| bad("attempts", u64::from(v), 1, 20)),
+        ];
+        match problems.into_iter().flatten().next() {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One configuration file (either layer).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -298,6 +346,9 @@ pub struct Config {
     pub plugin_cache_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "is_default_limits")]
     pub limits: LimitsConfig,
+    /// Timeouts and retries.
+    #[serde(default, skip_serializing_if = "is_default_network")]
+    pub network: NetworkConfig,
     /// Policies that run for every registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyRef>,
@@ -306,6 +357,10 @@ pub struct Config {
     pub plugins: Vec<PluginRef>,
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryEntry>,
+}
+
+fn is_default_network(n: &NetworkConfig) -> bool {
+    *n == NetworkConfig::default()
 }
 
 fn is_default_limits(l: &LimitsConfig) -> bool {
@@ -421,6 +476,7 @@ impl Config {
     /// Checks what serde cannot: references between keys and whole signature policies. An error
     /// carries the registry (and field) it is about, so the caller can name the line.
     fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
+        self.network.check().map_err(|m| (m, None))?;
         if let Some(d) = &self.default_registry {
             if !self.registries.contains_key(d) {
                 return Err((
@@ -627,6 +683,20 @@ impl Layered {
                 self.user.limits.max_file_bytes,
                 self.system.limits.max_file_bytes,
             ),
+        };
+        // Network settings are the machine's own: the user's where set, else the system's.
+        c.network = NetworkConfig {
+            connect_timeout: self
+                .user
+                .network
+                .connect_timeout
+                .or(self.system.network.connect_timeout),
+            stall_timeout: self
+                .user
+                .network
+                .stall_timeout
+                .or(self.system.network.stall_timeout),
+            attempts: self.user.network.attempts.or(self.system.network.attempts),
         };
         // Policies and plugins of both layers run; the system ones cannot be removed.
         c.policies = self

@@ -127,6 +127,7 @@ impl BlobSource for Repo {
                 Ok(Box::new(ChannelReader {
                     rx,
                     cur: bytes::Bytes::new(),
+                    failed: None,
                 }))
             }
         }
@@ -136,14 +137,23 @@ impl BlobSource for Repo {
 struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     cur: bytes::Bytes,
+    /// The transfer failed: every later read fails the same way (a reader that retries after an
+    /// error must not mistake the closed channel for the end of the blob).
+    failed: Option<(std::io::ErrorKind, String)>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some((kind, message)) = &self.failed {
+            return Err(std::io::Error::new(*kind, message.clone()));
+        }
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    return Err(e);
+                }
                 None => return Ok(0),
             }
         }

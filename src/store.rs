@@ -19,7 +19,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "invalid package name '{0}': use letters, digits, '.', '_' and '-', not starting with '.'"
+        "invalid package name '{0}': use letters, digits, '.', '_' and '-', starting with a letter or digit"
     )]
     BadName(String),
     #[error("refusing to overwrite {0}: it is not a gantry wrapper (remove it or choose another --name)")]
@@ -41,8 +41,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub fn validate_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && !name.starts_with('.')
-        && !name.starts_with('-')
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
@@ -579,10 +581,12 @@ mod tests {
 
     #[test]
     fn hostile_names_are_refused() {
-        for bad in ["", "..", ".hidden", "a/b", "../x", "a b", "x\0y"] {
+        for bad in [
+            "", "..", ".hidden", "a/b", "../x", "a b", "x\0y", "-rf", "_x", "-", "é",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["jq", "gh-cli", "python3.12", "a_b"] {
+        for good in ["jq", "gh-cli", "python3.12", "a_b", "7zip", "X"] {
             validate_name(good).unwrap();
         }
     }

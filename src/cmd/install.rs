@@ -38,31 +38,35 @@ pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
+    let reporter = reporter(false, verbose);
     let pipeline = Pipeline {
         store: &store,
         config: &p.config,
         policy: &p.policy,
         hooks: &p.hooks,
-        reporter: reporter(false, verbose),
+        reporter: reporter.clone(),
     };
     let rt = runtime()?;
-    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
-    // Ctrl-C: the install stops at its next step (the commit itself runs without a pause, so it
-    // happens whole or not at all), its workers are given a moment to stop, and the staging it
-    // left is removed on the way out.
+    let (repo, version) = rt.block_on(async { open_repo(&p, reporter) })?;
+    // SIGINT (Ctrl-C) or SIGTERM: the install stops at its next step (the commit itself runs
+    // without a pause, so it happens whole or not at all), its workers are given a moment to
+    // stop, and the staging it left is removed on the way out.
     let interruptible = async {
         tokio::select! {
-            r = pipeline.install(&repo, &version, &p.req) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            r = pipeline.install(&repo, &version, &p.req) => Ok(r),
+            signal = super::interrupted() => Err(signal),
         }
     };
-    let Some(result) = rt.block_on(interruptible) else {
-        rt.shutdown_timeout(std::time::Duration::from_secs(2));
-        let _ = store.clean_leftovers();
-        return Err(Failure::msg(
-            ExitKind::Interrupted,
-            "interrupted; nothing was changed and the staging was removed",
-        ));
+    let result = match rt.block_on(interruptible) {
+        Ok(r) => r,
+        Err(signal) => {
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            let _ = store.clean_leftovers();
+            return Err(Failure::msg(
+                ExitKind::Interrupted,
+                format!("interrupted by {signal}; nothing was changed and the staging was removed"),
+            ));
+        }
     };
     let outcome = result.map_err(|e| Failure::new(e.kind(), e))?;
     match outcome {

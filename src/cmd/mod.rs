@@ -158,8 +158,27 @@ fn reporter(json: bool, verbose: bool) -> Arc<dyn Reporter> {
     }
 }
 
-fn open_repo(p: &Prepared) -> Result<(Repo, ManifestRef), Failure> {
-    crate::repo::open(&p.req.location, &p.policy, &p.home).map_err(|e| {
+/// Resolves when the process is asked to stop: SIGINT (Ctrl-C) or, on Unix, SIGTERM; names it.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
+
+/// Opens the repository of the request with the configured network settings, reporting retries
+/// to `reporter`.
+fn open_repo(p: &Prepared, reporter: Arc<dyn Reporter>) -> Result<(Repo, ManifestRef), Failure> {
+    let net = p.config.network.net();
+    crate::repo::open_with(&p.req.location, &p.policy, &p.home, net, reporter).map_err(|e| {
         let e = InstallError::from(e);
         Failure::new(e.kind(), e)
     })

@@ -45,10 +45,10 @@ pub fn run(a: VerifyArgs, verbose: bool) -> Result<(), Failure> {
         config: &p.config,
         policy: &p.policy,
         hooks: &p.hooks,
-        reporter,
+        reporter: reporter.clone(),
     };
     let rt = runtime()?;
-    let (repo, version) = rt.block_on(async { open_repo(&p) })?;
+    let (repo, version) = rt.block_on(async { open_repo(&p, reporter) })?;
     let report = rt
         .block_on(pipeline.verify(&repo, &version, &p.req))
         .map_err(|e| Failure::new(e.kind(), e))?;

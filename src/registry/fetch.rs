@@ -469,6 +469,13 @@ impl From<AttemptError> for Outcome {
 }
 
 fn connection(url: &str, e: &reqwest::Error) -> AttemptError {
+    if e.is_timeout() && !e.is_connect() {
+        // The client's own read timeout: nothing arrived for a whole stall window.
+        return AttemptError {
+            failure: net::Failure::Stalled(url.to_string()),
+            ..stalled_message(url)
+        };
+    }
     let mut message = format!("{url}: {e}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -488,6 +495,16 @@ fn stalled(url: &str, net: &NetConfig) -> AttemptError {
             "{url} stalled: less than {} bytes in {} s (the stall timeout; raise [network] stall_timeout to wait longer)",
             net::STALL_MIN_BYTES,
             net.stall_timeout.as_secs()
+        ),
+    }
+}
+
+/// [`stalled`] when the window is the client's read timeout.
+fn stalled_message(url: &str) -> AttemptError {
+    AttemptError {
+        failure: net::Failure::Stalled(url.to_string()),
+        message: format!(
+            "{url} stalled: nothing arrived within the stall timeout (raise [network] stall_timeout to wait longer)"
         ),
     }
 }

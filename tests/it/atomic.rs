@@ -88,6 +88,15 @@ fn sigkill_mid_install_keeps_the_previous_version() {
 
 #[test]
 fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
+    interrupted_mid_install_cleans_up(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_mid_install_removes_its_staging_on_the_way_out() {
+    interrupted_mid_install_cleans_up(libc::SIGTERM, "SIGTERM");
+}
+
+fn interrupted_mid_install_cleans_up(signal: i32, name: &str) {
     let env = Env::new();
     let reg = TestRegistry::start();
     let r = v1_installed_v2_published(&env, &reg);
@@ -104,13 +113,14 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(child.id() as i32, signal) };
         let out = child.wait_with_output().unwrap();
         match out.status.code() {
             Some(c) if c == code(ExitKind::Interrupted) => {
                 interrupted += 1;
                 assert!(
-                    String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+                    String::from_utf8_lossy(&out.stderr)
+                        .contains(&format!("interrupted by {name}")),
                     "{}",
                     String::from_utf8_lossy(&out.stderr)
                 );
@@ -131,9 +141,7 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
             }
             // Before the handler is in place (still loading the configuration): the default
             // action, and nothing was staged yet.
-            None if std::os::unix::process::ExitStatusExt::signal(&out.status)
-                == Some(libc::SIGINT) =>
-            {
+            None if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(signal) => {
                 assert!(env.staging_is_empty());
                 assert_consistent(&env, "app", &["v1"]);
             }
@@ -142,7 +150,7 @@ fn ctrl_c_mid_install_removes_its_staging_on_the_way_out() {
     }
     assert!(
         interrupted > 0,
-        "no SIGINT landed mid-install; the test proved nothing"
+        "no {name} landed mid-install; the test proved nothing"
     );
 }
 
