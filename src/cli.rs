@@ -25,6 +25,18 @@ pub enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Remove an installed tool.
     Remove(cmd::remove::RemoveArgs),
+    /// Update installed tools: follow moved tags, report (or with --latest take) newer versions.
+    Update(cmd::update::UpdateArgs),
+    /// Make an earlier kept version of a tool current again, if the current policy allows it.
+    Rollback(cmd::rollback::RollbackArgs),
+    /// Judge what is installed by the current policy, over the facts recorded at install.
+    Audit(cmd::audit::AuditArgs),
+    /// Show the tag ledger: every digest each tag was seen to name, and the moves accepted.
+    Ledger(cmd::ledger::LedgerArgs),
+    /// Keep a tool at its installed version: update leaves it alone.
+    Pin(cmd::pin::PinArgs),
+    /// Let update move a pinned tool again.
+    Unpin(cmd::pin::PinArgs),
     /// List installed tools.
     List(cmd::list::ListArgs),
     /// Manage configured registries.

@@ -31,6 +31,17 @@ pub enum Mode {
     Warn,
 }
 
+/// What an update does when the new digest's verified signers differ from the installed one's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignerContinuity {
+    /// Say so, then go on.
+    #[default]
+    Warn,
+    /// Refuse, unless `--accept-signer-change`.
+    Enforce,
+}
+
 /// How a signature's `docker-reference` must relate to the image being installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +120,10 @@ pub struct RegistryEntry {
     /// Install unsigned images from this registry without `--allow-unsigned`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub always_allow_unsigned: bool,
+    /// When an update's signers differ from the installed version's: `warn` (default) or
+    /// `enforce`.
+    #[serde(default, skip_serializing_if = "is_default_continuity")]
+    pub signer_continuity: SignerContinuity,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -291,6 +306,13 @@ pub struct NetworkConfig {
     pub attempts: Option<u32>,
 }
 
+impl Config {
+    /// Versions kept per package, the current one included.
+    pub fn keep(&self) -> usize {
+        self.keep_versions.unwrap_or(2)
+    }
+}
+
 impl NetworkConfig {
     /// The settings in force: these values over the built-in defaults.
     pub fn net(&self) -> crate::net::NetConfig {
@@ -349,6 +371,10 @@ pub struct Config {
     /// Timeouts and retries.
     #[serde(default, skip_serializing_if = "is_default_network")]
     pub network: NetworkConfig,
+    /// Versions of each package kept on disk for `rollback`, the current one included
+    /// (default 2: current and one before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<usize>,
     /// Policies that run for every registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyRef>,
@@ -357,6 +383,10 @@ pub struct Config {
     pub plugins: Vec<PluginRef>,
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryEntry>,
+}
+
+fn is_default_continuity(c: &SignerContinuity) -> bool {
+    *c == SignerContinuity::Warn
 }
 
 fn is_default_network(n: &NetworkConfig) -> bool {
@@ -477,6 +507,9 @@ impl Config {
     /// carries the registry (and field) it is about, so the caller can name the line.
     fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
         self.network.check().map_err(|m| (m, None))?;
+        if let Some(k) = self.keep_versions.filter(|k| !(1..=100).contains(k)) {
+            return Err((format!("keep_versions = {k}: use 1 to 100"), None));
+        }
         if let Some(d) = &self.default_registry {
             if !self.registries.contains_key(d) {
                 return Err((
@@ -684,6 +717,7 @@ impl Layered {
                 self.system.limits.max_file_bytes,
             ),
         };
+        c.keep_versions = self.user.keep_versions.or(self.system.keep_versions);
         // Network settings are the machine's own: the user's where set, else the system's.
         c.network = NetworkConfig {
             connect_timeout: self

@@ -67,7 +67,7 @@ pub struct ManifestFacts {
 }
 
 /// What the install step is about to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstallFacts {
     /// The package name (and command name).
     pub name: String,
@@ -79,6 +79,22 @@ pub struct InstallFacts {
     pub wrapper_path: String,
     /// The digest this install replaces, `null` for a first install.
     pub previous_digest: Option<String>,
+    /// What the version this install replaces was installed with, so a policy can compare
+    /// (absent for a first install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousFacts>,
+}
+
+/// The installed version an install (an update) replaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousFacts {
+    pub digest: String,
+    /// The tag it was installed from (`null` for a reference by digest).
+    pub tag: Option<String>,
+    /// Its verified signers.
+    pub signers: Vec<crate::facts::SignerFacts>,
+    /// What its attestations said (`{sboms, provenance, vulnerability_scans, other}`).
+    pub attestation_summary: serde_json::Value,
 }
 
 /// A fact the contract promises for a hook is missing from the document (only a hand-written

@@ -21,6 +21,9 @@ pub enum ExitKind {
     Io,
     /// Interrupted (SIGINT, Ctrl-C) before the change was made: exit 130, as shells report.
     Interrupted,
+    /// `update --check` (or `update` with no terminal and no `--yes`): there are updates to
+    /// apply: exit 10.
+    Pending,
 }
 
 impl ExitKind {
@@ -34,6 +37,7 @@ impl ExitKind {
             ExitKind::Registry => 5,
             ExitKind::Io => 6,
             ExitKind::Interrupted => 130,
+            ExitKind::Pending => 10,
         }
     }
 }

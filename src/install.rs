@@ -20,6 +20,7 @@ use crate::config::{Config, Mode};
 use crate::document::{HookDocument, ImageFacts, InstallFacts, ManifestFacts, RegistryFacts};
 use crate::facts::{LedgerSighting, Platform};
 use crate::image;
+use crate::ledger::{Acceptance, Entry, Sighting};
 use crate::policy::decisions::{self, DecisionOutcome, HookDecision};
 use crate::policy::hook::{HookPoint, Verdict};
 use crate::reference::ImageLocation;
@@ -27,7 +28,7 @@ use crate::registry_policy::RegistryPolicy;
 use crate::report::{Event, Reporter};
 use crate::shim::LaunchPlan;
 use crate::source::{BlobSource, ImageSource, ManifestRef};
-use crate::store::{self, PackageMetadata, Sighting, Store};
+use crate::store::{self, PackageMetadata, Store};
 use crate::verify::{self, Verified};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,6 +48,13 @@ pub struct InstallRequest {
     pub platform: Platform,
     /// Replace a package of the same name installed from another origin.
     pub replace: bool,
+    /// Accept a tag that now names another digest than the ledger holds (`gantry update`); the
+    /// move is recorded in the ledger when the install commits.
+    pub accept_move: bool,
+    /// What the decision log calls this run: `None` for an install, `update`.
+    pub action: Option<&'static str>,
+    /// Go on where the registry enforces signer continuity and the signers changed.
+    pub accept_signer_change: bool,
 }
 
 /// How an install ended.
@@ -131,6 +139,8 @@ struct Run {
     name: Option<String>,
     /// The decision record of this run is already in the log.
     recorded: bool,
+    /// The tag moved and the request accepts it: recorded in the ledger at the commit.
+    moved: Option<Acceptance>,
 }
 
 impl<H: Hooks + ?Sized> Pipeline<'_, H> {
@@ -211,7 +221,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         self.store.check_wrapper_free(&name)?;
         let verified = self.verify_trust(source, resolved, req, run).await?;
         let staged = self.stage(source, verified, run).await?;
-        let plan = self.plan(staged, &name, previous, run)?;
+        let plan = self.plan(staged, &name, previous, req, run)?;
         self.commit(plan, req, run)
     }
 
@@ -239,6 +249,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             digest: None,
             name: None,
             recorded: false,
+            moved: None,
         }
     }
 
@@ -299,7 +310,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         self.gate(run, HookPoint::Resolve)?;
 
         let image = image::resolve(source, &run.reference, version, &req.platform).await?;
-        let ledger = self.record_sighting(&req.location, &image.digest)?;
+        let ledger = self.check_ledger(&req.location, &image.digest, req, run)?;
         run.digest = Some(image.digest.clone());
         run.doc.image.manifest = Some(ManifestFacts {
             digest: image.digest.clone(),
@@ -393,6 +404,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         staged: Staged,
         name: &str,
         previous: Option<String>,
+        req: &InstallRequest,
         run: &mut Run,
     ) -> Result<Plan, InstallError> {
         let image = staged.verified.image();
@@ -407,11 +419,18 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             reference: run.reference.clone(),
             source,
         })?;
+        let installed = previous
+            .as_ref()
+            .and_then(|_| self.store.current_metadata(name).ok());
+        if let Some(old) = &installed {
+            self.check_signers(name, old, &staged.verified.trust().signatures, req)?;
+        }
         run.doc.install = Some(InstallFacts {
             name: name.to_string(),
             entrypoint: launch.entrypoint.clone(),
             wrapper_path: self.store.wrapper_path(name).display().to_string(),
             previous_digest: previous.clone(),
+            previous: installed.as_ref().map(previous_facts),
         });
         self.gate(run, HookPoint::Install)?;
         let trust = staged.verified.trust();
@@ -428,6 +447,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             signatures: trust.signatures.clone(),
             attestations: serde_json::to_value(&trust.summary).unwrap_or_default(),
             verdicts: Value::Object(run.verdicts.clone()),
+            allow_unsigned: self.policy.allow_unsigned,
         };
         Ok(Plan {
             staged,
@@ -450,15 +470,21 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             meta,
             previous,
         } = plan;
-        self.write_version(staged.dir.path(), &launch, &meta)?;
+        self.write_version(staged.dir.path(), &launch, &meta, &run.doc)?;
         let _ = staged.early_sync.join();
         // The decision is on disk before the install becomes visible: if it cannot be written,
         // nothing changes.
         self.record(run, req, DecisionOutcome::Installed, None)?;
         run.recorded = true;
+        if let Some(accepted) = run.moved.take() {
+            self.store.ledger().append(&Entry::Accepted(accepted))?;
+        }
         self.reporter
             .report(&Event::Committing { name: &meta.name });
-        if let Err(e) = self.store.commit(&meta.name, &meta.digest, staged.dir) {
+        if let Err(e) = self
+            .store
+            .commit(&meta.name, &meta.digest, staged.dir, self.config.keep())
+        {
             // Say so after the record that announced it.
             let e = InstallError::from(e);
             let _ = self.record(run, req, DecisionOutcome::Failed, Some(e.to_string()));
@@ -490,6 +516,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         let mut record =
             decisions::DecisionRecord::new(&name, &run.reference, run.digest.as_deref(), outcome);
         record.mode = Some(if run.warn_mode { "warn" } else { "enforce" }.into());
+        record.action = req.action.map(str::to_owned);
         record.hooks = if run.recorded {
             run.hooks.clone()
         } else {
@@ -498,6 +525,45 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         record.error = error;
         let path = self.store.home().decisions();
         decisions::append(&path, record).map_err(|source| InstallError::Record { path, source })
+    }
+
+    /// Signer continuity: the new version's verified signers against the installed one's. A
+    /// change is reported; where the registry enforces continuity it is refused unless the
+    /// request accepts it.
+    fn check_signers(
+        &self,
+        name: &str,
+        old: &PackageMetadata,
+        new: &[crate::facts::SignatureFact],
+        req: &InstallRequest,
+    ) -> Result<(), InstallError> {
+        let (before, after) = (signers(&old.signatures), signers(new));
+        if before == after {
+            return Ok(());
+        }
+        let list = |s: &std::collections::BTreeSet<String>| {
+            if s.is_empty() {
+                "no verified signer".to_string()
+            } else {
+                s.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        };
+        let (from, to) = (list(&before), list(&after));
+        self.reporter.report(&Event::SignerChange {
+            name,
+            from: &from,
+            to: &to,
+        });
+        let enforced = self.policy.signer_continuity == crate::config::SignerContinuity::Enforce;
+        if enforced && !req.accept_signer_change {
+            return Err(InstallError::SignerChanged {
+                name: name.to_string(),
+                registry: self.policy.name.clone(),
+                from,
+                to,
+            });
+        }
+        Ok(())
     }
 
     /// A package does not silently change origin: installing `name` from another registry or
@@ -521,34 +587,73 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         )))
     }
 
-    /// Records a tag sighting (registry images with a tag) and returns the earlier ones.
-    fn record_sighting(
+    /// Records a tag sighting (registry images with a tag) and returns the earlier ones. A tag
+    /// that now names another digest than the ledger holds it to is refused, unless the request
+    /// accepts the move (`gantry update`); the accepted move is kept in `run` for the commit.
+    fn check_ledger(
         &self,
         loc: &ImageLocation,
         digest: &str,
+        req: &InstallRequest,
+        run: &mut Run,
     ) -> Result<Vec<LedgerSighting>, InstallError> {
-        match loc {
-            ImageLocation::Registry(r) => match r.tag() {
-                Some(t) => Ok(self.store.record_sighting(&Sighting {
-                    registry: r.host.clone(),
-                    repository: r.repository.clone(),
-                    tag: t.to_string(),
-                    digest: digest.to_string(),
-                    seen: now(),
-                })?),
-                None => Ok(Vec::new()),
-            },
-            ImageLocation::Layout(_) => Ok(Vec::new()),
+        let ImageLocation::Registry(r) = loc else {
+            return Ok(Vec::new());
+        };
+        let Some(tag) = r.tag() else {
+            return Ok(Vec::new());
+        };
+        let ledger = self.store.ledger();
+        let contents = ledger.read()?;
+        let earlier = contents.sightings(&r.host, &r.repository, tag);
+        let expected = contents.expected(&r.host, &r.repository, tag);
+        let seen = now();
+        ledger.append(&Entry::Sighting(Sighting {
+            registry: r.host.clone(),
+            repository: r.repository.clone(),
+            tag: tag.to_string(),
+            digest: digest.to_string(),
+            seen: seen.clone(),
+        }))?;
+        match expected {
+            Some(e) if e.digest != digest => {
+                if req.accept_move || run.judging == Judging::ReportAll {
+                    run.moved = Some(Acceptance {
+                        event: "accepted".into(),
+                        registry: r.host.clone(),
+                        repository: r.repository.clone(),
+                        tag: tag.to_string(),
+                        from: e.digest,
+                        to: digest.to_string(),
+                        by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+                        at: seen,
+                    });
+                    return Ok(earlier);
+                }
+                let first_seen = contents
+                    .first_seen(&r.host, &r.repository, tag, digest)
+                    .unwrap_or(seen);
+                Err(InstallError::TagMoved(Box::new(error::TagMoved {
+                    reference: run.reference.clone(),
+                    name: run.name.clone().unwrap_or_else(|| loc.default_name()),
+                    recorded: e.digest,
+                    recorded_seen: e.first_seen,
+                    now: digest.to_string(),
+                    now_seen: first_seen,
+                })))
+            }
+            _ => Ok(earlier),
         }
     }
 
-    /// Writes the version's `launch` script (for its final location) and `metadata.json` into
-    /// the staging dir.
+    /// Writes the version's `launch` script (for its final location), the hook document it was
+    /// judged on and `metadata.json` into the staging dir.
     fn write_version(
         &self,
         staged: &std::path::Path,
         plan: &LaunchPlan,
         meta: &PackageMetadata,
+        doc: &HookDocument,
     ) -> Result<(), InstallError> {
         let final_root = self
             .store
@@ -558,9 +663,62 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             &staged.join("launch"),
             crate::shim::launch_script(plan, &final_root).as_bytes(),
         )?;
+        // The facts every hook judged, so a rollback or an audit can judge them again offline.
+        let path = staged.join(store::DOCUMENT_FILE);
+        let bytes = serde_json::to_vec(doc).unwrap_or_default();
+        std::fs::write(&path, bytes).map_err(|source| InstallError::Io { path, source })?;
         let path = staged.join("metadata.json");
         let bytes = serde_json::to_vec_pretty(meta).unwrap_or_default();
         std::fs::write(&path, bytes).map_err(|source| InstallError::Io { path, source })
+    }
+}
+
+/// Who verifiably signed, one line per signer: `key sha256:…`, or `ISSUER SUBJECT` with a URI
+/// subject's `@ref` dropped (a release workflow signs each tag from another ref; the workflow is
+/// what must stay the same).
+fn signers(sigs: &[crate::facts::SignatureFact]) -> std::collections::BTreeSet<String> {
+    use crate::facts::SignatureKind;
+    sigs.iter()
+        .filter(|s| s.verified)
+        .map(|s| match s.kind {
+            SignatureKind::Key => format!("key {}", s.key_fingerprint.as_deref().unwrap_or("?")),
+            SignatureKind::Keyless => {
+                let subject = s.identity.subject.as_deref().unwrap_or("?");
+                let subject = match subject.split_once('@') {
+                    Some((workflow, _)) if subject.contains("://") => workflow,
+                    _ => subject,
+                };
+                format!("{} {subject}", s.identity.issuer.as_deref().unwrap_or("?"))
+            }
+        })
+        .collect()
+}
+
+/// What a policy sees of the installed version an install replaces.
+fn previous_facts(m: &PackageMetadata) -> crate::document::PreviousFacts {
+    let tag = m
+        .reference
+        .split_once('@')
+        .map_or(m.reference.as_str(), |(r, _)| r)
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map(|(_, t)| t.to_string())
+        .filter(|_| !m.reference.contains('@'));
+    crate::document::PreviousFacts {
+        digest: m.digest.clone(),
+        tag,
+        signers: m
+            .signatures
+            .iter()
+            .filter(|s| s.verified)
+            .map(|s| crate::facts::SignerFacts {
+                kind: Some(s.kind),
+                key_fingerprint: s.key_fingerprint.clone(),
+                identity: s.identity.clone(),
+                tlog: s.tlog.clone(),
+            })
+            .collect(),
+        attestation_summary: m.attestations.clone(),
     }
 }
 

@@ -25,6 +25,11 @@ pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
+/// Tags asked for per page of a tag list.
+pub const TAG_PAGE_SIZE: usize = 100;
+/// Pages of a tag list followed at most.
+pub const MAX_TAG_PAGES: usize = 200;
+
 /// Manifests larger than this are refused (the spec's recommended limit).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -214,6 +219,41 @@ impl Registry {
             .await
             .map(|_| ())
             .map_err(|e| self.err(format!("authenticate to {}", self.host), e))
+    }
+
+    /// Every tag of the repository, in the registry's order, following `Link` pagination on the
+    /// same registry (at most [`MAX_TAG_PAGES`] pages).
+    pub async fn tags(&self) -> Result<Vec<String>, SourceError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let what = format!("tags of {}", self.repository_ref());
+        let mut url = format!("{}?n={TAG_PAGE_SIZE}", self.fetcher.url("tags", "list"));
+        let mut out = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let Some((body, next)) = self
+                .fetcher
+                .get_page(&what, &url, "application/json", MAX_MANIFEST_BYTES)
+                .await?
+            else {
+                return Ok(out); // no such repository: no tags
+            };
+            let page: Page = serde_json::from_slice(&body).map_err(|e| SourceError::Registry {
+                what: what.clone(),
+                message: format!("the tag list is not valid JSON: {e}"),
+            })?;
+            out.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = n,
+                None => return Ok(out),
+            }
+        }
+        Err(SourceError::Registry {
+            what,
+            message: format!("more than {MAX_TAG_PAGES} pages of tags"),
+        })
     }
 
     /// `host/repository`, as cosign's `docker-reference` wants it.

@@ -248,6 +248,9 @@ pub struct RegistryPolicy {
     /// The governing entry sets `always_allow_unsigned` (and the system layer allows it).
     pub always_allow_unsigned: bool,
     pub mode: Mode,
+    /// What a change of signers on update does (the stricter of the governing and adding
+    /// entries).
+    pub signer_continuity: crate::config::SignerContinuity,
     /// Registry-scoped policies and plugins, each with the layer of the entry that names it.
     pub policies: Vec<(Layer, PolicyRef)>,
     pub plugins: Vec<(Layer, PluginRef)>,
@@ -379,6 +382,7 @@ impl RegistryPolicy {
             allow_unsigned,
             always_allow_unsigned: false,
             mode: Mode::Enforce,
+            signer_continuity: Default::default(),
             policies: Vec::new(),
             plugins: Vec::new(),
         };
@@ -404,6 +408,7 @@ impl RegistryPolicy {
             if layer == Layer::User && policy.layer == Some(Layer::System) {
                 policy.additional.push(name.to_string());
             }
+            policy.signer_continuity = policy.signer_continuity.max(e.signer_continuity);
             if e.has_signature_policy() {
                 let rule = SignerRule::from_entry(name, layer, e)?;
                 let keyless = rule.signer.wants_keyless()

@@ -39,6 +39,12 @@ pub enum Event<'a> {
         delay_ms: u64,
         reason: &'a str,
     },
+    /// The new version's verified signers differ from the installed one's.
+    SignerChange {
+        name: &'a str,
+        from: &'a str,
+        to: &'a str,
+    },
     /// A hook was judged (every hook, allow included).
     Verdict {
         hook: HookPoint,
@@ -146,6 +152,10 @@ impl Reporter for TextReporter {
                 &format!("{what} in {delay_ms} ms (attempt {attempt} of {attempts}): {reason}"),
             ),
             Event::Retry { .. } => {}
+            Event::SignerChange { name, from, to } => crate::errln!(
+                "{:>12} the signers of {name} changed: installed version signed by {from}, new version by {to}",
+                "warning"
+            ),
             Event::LayerStarted {
                 digest,
                 size,

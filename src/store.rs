@@ -77,6 +77,9 @@ pub struct PackageMetadata {
     pub attestations: serde_json::Value,
     #[serde(default)]
     pub verdicts: serde_json::Value,
+    /// Installed with `--allow-unsigned` (so a later audit or rollback judges it the same way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned: bool,
 }
 
 /// An exclusive lock on the home; released on drop.
@@ -178,18 +181,30 @@ pub struct Store {
     home: Home,
 }
 
-/// One line of `ledger.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Sighting {
-    pub registry: String,
-    pub repository: String,
-    pub tag: String,
-    pub digest: String,
-    /// RFC 3339.
-    pub seen: String,
-}
+pub use crate::ledger::Sighting;
 
 const DIGEST_DIR_PREFIX: &str = "sha256-";
+/// The hook document a version was installed under, in its version directory.
+pub const DOCUMENT_FILE: &str = "document.json";
+/// Marks a pinned package, in its package directory.
+const PIN_FILE: &str = "pinned";
+
+/// One installed version of a package.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    pub digest: String,
+    pub metadata: PackageMetadata,
+    /// `current` points at it.
+    pub current: bool,
+}
+
+fn read_metadata(p: &Path) -> Result<PackageMetadata, StoreError> {
+    let bytes = fs::read(p).map_err(io(p))?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    })
+}
 
 impl Store {
     /// Opens (creating the layout of) the store at `home`.
@@ -246,8 +261,12 @@ impl Store {
                     if n.starts_with(".current.") {
                         let _ = fs::remove_file(f.path());
                     }
-                    // A version an interrupted commit was still deleting, never the current one.
+                    // A version that is not whole (left half-deleted by an older gantry), never the
+                    // current one. Whole earlier versions are kept for rollback.
+                    let whole = f.path().join("metadata.json").is_file()
+                        && f.path().join("launch").is_file();
                     if n.starts_with(DIGEST_DIR_PREFIX)
+                        && !whole
                         && current
                             .as_deref()
                             .is_some_and(|c| c.as_os_str() != f.file_name())
@@ -350,13 +369,14 @@ impl Store {
     }
 
     /// Makes a staged version visible: fsync, rename into `packages/NAME/sha256-HEX`, flip
-    /// `current`, write the wrapper, and drop older versions. Each step is atomic on its own and
+    /// `current`, write the wrapper, and drop versions beyond the `keep` newest. Each step is atomic on its own and
     /// the order makes every intermediate state a working one.
     pub fn commit(
         &self,
         name: &str,
         digest: &str,
         staged: tempfile::TempDir,
+        keep: usize,
     ) -> Result<(), StoreError> {
         self.check_wrapper_free(name)?;
         let pkg = self.package_dir(name);
@@ -378,14 +398,122 @@ impl Store {
         fs::rename(&tmp_link, pkg.join("current")).map_err(io(&pkg))?;
         fsync_dir(&pkg)?;
         self.write_wrapper(name)?;
-        // Older versions are no longer reachable.
-        for e in fs::read_dir(&pkg).map_err(io(&pkg))?.flatten() {
-            let n = e.file_name();
-            if n.to_string_lossy().starts_with(DIGEST_DIR_PREFIX) && e.path() != dest {
-                let _ = remove_any(&e.path());
+        self.prune(name, keep)
+    }
+
+    /// Drops the versions of `name` beyond the `keep` newest (the current one always stays).
+    /// Each goes in one atomic step (renamed into the staging area, deleted there), so a version
+    /// directory under the package is always whole.
+    pub fn prune(&self, name: &str, keep: usize) -> Result<(), StoreError> {
+        let current = self.current_digest(name);
+        let others: Vec<VersionInfo> = self
+            .versions(name)?
+            .into_iter()
+            .filter(|v| Some(&v.digest) != current.as_ref())
+            .collect();
+        for old in others.into_iter().skip(keep.saturating_sub(1)) {
+            let dir = self.version_dir(name, &old.digest);
+            let trash = self.home.tmp().join(format!(
+                "prune-{name}-{}-{}",
+                crate::registry::digest_hex(&old.digest),
+                std::process::id()
+            ));
+            fs::rename(&dir, &trash).map_err(io(&dir))?;
+            let _ = remove_any(&trash);
+        }
+        fsync_dir(&self.package_dir(name))
+    }
+
+    /// Every whole version of `name` on disk (current included), newest install first.
+    pub fn versions(&self, name: &str) -> Result<Vec<VersionInfo>, StoreError> {
+        let pkg = self.package_dir(name);
+        let rd = match fs::read_dir(&pkg) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&pkg)(e)),
+        };
+        let current = self.current_digest(name);
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let Some(hex) = n.strip_prefix(DIGEST_DIR_PREFIX) else {
+                continue;
+            };
+            let digest = format!("sha256:{hex}");
+            let Ok(meta) = read_metadata(&e.path().join("metadata.json")) else {
+                continue; // not whole: leftovers are for clean_leftovers
+            };
+            out.push(VersionInfo {
+                current: current.as_deref() == Some(digest.as_str()),
+                digest,
+                metadata: meta,
+            });
+        }
+        out.sort_by(|a, b| b.metadata.installed_at.cmp(&a.metadata.installed_at));
+        Ok(out)
+    }
+
+    /// Makes an installed version of `name` current again (atomic flip, then the wrapper).
+    pub fn set_current(&self, name: &str, digest: &str) -> Result<(), StoreError> {
+        let dest = self.version_dir(name, digest);
+        if !dest.join("metadata.json").is_file() {
+            return Err(StoreError::Corrupt {
+                path: dest,
+                message: "no such installed version".into(),
+            });
+        }
+        self.check_wrapper_free(name)?;
+        let pkg = self.package_dir(name);
+        let tmp_link = pkg.join(format!(".current.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp_link);
+        std::os::unix::fs::symlink(dest.file_name().unwrap_or_default(), &tmp_link)
+            .map_err(io(&tmp_link))?;
+        fs::rename(&tmp_link, pkg.join("current")).map_err(io(&pkg))?;
+        fsync_dir(&pkg)?;
+        self.write_wrapper(name)
+    }
+
+    /// The hook document recorded when a version was installed (`None` for versions installed
+    /// before gantry recorded it).
+    pub fn recorded_document(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<crate::document::HookDocument>, StoreError> {
+        let p = self.version_dir(name, digest).join(DOCUMENT_FILE);
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&p)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: p,
+                message: e.to_string(),
+            })
+    }
+
+    /// Pins or unpins a package (`update` leaves pinned packages alone).
+    pub fn set_pinned(&self, name: &str, pinned: bool) -> Result<(), StoreError> {
+        validate_name(name)?;
+        if self.current_digest(name).is_none() {
+            return Err(StoreError::NotInstalled(name.into()));
+        }
+        let p = self.package_dir(name).join(PIN_FILE);
+        if pinned {
+            fs::write(&p, b"pinned\n").map_err(io(&p))
+        } else {
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&p)(e)),
+                _ => Ok(()),
             }
         }
-        Ok(())
+    }
+
+    /// Whether `update` must leave the package alone.
+    pub fn is_pinned(&self, name: &str) -> bool {
+        self.package_dir(name).join(PIN_FILE).exists()
     }
 
     fn write_wrapper(&self, name: &str) -> Result<(), StoreError> {
@@ -445,57 +573,9 @@ impl Store {
             .collect())
     }
 
-    /// Records a tag → digest sighting and returns the earlier sightings of that tag, aggregated
-    /// per digest as `{digest, first_seen, last_seen}`.
-    pub fn record_sighting(
-        &self,
-        s: &Sighting,
-    ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
-        let p = self.home.ledger();
-        let earlier = self.sightings(&s.registry, &s.repository, &s.tag)?;
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(io(&p))?;
-        let mut line = serde_json::to_vec(s).expect("sighting serialises");
-        line.push(b'\n');
-        f.write_all(&line).map_err(io(&p))?;
-        Ok(earlier)
-    }
-
-    /// Earlier sightings of a tag.
-    pub fn sightings(
-        &self,
-        registry: &str,
-        repository: &str,
-        tag: &str,
-    ) -> Result<Vec<crate::facts::LedgerSighting>, StoreError> {
-        let p = self.home.ledger();
-        let text = match fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::Io { path: p, source: e }),
-        };
-        let mut out: Vec<crate::facts::LedgerSighting> = Vec::new();
-        // A torn last line (crash mid-append) is skipped, not fatal.
-        for s in text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Sighting>(l).ok())
-        {
-            if s.registry != registry || s.repository != repository || s.tag != tag {
-                continue;
-            }
-            match out.iter_mut().find(|x| x.digest == s.digest) {
-                Some(x) => x.last_seen = s.seen.clone(),
-                None => out.push(crate::facts::LedgerSighting {
-                    digest: s.digest.clone(),
-                    first_seen: s.seen.clone(),
-                    last_seen: s.seen,
-                }),
-            }
-        }
-        Ok(out)
+    /// The tag ledger of this home.
+    pub fn ledger(&self) -> crate::ledger::Ledger {
+        crate::ledger::Ledger::at(&self.home.ledger())
     }
 }
 
@@ -591,60 +671,90 @@ mod tests {
         }
     }
 
+    /// A staged version of `digest` installed at `at` (whole: launch and metadata).
+    fn staged(s: &Store, digest: &str, at: &str) -> tempfile::TempDir {
+        let st = s.staging().unwrap();
+        std::fs::write(st.path().join("launch"), digest.as_bytes()).unwrap();
+        let meta = PackageMetadata {
+            name: "tool".into(),
+            reference: "r.example/tool:1".into(),
+            registry: "r".into(),
+            digest: digest.into(),
+            index_digest: None,
+            platform: Default::default(),
+            installed_at: at.into(),
+            entrypoint: "/tool".into(),
+            args: vec![],
+            signatures: vec![],
+            attestations: serde_json::Value::Null,
+            verdicts: serde_json::Value::Null,
+            allow_unsigned: false,
+        };
+        std::fs::write(
+            st.path().join("metadata.json"),
+            serde_json::to_vec(&meta).unwrap(),
+        )
+        .unwrap();
+        st
+    }
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
     #[test]
-    fn commit_flips_current_and_keeps_foreign_files() {
+    fn commit_flips_current_keeps_the_versions_asked_for_and_foreign_files() {
         let home = tempfile::tempdir().unwrap();
         let s = Store::open(&Home::new(home.path())).unwrap();
-        let d1 = format!("sha256:{}", "1".repeat(64));
-        let d2 = format!("sha256:{}", "2".repeat(64));
-        for d in [&d1, &d2] {
-            let st = s.staging().unwrap();
-            std::fs::write(st.path().join("launch"), d.as_bytes()).unwrap();
-            s.commit("tool", d, st).unwrap();
+        let (d1, d2, d3) = (digest('1'), digest('2'), digest('3'));
+        for (d, at) in [(&d1, "2026-01-01T00:00:01Z"), (&d2, "2026-01-01T00:00:02Z")] {
+            s.commit("tool", d, staged(&s, d, at), 2).unwrap();
             assert_eq!(s.current_digest("tool").as_deref(), Some(d.as_str()));
         }
+        let kept: Vec<String> = s
+            .versions("tool")
+            .unwrap()
+            .into_iter()
+            .map(|v| v.digest)
+            .collect();
+        assert_eq!(
+            kept,
+            [d2.clone(), d1.clone()],
+            "current and one before, newest first"
+        );
+        s.commit("tool", &d3, staged(&s, &d3, "2026-01-01T00:00:03Z"), 2)
+            .unwrap();
         assert!(
             !s.version_dir("tool", &d1).exists(),
-            "old version is dropped"
+            "the oldest is dropped"
+        );
+        assert!(s.version_dir("tool", &d2).exists());
+        // Back to the one before, then keep only the current one.
+        s.set_current("tool", &d2).unwrap();
+        assert_eq!(s.current_digest("tool").as_deref(), Some(d2.as_str()));
+        s.prune("tool", 1).unwrap();
+        assert!(!s.version_dir("tool", &d3).exists());
+        assert!(
+            s.set_current("tool", &d3).is_err(),
+            "a version that is gone"
         );
         assert!(shim::is_our_wrapper(&s.wrapper_path("tool")));
         std::fs::write(s.wrapper_path("mine"), "#!/bin/sh\necho mine\n").unwrap();
-        let st = s.staging().unwrap();
         assert!(matches!(
-            s.commit("mine", &d1, st),
+            s.commit("mine", &d1, staged(&s, &d1, "t"), 2),
             Err(StoreError::NotOurs(_))
         ));
         assert_eq!(
             std::fs::read_to_string(s.wrapper_path("mine")).unwrap(),
             "#!/bin/sh\necho mine\n"
         );
-    }
-
-    #[test]
-    fn ledger_aggregates_sightings_and_survives_torn_lines() {
-        let home = tempfile::tempdir().unwrap();
-        let s = Store::open(&Home::new(home.path())).unwrap();
-        let mk = |d: &str, t: &str| Sighting {
-            registry: "r".into(),
-            repository: "x".into(),
-            tag: "1".into(),
-            digest: d.into(),
-            seen: t.into(),
-        };
-        assert!(s.record_sighting(&mk("a", "t1")).unwrap().is_empty());
-        s.record_sighting(&mk("a", "t2")).unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(home.path().join("ledger.jsonl"))
-            .unwrap()
-            .write_all(b"{\"torn")
-            .unwrap();
-        let seen = s.record_sighting(&mk("b", "t3")).unwrap();
-        assert_eq!(seen.len(), 1);
-        assert_eq!(
-            (seen[0].first_seen.as_str(), seen[0].last_seen.as_str()),
-            ("t1", "t2")
-        );
+        // Pins.
+        assert!(!s.is_pinned("tool"));
+        s.set_pinned("tool", true).unwrap();
+        assert!(s.is_pinned("tool"));
+        s.set_pinned("tool", false).unwrap();
+        assert!(!s.is_pinned("tool"));
+        assert!(s.set_pinned("nope", true).is_err());
     }
 
     #[test]
@@ -654,9 +764,8 @@ mod tests {
         let d1 = format!("sha256:{}", "1".repeat(64));
         let d2 = format!("sha256:{}", "2".repeat(64));
         for (name, d) in [("a", &d1), ("b", &d2)] {
-            let st = s.staging().unwrap();
-            std::fs::write(st.path().join("launch"), d.as_bytes()).unwrap();
-            s.commit(name, d, st).unwrap();
+            s.commit(name, d, staged(&s, d, "2026-01-01T00:00:00Z"), 2)
+                .unwrap();
         }
         // A remove killed after its rename: the wrapper of a package that is gone.
         std::fs::rename(s.package_dir("b"), home.path().join("tmp/remove-b-1")).unwrap();

@@ -2,9 +2,9 @@
 //! store lock, and reports the outcome. Ctrl-C stops the install cleanly; the pipeline itself
 //! lives in `crate::install` and never prints.
 
-use super::{open_repo, prepare, reporter, runtime, Wanted};
+use super::{prepare, Wanted};
 use crate::exit::{Classify, ExitKind, Failure};
-use crate::install::{Outcome, Pipeline};
+use crate::install::Outcome;
 use crate::store::Store;
 
 /// Arguments of `gantry install`.
@@ -36,39 +36,7 @@ pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
         replace: a.replace,
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let _lock = store.lock().kind(ExitKind::Io)?;
-    store.clean_leftovers().kind(ExitKind::Io)?;
-    let reporter = reporter(false, verbose);
-    let pipeline = Pipeline {
-        store: &store,
-        config: &p.config,
-        policy: &p.policy,
-        hooks: &p.hooks,
-        reporter: reporter.clone(),
-    };
-    let rt = runtime()?;
-    let (repo, version) = rt.block_on(async { open_repo(&p, reporter) })?;
-    // SIGINT (Ctrl-C) or SIGTERM: the install stops at its next step (the commit itself runs
-    // without a pause, so it happens whole or not at all), its workers are given a moment to
-    // stop, and the staging it left is removed on the way out.
-    let interruptible = async {
-        tokio::select! {
-            r = pipeline.install(&repo, &version, &p.req) => Ok(r),
-            signal = super::interrupted() => Err(signal),
-        }
-    };
-    let result = match rt.block_on(interruptible) {
-        Ok(r) => r,
-        Err(signal) => {
-            rt.shutdown_timeout(std::time::Duration::from_secs(2));
-            let _ = store.clean_leftovers();
-            return Err(Failure::msg(
-                ExitKind::Interrupted,
-                format!("interrupted by {signal}; nothing was changed and the staging was removed"),
-            ));
-        }
-    };
-    let outcome = result.map_err(|e| Failure::new(e.kind(), e))?;
+    let outcome = super::install_prepared(&p, &store, verbose)?;
     match outcome {
         Outcome::Installed {
             name,

@@ -4,16 +4,21 @@
 //! layered configuration, the runtime, platform parsing, and the `prepare` of install and verify.
 //! Every failure is classified here or in a command, once, for its exit code.
 
+pub mod audit;
 pub mod explain;
 pub mod install;
 pub mod keygen;
+pub mod ledger;
 pub mod list;
+pub mod pin;
 pub mod plugin;
 pub mod policy;
 pub mod publish;
 pub mod registry;
 pub mod remove;
+pub mod rollback;
 pub mod trust;
+pub mod update;
 pub mod verify;
 pub mod verify_bundle;
 
@@ -36,6 +41,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Install(a) => install::run(a, verbose),
         Command::Verify(a) => verify::run(a, verbose),
         Command::Remove(a) => remove::run(a),
+        Command::Update(a) => update::run(a, verbose),
+        Command::Rollback(a) => rollback::run(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Ledger(a) => ledger::run(a),
+        Command::Pin(a) => pin::run(a, true),
+        Command::Unpin(a) => pin::run(a, false),
         Command::List(a) => list::run(a),
         Command::Registry(c) => registry::run(c),
         Command::Publish(a) => publish::run(a),
@@ -145,6 +156,9 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
             name: w.name,
             platform,
             replace: w.replace,
+            accept_move: false,
+            action: None,
+            accept_signer_change: false,
         },
     })
 }
@@ -172,6 +186,46 @@ async fn interrupted() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "SIGINT"
+}
+
+/// Runs the install pipeline for a prepared request under the store lock. SIGINT (Ctrl-C) or
+/// SIGTERM stops it at its next step (the commit itself runs without a pause, so it happens whole
+/// or not at all), its workers are given a moment to stop, and the staging it left is removed on
+/// the way out.
+fn install_prepared(
+    p: &Prepared,
+    store: &crate::store::Store,
+    verbose: bool,
+) -> Result<crate::install::Outcome, Failure> {
+    let _lock = store.lock().kind(ExitKind::Io)?;
+    store.clean_leftovers().kind(ExitKind::Io)?;
+    let reporter = reporter(false, verbose);
+    let pipeline = crate::install::Pipeline {
+        store,
+        config: &p.config,
+        policy: &p.policy,
+        hooks: &p.hooks,
+        reporter: reporter.clone(),
+    };
+    let rt = runtime()?;
+    let (repo, version) = rt.block_on(async { open_repo(p, reporter) })?;
+    let interruptible = async {
+        tokio::select! {
+            r = pipeline.install(&repo, &version, &p.req) => Ok(r),
+            signal = interrupted() => Err(signal),
+        }
+    };
+    match rt.block_on(interruptible) {
+        Ok(r) => r.map_err(|e| Failure::new(e.kind(), e)),
+        Err(signal) => {
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            let _ = store.clean_leftovers();
+            Err(Failure::msg(
+                ExitKind::Interrupted,
+                format!("interrupted by {signal}; nothing was changed and the staging was removed"),
+            ))
+        }
+    }
 }
 
 /// Opens the repository of the request with the configured network settings, reporting retries

@@ -165,7 +165,18 @@ fn full() -> HookDocument {
             name: "tool".into(),
             entrypoint: "/usr/local/bin/tool".into(),
             wrapper_path: "/home/user/.gantry/bin/tool".into(),
-            previous_digest: None,
+            previous_digest: Some(format!("sha256:{}", "e".repeat(64))),
+            previous: Some(PreviousFacts {
+                digest: format!("sha256:{}", "e".repeat(64)),
+                tag: Some("1.1".into()),
+                signers: vec![SignerFacts {
+                    kind: Some(SignatureKind::Key),
+                    key_fingerprint: Some(format!("sha256:{}", "d".repeat(64))),
+                    identity: Identity::default(),
+                    tlog: None,
+                }],
+                attestation_summary: json!({"sboms": [{"format": "SPDX-2.3", "packages": 3}], "provenance": [], "vulnerability_scans": [], "other": []}),
+            }),
         }),
     }
 }

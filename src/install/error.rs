@@ -25,6 +25,19 @@ pub enum InstallError {
         hook: HookPoint,
         reasons: String,
     },
+    /// The tag names another digest than this home's ledger holds it to.
+    #[error("{0}")]
+    TagMoved(Box<TagMoved>),
+    /// The signers changed and the registry enforces signer continuity.
+    #[error("the signers of {name} changed: the installed version is signed by {from}, the new one by {to}; registry '{registry}' enforces signer continuity: pass --accept-signer-change to accept the new signers")]
+    SignerChanged {
+        name: String,
+        registry: String,
+        from: String,
+        to: String,
+    },
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -68,7 +81,10 @@ impl InstallError {
     pub fn kind(&self) -> ExitKind {
         match self {
             InstallError::Usage(_) | InstallError::Plan { .. } => ExitKind::Usage,
-            InstallError::Denied { .. } => ExitKind::Denied,
+            InstallError::Denied { .. }
+            | InstallError::TagMoved(_)
+            | InstallError::SignerChanged { .. } => ExitKind::Denied,
+            InstallError::Ledger(_) => ExitKind::Io,
             InstallError::Source(e) => source_kind(e),
             InstallError::Open(crate::repo::OpenError::Source(e)) => source_kind(e),
             InstallError::Open(crate::repo::OpenError::Empty(_)) => ExitKind::Usage,
@@ -100,4 +116,16 @@ fn source_kind(e: &SourceError) -> ExitKind {
         SourceError::Io { .. } => ExitKind::Io,
         _ => ExitKind::Registry,
     }
+}
+
+/// A tag that names another digest than this home's ledger holds it to.
+#[derive(Debug, thiserror::Error)]
+#[error("{reference} now names {now} (first seen {now_seen}), not {recorded} as this home recorded it (first seen {recorded_seen}); run `gantry update {name}` to see the change and accept it")]
+pub struct TagMoved {
+    pub reference: String,
+    pub name: String,
+    pub recorded: String,
+    pub recorded_seen: String,
+    pub now: String,
+    pub now_seen: String,
 }

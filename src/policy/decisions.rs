@@ -48,6 +48,9 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     pub outcome: DecisionOutcome,
+    /// What was attempted when it was not a plain install: `update`, `rollback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     /// The registry's mode when the verdicts were taken (`enforce` or `warn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -75,6 +78,7 @@ impl DecisionRecord {
             reference: reference.to_string(),
             digest: digest.map(str::to_string),
             outcome,
+            action: None,
             mode: None,
             hooks: Vec::new(),
             error: None,

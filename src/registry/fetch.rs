@@ -79,6 +79,19 @@ impl Fetcher {
         accept: &str,
         cap: u64,
     ) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(self.get_page(what, url, accept, cap).await?.map(|(b, _)| b))
+    }
+
+    /// [`Fetcher::get_bytes`], with the URL of the next page when the answer has a
+    /// `Link: <…>; rel="next"` header on this registry (a link to another host is not followed:
+    /// it would be sent our credentials).
+    pub(super) async fn get_page(
+        &self,
+        what: &str,
+        url: &str,
+        accept: &str,
+        cap: u64,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, SourceError> {
         let mut attempts = Attempts::new(&self.net);
         loop {
             let result = self.try_get_bytes(url, accept, cap).await;
@@ -95,12 +108,13 @@ impl Fetcher {
         url: &str,
         accept: &str,
         cap: u64,
-    ) -> Result<Option<Vec<u8>>, Outcome> {
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, Outcome> {
         let response = self.send(url, accept, None).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let response = self.check_status(url, response).await?;
+        let next_page = next_link(response.headers(), &self.base);
         if response.content_length().is_some_and(|n| n > cap) {
             return Err(Fatal(SourceError::TooLarge {
                 what: url.to_string(),
@@ -114,7 +128,7 @@ impl Fetcher {
             let next = tokio::time::timeout(guard.time_left(), stream.next()).await;
             let chunk = match next {
                 Err(_) => return Err(Again(stalled(url, &self.net))),
-                Ok(None) => return Ok(Some(body)),
+                Ok(None) => return Ok(Some((body, next_page))),
                 Ok(Some(Err(e))) => return Err(Again(connection(url, &e))),
                 Ok(Some(Ok(c))) => c,
             };
@@ -556,6 +570,23 @@ fn challenge_params(s: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The next page of a paginated answer: `Link: </v2/…?last=x&n=100>; rel="next"`, made absolute
+/// against `base`; `None` when there is none or it points to another host.
+fn next_link(headers: &HeaderMap, base: &str) -> Option<String> {
+    let v = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    let part = v
+        .split(',')
+        .find(|p| p.contains("rel=\"next\"") || p.contains("rel=next"))?;
+    let target = part.split_once('<')?.1.split_once('>')?.0.trim();
+    if target.starts_with('/') {
+        return Some(format!("{base}{target}"));
+    }
+    let same_host = target
+        .strip_prefix(base)
+        .is_some_and(|rest| rest.starts_with('/'));
+    same_host.then(|| target.to_string())
+}
+
 /// The first byte position of a `Content-Range: bytes START-END/SIZE` header.
 fn content_range_start(headers: &HeaderMap) -> Option<u64> {
     let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
@@ -605,6 +636,31 @@ mod tests {
             challenge_params(r#"realm="unterminated"#)[0].1,
             "unterminated"
         );
+    }
+
+    #[test]
+    fn next_links_stay_on_the_registry() {
+        let base = "http://127.0.0.1:5000";
+        let mut h = HeaderMap::new();
+        assert_eq!(next_link(&h, base), None);
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static("</v2/a/tags/list?last=x&n=2>; rel=\"next\""),
+        );
+        assert_eq!(
+            next_link(&h, base).as_deref(),
+            Some("http://127.0.0.1:5000/v2/a/tags/list?last=x&n=2")
+        );
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static("<http://evil.example/v2/a/tags/list?last=x>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h, base), None, "another host is not followed");
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static("<http://127.0.0.1:5000.evil/v2/x>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h, base), None);
     }
 
     #[test]

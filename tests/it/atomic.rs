@@ -50,14 +50,11 @@ fn v1_installed_v2_published(env: &Env, reg: &TestRegistry) -> String {
 fn sigkill_mid_install_keeps_the_previous_version() {
     let env = Env::new();
     let reg = TestRegistry::start();
-    let r = v1_installed_v2_published(&env, &reg);
+    v1_installed_v2_published(&env, &reg);
 
     let mut killed_mid_way = 0;
     for delay_ms in [5u64, 20, 50, 80, 120, 200, 300, 450] {
-        let mut child = env
-            .cmd(&["install", "--allow-unsigned", "--name", "app", &r])
-            .spawn()
-            .unwrap();
+        let mut child = env.cmd(&["update", "app", "--yes"]).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill();
@@ -79,8 +76,7 @@ fn sigkill_mid_install_keeps_the_previous_version() {
         "no kill landed mid-install; the test proved nothing"
     );
     // The next run cleans up whatever the kills left and completes.
-    env.run(&["install", "--allow-unsigned", "--name", "app", &r])
-        .succeeds();
+    env.run(&["update", "app", "--yes"]).succeeds();
     assert_consistent(&env, "app", &["v2"]);
     assert!(env.staging_is_empty(), "staging leftovers cleaned");
     assert_eq!(env.layer_temp_dirs(), 0, "layer temp dirs cleaned");
@@ -99,7 +95,7 @@ fn sigterm_mid_install_removes_its_staging_on_the_way_out() {
 fn interrupted_mid_install_cleans_up(signal: i32, name: &str) {
     let env = Env::new();
     let reg = TestRegistry::start();
-    let r = v1_installed_v2_published(&env, &reg);
+    v1_installed_v2_published(&env, &reg);
 
     let mut interrupted = 0;
     for delay_ms in [20u64, 60, 100, 150, 250, 400] {
@@ -107,7 +103,7 @@ fn interrupted_mid_install_cleans_up(signal: i32, name: &str) {
         let _ = std::fs::remove_dir_all(env.home().join("layers"));
         std::fs::create_dir_all(env.home().join("layers")).unwrap();
         let child = env
-            .cmd(&["install", "--allow-unsigned", "--name", "app", &r])
+            .cmd(&["update", "app", "--yes"])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();

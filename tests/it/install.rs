@@ -85,8 +85,19 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     bytes[n / 2] ^= 0xff;
     std::fs::write(&blob, bytes).unwrap();
 
-    let bad = env
+    // The tag moved: install refuses it, naming both digests and what to run.
+    let moved = env
         .run(&["install", "--allow-unsigned", &r])
+        .fails_with(ExitKind::Denied);
+    assert!(
+        moved.stderr.contains("now names sha256:")
+            && moved.stderr.contains("as this home recorded it")
+            && moved.stderr.contains("gantry update hello"),
+        "{}",
+        moved.stderr
+    );
+    let bad = env
+        .run(&["update", "hello", "--yes"])
         .fails_with(ExitKind::Verification);
     assert!(
         bad.stderr.contains("tampered") || bad.stderr.contains("digest"),
@@ -108,7 +119,7 @@ fn update_replaces_version_and_tampered_blob_keeps_previous() {
     let bytes = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, &bytes[..bytes.len() / 2]).unwrap();
     let cut = env
-        .run(&["install", "--allow-unsigned", &r])
+        .run(&["update", "hello", "--yes"])
         .fails_with(ExitKind::Registry);
     assert!(
         cut.stderr.contains("transfer ended after"),

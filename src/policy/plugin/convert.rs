@@ -417,6 +417,8 @@ impl From<&InstallFacts> for wit::InstallFacts {
             entrypoint,
             wrapper_path,
             previous_digest,
+            // Not in gantry:policy@0.1.0; plugins see it with the next WIT version.
+            previous: _,
         } = i;
         wit::InstallFacts {
             name: name.clone(),
