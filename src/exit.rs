@@ -40,6 +40,15 @@ impl ExitKind {
             ExitKind::Pending => 10,
         }
     }
+
+    /// How the failure's message is introduced on stderr: `error: `, except for an exit that
+    /// reports news rather than a fault (pending updates).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ExitKind::Pending => "",
+            _ => "error: ",
+        }
+    }
 }
 
 /// A command's failure: what kind it is and the error chain to show the user.

@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match gantry::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            gantry::errln!("error: {f}");
+            gantry::errln!("{}{f}", f.kind.prefix());
             ExitCode::from(f.kind.code())
         }
     }

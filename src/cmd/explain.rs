@@ -70,10 +70,15 @@ pub fn render(
     ));
     for r in mine {
         let digest = r.digest.as_deref().unwrap_or("no digest resolved");
-        let how = match r.outcome {
-            DecisionOutcome::Installed => "installed",
-            DecisionOutcome::Denied => "was denied",
-            DecisionOutcome::Failed => "failed",
+        let how = match (r.outcome, r.action.as_deref()) {
+            (DecisionOutcome::Installed, Some("update")) => "updated to",
+            (DecisionOutcome::Installed, Some("rollback")) => "rolled back to",
+            (DecisionOutcome::Installed, _) => "installed",
+            (DecisionOutcome::Denied, Some("update")) => "update was denied",
+            (DecisionOutcome::Denied, Some("rollback")) => "rollback was denied",
+            (DecisionOutcome::Denied, _) => "was denied",
+            (DecisionOutcome::Failed, Some("update")) => "update failed",
+            (DecisionOutcome::Failed, _) => "failed",
         };
         out.push_str(&format!("\n{}: {} {how} ({digest})", r.time, r.reference));
         if let Some(mode) = &r.mode {
