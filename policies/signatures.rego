@@ -9,6 +9,7 @@
 #     "identity": "https://github.com/corp/tool/.github/workflows/release.yml@refs/heads/main",  # optional, exact SAN
 #     "identity_regex": "^(?:https://github.com/corp/.*)$",     # optional, anchored by the core
 #     "key_fingerprints": ["sha256:<hex of DER SubjectPublicKeyInfo>"],   # optional
+#     "quorum": false,                          # the registry counts a signer quorum (below)
 #     "allow_unsigned": false,                  # --allow-unsigned was given
 #     "always_allow_unsigned": false            # the registry entry allows unsigned images
 #   }
@@ -20,6 +21,10 @@
 #   - policy, no signature at all            -> deny (--allow-unsigned does not apply)
 #   - policy, no verified signature matches  -> deny, one message per signature saying why
 #   - no policy, not allow_unsigned and not always_allow_unsigned -> deny
+#   - quorum: fewer distinct signers than required (input.signature_quorum, computed by the core
+#     as a matching: each signer and each entry counts once) -> deny at `signatures`; the same
+#     for input.attestation_quorum at `attestations`; a quorum registry whose fact is missing
+#     -> deny (fail closed)
 # A keyless signature matches when its issuer equals `issuer` (required: an identity without an
 # issuer matches nothing) and its subject equals `identity` or matches `identity_regex`
 # (re-anchored here too, so an unanchored pattern can never match a substring). A key signature
@@ -43,6 +48,14 @@ identity_regex := object.get(cfg, "identity_regex", null)
 key_fingerprints := object.get(cfg, "key_fingerprints", [])
 
 has_policy if cfg.has_signature_policy == true
+
+quorum_mode if cfg.quorum == true
+
+# The one-rule checks below do not apply to a quorum registry (its rule is the quorum's).
+rule_mode if {
+	has_policy
+	not quorum_mode
+}
 
 has_policy if is_string(identity)
 
@@ -148,14 +161,14 @@ describe(sig) := sprintf("signature by %s (issuer %s)", [sig.identity.subject, o
 
 deny contains msg if {
 	input.hook == "signatures"
-	has_policy
+	rule_mode
 	count(signatures) == 0
 	msg := sprintf("%s has no signature, but registry '%s' requires one (expected %s)%s; ask the publisher to sign it or check the reference", [image, registry, expected, allow_unsigned_note])
 }
 
 deny contains msg if {
 	input.hook == "signatures"
-	has_policy
+	rule_mode
 	not some_match
 	some sig in signatures
 	sig.verified == true
@@ -164,7 +177,7 @@ deny contains msg if {
 
 deny contains msg if {
 	input.hook == "signatures"
-	has_policy
+	rule_mode
 	not some_match
 	some sig in signatures
 	not sig.verified == true
@@ -197,4 +210,37 @@ unsigned_reason := "--allow-unsigned was given" if cfg.allow_unsigned == true
 unsigned_reason := "it sets always_allow_unsigned" if {
 	not cfg.allow_unsigned == true
 	cfg.always_allow_unsigned == true
+}
+
+quorum_facts(key) := [q | some q in object.get(input, key, []); q.registry == registry]
+
+quorum_text(q) := sprintf("%d of %d required signers, have %d: %s", [q.required, count(q.entries), q.have, quorum_detail(q)])
+
+satisfied_text(q) := concat(", ", [sprintf("%s (as %s)", [m.signer, q.entries[m.entry]]) | some m in q.satisfied])
+
+quorum_detail(q) := sprintf("signed by %s; missing %s", [satisfied_text(q), concat(", ", q.missing)]) if {
+	count(q.satisfied) > 0
+} else := sprintf("no verified signature from any of them; missing %s", [concat(", ", q.missing)])
+
+deny contains msg if {
+	input.hook == "signatures"
+	quorum_mode
+	some q in quorum_facts("signature_quorum")
+	q.have < q.required
+	msg := sprintf("%s is not signed by enough of the signers of registry '%s': %s", [image, registry, quorum_text(q)])
+}
+
+deny contains msg if {
+	input.hook == "signatures"
+	quorum_mode
+	count(quorum_facts("signature_quorum")) == 0
+	msg := sprintf("registry '%s' counts a signer quorum, but no quorum result was computed for %s", [registry, image])
+}
+
+deny contains msg if {
+	input.hook == "attestations"
+	quorum_mode
+	some q in quorum_facts("attestation_quorum")
+	q.have < q.required
+	msg := sprintf("%s is not attested by enough of the signers of registry '%s': %s", [image, registry, quorum_text(q)])
 }

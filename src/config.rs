@@ -120,6 +120,16 @@ pub struct RegistryEntry {
     /// Install unsigned images from this registry without `--allow-unsigned`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub always_allow_unsigned: bool,
+    /// A signer quorum: at least `threshold` distinct signers from this list must have signed
+    /// the digest (instead of `keys` or `issuer` + `identity`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signers: Vec<QuorumSigner>,
+    /// How many distinct `signers` must have signed (1 to their number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<usize>,
+    /// How many distinct `signers` must have signed verified attestations of the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_threshold: Option<usize>,
     /// When an update's signers differ from the installed version's: `warn` (default) or
     /// `enforce`.
     #[serde(default, skip_serializing_if = "is_default_continuity")]
@@ -216,6 +226,72 @@ impl RegistryEntry {
             || self.trusted_root.is_some()
             || self.match_reference.is_some()
             || !self.attestors.is_empty()
+            || !self.signers.is_empty()
+            || self.threshold.is_some()
+            || self.attestation_threshold.is_some()
+    }
+
+    /// A quorum entry is whole: `signers`, each one key or one keyless identity, with a
+    /// threshold between 1 and their number, and no `keys`/`issuer`/`identity` beside it.
+    fn check_quorum(&self, what: &str) -> Result<(), String> {
+        if self.signers.is_empty() {
+            let set: Vec<&str> = [
+                self.threshold.map(|_| "threshold"),
+                self.attestation_threshold.map(|_| "attestation_threshold"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return match set.is_empty() {
+                true => Ok(()),
+                false => Err(format!(
+                    "{what}: {} set without `signers`: list the signers it counts",
+                    set.join(" and ")
+                )),
+            };
+        }
+        if !self.keys.is_empty()
+            || self.issuer.is_some()
+            || self.identity.is_some()
+            || self.identity_regex.is_some()
+        {
+            return Err(format!("{what}: `signers` names who must sign; `keys`, `issuer`, `identity` and `identity_regex` cannot be set beside it (add them to `signers`)"));
+        }
+        let n = self.signers.len();
+        match self.threshold {
+            None => {
+                return Err(format!(
+                    "{what}: `signers` needs `threshold` (how many of the {n} must sign)"
+                ))
+            }
+            Some(t) if t == 0 || t > n => {
+                return Err(format!(
+                    "{what}: threshold = {t}, but there are {n} signers: use 1 to {n}"
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(t) = self.attestation_threshold.filter(|t| *t == 0 || *t > n) {
+            return Err(format!(
+                "{what}: attestation_threshold = {t}, but there are {n} signers: use 1 to {n}"
+            ));
+        }
+        for (i, q) in self.signers.iter().enumerate() {
+            let sw = format!("{what}: signers[{i}]");
+            match (&q.key, q.issuer.is_some() || q.identity.is_some() || q.identity_regex.is_some()) {
+                (Some(_), true) => {
+                    return Err(format!("{sw}: a signer is one key or one keyless identity, not both"))
+                }
+                (None, false) => {
+                    return Err(format!("{sw}: names no signer: give `key`, or `issuer` with `identity` or `identity_regex`"))
+                }
+                (Some(_), false) => {}
+                (None, true) => {
+                    check_signer(&sw, &q.issuer, &q.identity, &q.identity_regex, &[], false)?
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks the entry is whole: a valid URL, and either no signer field at all or a complete
@@ -224,7 +300,13 @@ impl RegistryEntry {
     pub fn check(&self, name: &str, keys_given: bool) -> Result<(), String> {
         let what = format!("registry '{name}'");
         crate::identity::RegistryUrl::parse(&self.url).map_err(|e| format!("{what}: {e}"))?;
-        let signer_fields = keys_given || self.has_signature_policy();
+        self.check_quorum(&what)?;
+        let signer_fields = (keys_given || self.has_signature_policy()) && self.signers.is_empty();
+        if !self.signers.is_empty() && self.always_allow_unsigned {
+            return Err(format!(
+                "{what}: `always_allow_unsigned` contradicts its signature policy; remove one"
+            ));
+        }
         if signer_fields {
             let names_signer =
                 !self.keys.is_empty() || self.identity.is_some() || self.identity_regex.is_some();
@@ -276,6 +358,20 @@ impl RegistryEntry {
         }
         Ok(())
     }
+}
+
+/// One entry of a signer quorum: a key, or a keyless identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuorumSigner {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_regex: Option<String>,
 }
 
 /// Caps on what one image may unpack to; absent fields take the built-in defaults.
@@ -495,6 +591,14 @@ impl Config {
         }
         for r in self.registries.values_mut() {
             r.keys.iter_mut().for_each(fix);
+            r.signers
+                .iter_mut()
+                .filter_map(|q| q.key.as_mut())
+                .for_each(fix);
+            r.attestors
+                .iter_mut()
+                .flat_map(|a| a.keys.iter_mut())
+                .for_each(fix);
             if let Some(t) = r.trusted_root.as_mut() {
                 fix(t);
             }

@@ -25,10 +25,18 @@ pub struct HookDocument {
     /// Every signature found, verified or not (from `signatures`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signatures: Option<Vec<SignatureFact>>,
+    /// Each signer quorum of the registry policy (k of n): which entry each distinct signer
+    /// satisfied (from `signatures`; absent when the registry counts no quorum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_quorum: Option<Vec<crate::registry_policy::QuorumFacts>>,
     /// Verified, subject-bound attestations whose signer the registry accepts (from
     /// `attestations`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestations: Option<Vec<AttestationFact>>,
+    /// Each attestation quorum (entries with `attestation_threshold`), over the attestations
+    /// that counted (from `attestations`; absent when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_quorum: Option<Vec<crate::registry_policy::QuorumFacts>>,
     /// The staged filesystem (from `contents`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileEntry>>,
@@ -112,7 +120,9 @@ impl HookDocument {
             image,
             ledger: None,
             signatures: None,
+            signature_quorum: None,
             attestations: None,
+            attestation_quorum: None,
             files: None,
             install: None,
         }

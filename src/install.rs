@@ -359,12 +359,16 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             self.reporter.report(&Event::Signature { signature });
         }
         run.doc.signatures = Some(trust.signatures.clone());
+        let quorums = self.policy.signature_quorums(&trust.signatures);
+        run.doc.signature_quorum = (!quorums.is_empty()).then_some(quorums);
         self.gate(run, HookPoint::Signatures)?;
         self.reporter.report(&Event::Attestations {
             summary: &trust.summary,
             rejected: &trust.rejected_attestations,
         });
         run.doc.attestations = Some(trust.attestations.clone());
+        let quorums = self.policy.attestation_quorums(&trust.attestations);
+        run.doc.attestation_quorum = (!quorums.is_empty()).then_some(quorums);
         self.gate(run, HookPoint::Attestations)?;
         Ok(verified)
     }

@@ -14,7 +14,7 @@
 //!   registry with no signer policy.
 
 use crate::config::{Attestor, Layered, Mode, PluginRef, PolicyRef, ReferenceMatch, RegistryEntry};
-use crate::facts::{Identity, SignatureKind, SignerFacts};
+use crate::facts::{Identity, SignatureFact, SignatureKind, SignerFacts};
 use crate::identity::{canonical_path, HostPort, RegistryUrl};
 use crate::policy::engine::SignatureConfig;
 use crate::policy::Layer;
@@ -251,6 +251,8 @@ pub struct RegistryPolicy {
     /// What a change of signers on update does (the stricter of the governing and adding
     /// entries).
     pub signer_continuity: crate::config::SignerContinuity,
+    /// Signer quorums (k of n) of the governing and adding entries; each must be met.
+    pub quorums: Vec<Quorum>,
     /// Registry-scoped policies and plugins, each with the layer of the entry that names it.
     pub policies: Vec<(Layer, PolicyRef)>,
     pub plugins: Vec<(Layer, PluginRef)>,
@@ -383,6 +385,7 @@ impl RegistryPolicy {
             always_allow_unsigned: false,
             mode: Mode::Enforce,
             signer_continuity: Default::default(),
+            quorums: Vec::new(),
             policies: Vec::new(),
             plugins: Vec::new(),
         };
@@ -409,7 +412,18 @@ impl RegistryPolicy {
                 policy.additional.push(name.to_string());
             }
             policy.signer_continuity = policy.signer_continuity.max(e.signer_continuity);
-            if e.has_signature_policy() {
+            if !e.signers.is_empty() {
+                let q = Quorum::from_entry(name, e)?;
+                if q.entries.iter().any(SignerMatch::wants_keyless) {
+                    roots.push(
+                        e.trusted_root
+                            .clone()
+                            .map_or(RootSource::PublicGood, RootSource::File),
+                    );
+                }
+                policy.quorums.push(q);
+            }
+            if e.has_signature_policy() && e.signers.is_empty() {
                 let rule = SignerRule::from_entry(name, layer, e)?;
                 let keyless = rule.signer.wants_keyless()
                     || rule.attestors.iter().any(SignerMatch::wants_keyless);
@@ -437,7 +451,50 @@ impl RegistryPolicy {
 
     /// True when some rule names who must sign.
     pub fn has_signer_policy(&self) -> bool {
-        !self.signers.is_empty()
+        !self.signers.is_empty() || !self.quorums.is_empty()
+    }
+
+    /// The signature quorums, as the `signatures` hook sees them.
+    pub fn signature_quorums(&self, sigs: &[SignatureFact]) -> Vec<QuorumFacts> {
+        self.quorums
+            .iter()
+            .map(|q| {
+                let signers: Vec<Candidate> = sigs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.verified)
+                    .map(|(i, s)| Candidate {
+                        index: i,
+                        kind: Some(s.kind),
+                        key_fingerprint: s.key_fingerprint.clone(),
+                        identity: s.identity.clone(),
+                    })
+                    .collect();
+                q.evaluate(q.threshold, &signers)
+            })
+            .collect()
+    }
+
+    /// The attestation quorums (where an entry sets `attestation_threshold`), over the
+    /// attestations that counted.
+    pub fn attestation_quorums(&self, atts: &[crate::facts::AttestationFact]) -> Vec<QuorumFacts> {
+        self.quorums
+            .iter()
+            .filter_map(|q| {
+                let t = q.attestation_threshold?;
+                let signers: Vec<Candidate> = atts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| Candidate {
+                        index: i,
+                        kind: a.signer.kind,
+                        key_fingerprint: a.signer.key_fingerprint.clone(),
+                        identity: a.signer.identity.clone(),
+                    })
+                    .collect();
+                Some(q.evaluate(t, &signers))
+            })
+            .collect()
     }
 
     /// The built-in signature policy's `data.config`, one per rule (each must allow); a single
@@ -453,10 +510,19 @@ impl RegistryPolicy {
         let governing_has_rule = self
             .signers
             .first()
-            .is_some_and(|r| r.registry == self.name);
+            .is_some_and(|r| r.registry == self.name)
+            || self.quorums.iter().any(|q| q.registry == self.name);
         let mut out = Vec::new();
         if !governing_has_rule {
             out.push(base.clone());
+        }
+        for q in &self.quorums {
+            out.push(SignatureConfig {
+                registry: q.registry.clone(),
+                has_signature_policy: true,
+                quorum: true,
+                ..base.clone()
+            });
         }
         for r in &self.signers {
             out.push(SignatureConfig {
@@ -487,6 +553,25 @@ impl RegistryPolicy {
     /// must satisfy every rule (the rule's signers or its attestors). With no signer policy, no
     /// attestation counts: there is nobody to bind it to.
     pub fn attestation_rejected(&self, signer: &SignerFacts) -> Option<String> {
+        for q in &self.quorums {
+            let ok = q.entries.iter().any(|m| {
+                m.matches(
+                    signer.kind,
+                    signer.key_fingerprint.as_deref(),
+                    &signer.identity,
+                )
+            });
+            if !ok {
+                return Some(format!(
+                    "signed by {}, which is none of the signers of registry '{}'",
+                    describe_signer(signer),
+                    q.registry
+                ));
+            }
+        }
+        if self.signers.is_empty() && !self.quorums.is_empty() {
+            return None;
+        }
         if self.signers.is_empty() {
             return Some(format!(
                 "signed by {}, but registry '{}' has no signer policy to bind attestations to (add keys, an identity or attestors to the entry)",
@@ -500,23 +585,176 @@ impl RegistryPolicy {
     /// Every key any rule or attestor names, once each (to verify key-based signatures with).
     pub fn public_keys(&self) -> Vec<PublicKey> {
         let mut keys: Vec<PublicKey> = Vec::new();
-        for r in &self.signers {
-            for k in r
-                .signer
+        let quorum_keys = self
+            .quorums
+            .iter()
+            .flat_map(|q| q.entries.iter().flat_map(|m| m.keys.iter()));
+        let rule_keys = self.signers.iter().flat_map(|r| {
+            r.signer
                 .keys
                 .iter()
                 .chain(r.attestors.iter().flat_map(|a| a.keys.iter()))
+        });
+        for k in rule_keys.chain(quorum_keys) {
+            if !keys
+                .iter()
+                .any(|have| have.fingerprint() == k.fingerprint())
             {
-                if !keys
-                    .iter()
-                    .any(|have| have.fingerprint() == k.fingerprint())
-                {
-                    keys.push(k.clone());
-                }
+                keys.push(k.clone());
             }
         }
         keys
     }
+}
+
+/// A k-of-n signer quorum of one registry entry.
+#[derive(Debug, Clone)]
+pub struct Quorum {
+    pub registry: String,
+    /// Each entry is one key or one keyless identity.
+    pub entries: Vec<SignerMatch>,
+    pub threshold: usize,
+    pub attestation_threshold: Option<usize>,
+}
+
+/// What a quorum saw: which entry each distinct signer satisfied (a matching: every signer and
+/// every entry counts at most once), as the hook document carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuorumFacts {
+    pub registry: String,
+    pub required: usize,
+    pub have: usize,
+    /// The entries, described (`key sha256:…`, `identity … from issuer …`).
+    pub entries: Vec<String>,
+    pub satisfied: Vec<QuorumMatch>,
+    /// The entries no signer satisfied.
+    pub missing: Vec<String>,
+}
+
+/// One entry satisfied by one distinct signer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuorumMatch {
+    /// Index into `entries`.
+    pub entry: usize,
+    /// The signer (`key sha256:…`, or `SUBJECT (issuer ISSUER)`).
+    pub signer: String,
+    /// Index of the (first) signature or attestation of that signer.
+    pub index: usize,
+}
+
+/// A verified signature or attestation, as far as a quorum looks at it.
+struct Candidate {
+    index: usize,
+    kind: Option<SignatureKind>,
+    key_fingerprint: Option<String>,
+    identity: Identity,
+}
+
+impl Quorum {
+    fn from_entry(name: &str, e: &RegistryEntry) -> Result<Quorum, RegistryPolicyError> {
+        let entries = e
+            .signers
+            .iter()
+            .map(|q| {
+                let keys: Vec<PathBuf> = q.key.iter().cloned().collect();
+                SignerMatch::new(name, &q.issuer, &q.identity, &q.identity_regex, &keys)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Quorum {
+            registry: name.to_string(),
+            entries,
+            threshold: e.threshold.unwrap_or(usize::MAX),
+            attestation_threshold: e.attestation_threshold,
+        })
+    }
+
+    /// The largest matching between distinct signers and entries. Distinct signers are
+    /// distinct keys (by SPKI fingerprint) or distinct (issuer, subject) pairs; each counts once
+    /// however many signatures it made, and each entry is satisfied once however often its key
+    /// is listed.
+    fn evaluate(&self, required: usize, candidates: &[Candidate]) -> QuorumFacts {
+        let mut signers: Vec<(String, &Candidate)> = Vec::new();
+        for c in candidates {
+            let id = match (c.kind, &c.key_fingerprint, &c.identity.subject) {
+                (Some(SignatureKind::Key), Some(fp), _) => format!("key {fp}"),
+                (Some(SignatureKind::Keyless), _, Some(subject)) => format!(
+                    "{subject} (issuer {})",
+                    c.identity.issuer.as_deref().unwrap_or("unknown")
+                ),
+                _ => continue, // no identifiable signer: counts zero
+            };
+            if !signers.iter().any(|(s, _)| *s == id) {
+                signers.push((id, c));
+            }
+        }
+        let edges: Vec<Vec<usize>> = signers
+            .iter()
+            .map(|(_, c)| {
+                (0..self.entries.len())
+                    .filter(|e| {
+                        self.entries[*e].matches(c.kind, c.key_fingerprint.as_deref(), &c.identity)
+                    })
+                    .collect()
+            })
+            .collect();
+        // Kuhn's augmenting paths: entry_of[e] = the signer holding entry e.
+        let mut entry_of: Vec<Option<usize>> = vec![None; self.entries.len()];
+        for s in 0..signers.len() {
+            let mut seen = vec![false; self.entries.len()];
+            augment(s, &edges, &mut entry_of, &mut seen);
+        }
+        let mut satisfied: Vec<QuorumMatch> = entry_of
+            .iter()
+            .enumerate()
+            .filter_map(|(e, s)| {
+                let (id, c) = signers.get((*s)?)?;
+                Some(QuorumMatch {
+                    entry: e,
+                    signer: id.clone(),
+                    index: c.index,
+                })
+            })
+            .collect();
+        satisfied.sort_by_key(|m| m.entry);
+        let entries: Vec<String> = self.entries.iter().map(SignerMatch::describe).collect();
+        let missing = entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| entry_of.get(*i).is_some_and(Option::is_none))
+            .map(|(_, d)| d.clone())
+            .collect();
+        QuorumFacts {
+            registry: self.registry.clone(),
+            required,
+            have: satisfied.len(),
+            entries,
+            satisfied,
+            missing,
+        }
+    }
+}
+
+fn augment(
+    s: usize,
+    edges: &[Vec<usize>],
+    entry_of: &mut [Option<usize>],
+    seen: &mut [bool],
+) -> bool {
+    for &e in edges.get(s).map(Vec::as_slice).unwrap_or(&[]) {
+        if seen.get(e).copied().unwrap_or(true) {
+            continue;
+        }
+        seen[e] = true;
+        let free = match entry_of[e] {
+            None => true,
+            Some(other) => augment(other, edges, entry_of, seen),
+        };
+        if free {
+            entry_of[e] = Some(s);
+            return true;
+        }
+    }
+    false
 }
 
 /// Reads and parses key files (PEM public keys).

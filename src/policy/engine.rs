@@ -86,6 +86,9 @@ pub struct SignatureConfig {
     pub allow_unsigned: bool,
     /// The registry entry sets `always_allow_unsigned` (and the system layer allows it).
     pub always_allow_unsigned: bool,
+    /// The registry counts a signer quorum (`input.signature_quorum`) instead of one signer rule.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub quorum: bool,
     /// `"repository"` or `"exact"`: a signature must also name this image in its signed
     /// `docker-reference` (see `policies/signatures.rego`); absent = digest binding only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,11 +273,11 @@ impl Engine {
         configs: &[serde_json::Value],
     ) -> Verdict {
         let mut verdict = Verdict::default();
-        // The built-in signature policy speaks only at the signatures hook (each of its rules
-        // tests `input.hook == "signatures"`), so it is not evaluated elsewhere; and the Rego form
+        // The built-in signature policy speaks only at the signatures and attestations hooks
+        // (each of its rules tests `input.hook`), so it is not evaluated elsewhere; and the Rego form
         // of the document (costly for a contents document of many files) is made only when some
         // policy will read it.
-        let builtin_runs = hook == HookPoint::Signatures;
+        let builtin_runs = matches!(hook, HookPoint::Signatures | HookPoint::Attestations);
         if builtin_runs || !self.policies.is_empty() {
             let rego_input = rego_input();
             if builtin_runs {

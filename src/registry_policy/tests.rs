@@ -326,3 +326,171 @@ fn an_attestation_must_satisfy_the_system_rule_and_the_adding_user_rule() {
         .unwrap()
         .contains("registry 'corp'"));
 }
+
+/// A verified key signature by the key at `path` (fingerprint as the verifier records it).
+fn key_sig(p: &RegistryPolicy, entry: usize, verified: bool) -> SignatureFact {
+    SignatureFact {
+        verified,
+        error: (!verified).then(|| "signature does not verify".into()),
+        kind: SignatureKind::Key,
+        source: crate::facts::SignatureSource::CosignTag,
+        key_fingerprint: Some(p.quorums[0].entries[entry].key_fingerprints[0].clone()),
+        identity: Identity::default(),
+        tlog: None,
+        docker_reference: None,
+        signed_digest: None,
+        on_index: false,
+    }
+}
+
+fn keyless_sig(subject: &str) -> SignatureFact {
+    SignatureFact {
+        verified: true,
+        error: None,
+        kind: SignatureKind::Keyless,
+        source: crate::facts::SignatureSource::Bundle,
+        key_fingerprint: None,
+        identity: Identity {
+            issuer: Some(GH.into()),
+            subject: Some(subject.into()),
+            github: None,
+        },
+        tlog: None,
+        docker_reference: None,
+        signed_digest: None,
+        on_index: false,
+    }
+}
+
+fn quorum_entry(signers: &str, threshold: usize) -> RegistryPolicy {
+    let l = layered(
+        "",
+        &format!(
+            "[registries.q]\nurl = \"q.example\"\nthreshold = {threshold}\nattestation_threshold = 1\n{signers}"
+        ),
+    );
+    resolve(&l, "q.example/tool:1")
+}
+
+const THREE: &str = "signers = [{ key = \"KEY\" }, { key = \"KEY2\" }, { issuer = \"GH\", identity_regex = \"https://github.com/builder/.*\" }]\n";
+
+fn three() -> String {
+    THREE
+        .replace("KEY2", KEY2)
+        .replace("KEY", KEY)
+        .replace("GH", GH)
+}
+
+#[test]
+fn a_quorum_counts_distinct_signers_with_1_2_and_3_of_3() {
+    let p = quorum_entry(&three(), 2);
+    assert_eq!(p.quorums.len(), 1);
+    assert!(p.has_signer_policy());
+    assert_eq!(
+        p.public_keys().len(),
+        2,
+        "both quorum keys verify signatures"
+    );
+    assert_eq!(
+        p.trust_root,
+        RootSource::PublicGood,
+        "a keyless entry needs a root"
+    );
+    let one = p.signature_quorums(&[key_sig(&p, 0, true)]);
+    assert_eq!((one[0].required, one[0].have), (2, 1));
+    assert_eq!(one[0].missing.len(), 2);
+    let two = p.signature_quorums(&[key_sig(&p, 0, true), key_sig(&p, 1, true)]);
+    assert_eq!(two[0].have, 2);
+    let builder = keyless_sig("https://github.com/builder/x/.github/workflows/b.yml@refs/tags/v1");
+    let all = p.signature_quorums(&[key_sig(&p, 0, true), key_sig(&p, 1, true), builder.clone()]);
+    assert_eq!(all[0].have, 3);
+    assert_eq!(
+        all[0].satisfied.iter().map(|m| m.entry).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert!(all[0].missing.is_empty());
+    // Keyless: an identity the entry does not name counts zero.
+    let other = p.signature_quorums(&[keyless_sig(
+        "https://github.com/evil/x/.github/workflows/b.yml@refs/tags/v1",
+    )]);
+    assert_eq!(other[0].have, 0);
+}
+
+#[test]
+fn one_key_twice_and_one_signature_matching_two_entries_count_once() {
+    // The same key under two entries: one signer, however many signatures it made.
+    let twice = format!(
+        "signers = [{{ key = \"{KEY}\" }}, {{ key = \"{KEY}\" }}, {{ key = \"{KEY2}\" }}]\n"
+    );
+    let p = quorum_entry(&twice, 2);
+    let q = p.signature_quorums(&[
+        key_sig(&p, 0, true),
+        key_sig(&p, 1, true),
+        key_sig(&p, 0, true),
+    ]);
+    assert_eq!(q[0].have, 1, "{q:?}");
+    // One keyless signature that matches two identity entries satisfies one of them.
+    let overlapping = format!(
+        "signers = [{{ issuer = \"{GH}\", identity_regex = \"https://github.com/corp/.*\" }}, {{ issuer = \"{GH}\", identity_regex = \"https://github.com/corp/tool/.*\" }}]\n"
+    );
+    let p = quorum_entry(&overlapping, 2);
+    let sig = keyless_sig("https://github.com/corp/tool/.github/workflows/r.yml@refs/tags/v1");
+    let q = p.signature_quorums(&[sig.clone(), sig]);
+    assert_eq!(q[0].have, 1, "{q:?}");
+    // Two distinct identities: the matching finds the assignment that satisfies both, whatever
+    // order they come in (the first could greedily take the entry the second needs).
+    let a = keyless_sig("https://github.com/corp/tool/.github/workflows/r.yml@refs/tags/v1");
+    let b = keyless_sig("https://github.com/corp/other/.github/workflows/r.yml@refs/tags/v1");
+    for sigs in [[a.clone(), b.clone()], [b, a]] {
+        assert_eq!(p.signature_quorums(&sigs)[0].have, 2);
+    }
+}
+
+#[test]
+fn a_forged_signature_among_valid_ones_counts_zero() {
+    let p = quorum_entry(&three(), 2);
+    let q = p.signature_quorums(&[key_sig(&p, 0, true), key_sig(&p, 1, false)]);
+    assert_eq!(q[0].have, 1);
+    assert_eq!(q[0].satisfied[0].entry, 0);
+    // Attestations: the same matching over their signers.
+    let att = crate::facts::AttestationFact {
+        predicate_type: "https://slsa.dev/provenance/v1".into(),
+        predicate: serde_json::json!({}),
+        signer: SignerFacts {
+            kind: Some(SignatureKind::Key),
+            key_fingerprint: Some(p.quorums[0].entries[1].key_fingerprints[0].clone()),
+            identity: Identity::default(),
+            tlog: None,
+        },
+    };
+    assert_eq!(p.attestation_quorums(std::slice::from_ref(&att))[0].have, 1);
+    assert!(p.attestation_rejected(&att.signer).is_none());
+    let stranger = SignerFacts {
+        kind: Some(SignatureKind::Key),
+        key_fingerprint: Some("sha256:00".into()),
+        ..Default::default()
+    };
+    assert!(p.attestation_rejected(&stranger).is_some());
+}
+
+#[test]
+fn a_half_filled_quorum_is_refused_at_load() {
+    let bad = [
+        (format!("signers = [{{ key = \"{KEY}\" }}]\n"), "needs `threshold`"),
+        (format!("threshold = 2\nsigners = [{{ key = \"{KEY}\" }}]\n"), "use 1 to 1"),
+        (format!("threshold = 0\nsigners = [{{ key = \"{KEY}\" }}]\n"), "use 1 to 1"),
+        ("threshold = 1\n".to_string(), "without `signers`"),
+        (format!("threshold = 1\nsigners = [{{ issuer = \"{GH}\" }}]\n"), "names no signer"),
+        (format!("threshold = 1\nsigners = [{{ key = \"{KEY}\", issuer = \"{GH}\", identity = \"x\" }}]\n"), "not both"),
+        (format!("threshold = 1\nkeys = [\"{KEY}\"]\nsigners = [{{ key = \"{KEY2}\" }}]\n"), "beside it"),
+        ("threshold = 1\nsigners = [{}]\n".to_string(), "names no signer"),
+    ];
+    for (entry, want) in bad {
+        let text = format!("[registries.q]\nurl = \"q.example\"\n{entry}");
+        let e = Config::parse(std::path::Path::new("/u/config.toml"), &text)
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {entry}"))
+            .to_string();
+        assert!(e.contains(want), "{entry}: {e}");
+    }
+}

@@ -19,4 +19,5 @@ mod install;
 mod lifecycle;
 mod policy;
 mod proxy;
+mod quorum;
 mod signed;
