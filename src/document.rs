@@ -72,6 +72,10 @@ pub struct ManifestFacts {
     pub digest: String,
     pub platform: Platform,
     pub config: ImageConfigFacts,
+    /// When the image says it was built (the config's `created`, RFC 3339 UTC; the builder's
+    /// claim, unverified: a verified signature's `tlog.integrated_time` is the proof of age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// What the install step is about to do.

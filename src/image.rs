@@ -66,6 +66,8 @@ pub struct Resolved {
     pub config_digest: String,
     pub platform: Platform,
     pub config: ImageConfigFacts,
+    /// The config's `created` time (RFC 3339, UTC), when it has a well-formed one.
+    pub created: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -96,6 +98,9 @@ struct RawManifest {
 
 #[derive(serde::Deserialize, Default)]
 struct RawConfigFile {
+    /// When the image was built, as its config says (RFC 3339; set by the builder, unverified).
+    #[serde(default)]
+    created: Option<String>,
     #[serde(default)]
     os: String,
     #[serde(default)]
@@ -215,7 +220,17 @@ pub async fn resolve<S: ImageSource>(
         });
     }
     let c = cfg.config.unwrap_or_default();
+    // Only a well-formed time, normalised to UTC, reaches policies.
+    let created = cfg
+        .created
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
     Ok(Resolved {
+        created,
         digest: manifest.digest,
         index_digest,
         manifest_bytes: manifest.bytes,

@@ -316,6 +316,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             digest: image.digest.clone(),
             platform: image.platform.clone(),
             config: image.config.clone(),
+            created: image.created.clone(),
         });
         run.doc.ledger = Some(ledger);
         self.reporter.report(&Event::Resolved {

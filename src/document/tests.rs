@@ -86,6 +86,7 @@ fn full() -> HookDocument {
                     .into_iter()
                     .collect(),
                 },
+                created: Some("2026-01-02T03:04:05Z".into()),
             }),
         },
         ledger: Some(vec![LedgerSighting {

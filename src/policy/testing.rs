@@ -180,6 +180,7 @@ mod tests {
             "vulnerabilities",
             "licenses",
             "files",
+            "age",
         ] {
             assert!(
                 report

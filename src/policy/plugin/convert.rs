@@ -211,6 +211,8 @@ fn image(i: &ImageFacts, m: &ManifestFacts) -> wit::Image {
         digest,
         platform,
         config,
+        // Not in gantry:policy@0.1.0; plugins see it with the next WIT version.
+        created: _,
     } = m;
     let wit::ImageRef {
         reference,
