@@ -16,6 +16,7 @@ mod conformance;
 mod faults;
 mod hostile;
 mod install;
+mod login;
 mod policy;
 mod proxy;
 mod signed;
