@@ -56,4 +56,12 @@ pub enum Command {
     Trust(cmd::trust::TrustArgs),
     /// Verify a Sigstore bundle (Sigstore conformance client protocol).
     VerifyBundle(cmd::verify_bundle::VerifyBundleArgs),
+    /// Log in to a registry: check a user name and password, then store them.
+    Login(cmd::login::LoginArgs),
+    /// Log out of a registry: erase its stored credentials.
+    Logout(cmd::logout::LogoutArgs),
+    /// List a registry's repositories (its catalog), optionally only those containing TERM.
+    Search(cmd::search::SearchArgs),
+    /// List the tags of an image's repository.
+    Tags(cmd::tags::TagsArgs),
 }

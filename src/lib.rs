@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod credentials;
 pub mod document;
 pub mod elf;
 pub mod exit;

@@ -1,20 +1,20 @@
-//! The registry client: oci-client with gantry's authentication and transport rules. Owns
-//! credentials (gantry's `auth.json`, Docker's `config.json` and credential helpers), the plain-HTTP
-//! rule (loopback hosts, or `insecure = true`), and digest checks on everything it returns. It
-//! never judges content; it only fetches and pushes bytes.
+//! The registry client: oci-client with gantry's authentication and transport rules. Owns the
+//! plain-HTTP rule (loopback hosts, or `insecure = true`), digest checks on everything it
+//! returns, and listings (tags, the catalog, in [`listing`]); the credentials it sends come from
+//! [`crate::credentials`], and every refusal says which were tried. It never judges content; it
+//! only fetches and pushes bytes.
 
+use crate::credentials::{Credentials, Secret, Sources};
 use crate::net::NetConfig;
 use crate::reference::RegistryImage;
 use crate::report::Reporter;
 use crate::source::{Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError};
 use crate::store::Home;
-use base64::Engine as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
-use std::path::Path;
 use std::sync::Arc;
 
 /// Media types gantry accepts for manifests.
@@ -25,15 +25,13 @@ pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
-/// Tags asked for per page of a tag list.
-pub const TAG_PAGE_SIZE: usize = 100;
-/// Pages of a tag list followed at most.
-pub const MAX_TAG_PAGES: usize = 200;
-
 /// Manifests larger than this are refused (the spec's recommended limit).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
 mod fetch;
+mod listing;
+
+pub use listing::{Endpoint, MAX_PAGES, PAGE_SIZE};
 
 /// A connection to one repository of one registry: reads go through [`fetch`] (retries, stall
 /// detection, resumed blobs), pushes through oci-client.
@@ -41,6 +39,8 @@ pub struct Registry {
     client: Client,
     fetcher: Arc<fetch::Fetcher>,
     auth: RegistryAuth,
+    /// What a refusal of the credentials adds to its message (which were tried, how to log in).
+    refused: String,
     host: String,
     repository: String,
 }
@@ -81,12 +81,25 @@ impl Registry {
     }
 
     /// Connects to `host/repository` with `net`'s timeouts and retries, reporting retries to
-    /// `reporter`.
+    /// `reporter`, with the credentials [`crate::credentials::lookup`] finds for `host`.
     pub fn with_network(
         host: &str,
         repository: &str,
         insecure: bool,
         home: &Home,
+        net: NetConfig,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Registry, SourceError> {
+        let credentials = crate::credentials::lookup(host, &Sources::locate(home))?;
+        Registry::with_credentials(host, repository, insecure, &credentials, net, reporter)
+    }
+
+    /// [`Registry::with_network`] with the credentials given.
+    pub fn with_credentials(
+        host: &str,
+        repository: &str,
+        insecure: bool,
+        credentials: &Credentials,
         net: NetConfig,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Registry, SourceError> {
@@ -102,15 +115,14 @@ impl Registry {
             connect_timeout: Some(net.connect_timeout),
             ..Default::default()
         });
-        let auth = credentials(host, home)?;
-        let resolved = Reference::with_tag(host.to_string(), repository.to_string(), "x".into())
-            .resolve_registry()
-            .to_string();
-        let scheme = if plain { "http" } else { "https" };
+        let caller = caller(host, credentials, true);
+        let auth = caller.auth.clone();
+        let refused = caller.refused();
         let fetcher = fetch::Fetcher::new(
-            format!("{scheme}://{resolved}"),
+            base_url(host, plain),
             repository.to_string(),
-            auth.clone(),
+            Some(format!("repository:{repository}:pull")),
+            caller,
             net,
             reporter,
         )?;
@@ -118,6 +130,7 @@ impl Registry {
             client,
             fetcher: Arc::new(fetcher),
             auth,
+            refused,
             host: host.to_string(),
             repository: repository.to_string(),
         })
@@ -151,9 +164,22 @@ impl Registry {
     }
 
     fn err(&self, what: String, e: OciDistributionError) -> SourceError {
-        SourceError::Registry {
+        let (message, refused) = match &e {
+            OciDistributionError::ServerError { code, url, message } => (
+                format!("{url}: HTTP {code}{}", fetch::error_detail(message)),
+                *code == 401,
+            ),
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => (e.to_string(), true),
+            _ => (e.to_string(), e.to_string().contains("UNAUTHORIZED")),
+        };
+        if !refused {
+            return SourceError::Registry { what, message };
+        }
+        SourceError::Refused {
             what,
-            message: e.to_string(),
+            status: 401,
+            message: format!("{message}{}", self.refused),
         }
     }
 
@@ -219,41 +245,6 @@ impl Registry {
             .await
             .map(|_| ())
             .map_err(|e| self.err(format!("authenticate to {}", self.host), e))
-    }
-
-    /// Every tag of the repository, in the registry's order, following `Link` pagination on the
-    /// same registry (at most [`MAX_TAG_PAGES`] pages).
-    pub async fn tags(&self) -> Result<Vec<String>, SourceError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let what = format!("tags of {}", self.repository_ref());
-        let mut url = format!("{}?n={TAG_PAGE_SIZE}", self.fetcher.url("tags", "list"));
-        let mut out = Vec::new();
-        for _ in 0..MAX_TAG_PAGES {
-            let Some((body, next)) = self
-                .fetcher
-                .get_page(&what, &url, "application/json", MAX_MANIFEST_BYTES)
-                .await?
-            else {
-                return Ok(out); // no such repository: no tags
-            };
-            let page: Page = serde_json::from_slice(&body).map_err(|e| SourceError::Registry {
-                what: what.clone(),
-                message: format!("the tag list is not valid JSON: {e}"),
-            })?;
-            out.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(n) => url = n,
-                None => return Ok(out),
-            }
-        }
-        Err(SourceError::Registry {
-            what,
-            message: format!("more than {MAX_TAG_PAGES} pages of tags"),
-        })
     }
 
     /// `host/repository`, as cosign's `docker-reference` wants it.
@@ -379,92 +370,31 @@ pub fn media_type_of(bytes: &[u8]) -> String {
     }
 }
 
-/// Finds credentials for `host`: gantry's own `auth.json` first, then Docker's config and
-/// credential helpers; anonymous when none.
-fn credentials(host: &str, home: &Home) -> Result<RegistryAuth, SourceError> {
-    let path = home.auth();
-    if let Some(auth) = gantry_auth(&path, host)? {
-        return Ok(auth);
-    }
-    let server = if host == "docker.io" {
-        "https://index.docker.io/v1/"
-    } else {
-        host
-    };
-    Ok(match docker_credential::get_credential(server) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
-            RegistryAuth::Basic(u, p)
-        }
-        Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
-        Err(_) => RegistryAuth::Anonymous,
-    })
+/// `http://HOST` or `https://HOST`, the host as requests reach it (Docker Hub's API host for
+/// `docker.io`).
+fn base_url(host: &str, plain: bool) -> String {
+    let resolved = Reference::with_tag(host.to_string(), "x".into(), "x".into())
+        .resolve_registry()
+        .to_string();
+    let scheme = if plain { "http" } else { "https" };
+    format!("{scheme}://{resolved}")
 }
 
-fn gantry_auth(path: &Path, host: &str) -> Result<Option<RegistryAuth>, SourceError> {
-    let io = |e| SourceError::Io {
-        what: path.display().to_string(),
-        source: e,
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            // A local permission problem (exit 6), not the registry's.
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!(
-                    "credentials file is readable by others (mode {:o}); run `chmod 600 {}`",
-                    mode & 0o777,
-                    path.display()
-                ),
-            )));
+/// The credentials as the HTTP layer sends them, with how they were found; `advise_login`: a
+/// refusal suggests `gantry login HOST`.
+fn caller(host: &str, credentials: &Credentials, advise_login: bool) -> fetch::Caller {
+    let auth = match credentials.secret() {
+        Some(Secret::Basic { username, password }) => {
+            RegistryAuth::Basic(username.clone(), password.clone())
         }
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        auth: Option<String>,
-        username: Option<String>,
-        password: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct File {
-        #[serde(default)]
-        auths: std::collections::BTreeMap<String, Entry>,
-    }
-    let file: File = serde_json::from_str(&text).map_err(|e| SourceError::Registry {
-        what: path.display().to_string(),
-        message: format!("not valid auth JSON: {e}"),
-    })?;
-    let Some(entry) = file.auths.get(host) else {
-        return Ok(None);
+        Some(Secret::IdentityToken(t)) => RegistryAuth::Bearer(t.clone()),
+        None => RegistryAuth::Anonymous,
     };
-    if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-        return Ok(Some(RegistryAuth::Basic(u.clone(), p.clone())));
+    fetch::Caller {
+        auth,
+        who: credentials.describe(),
+        login_hint: advise_login.then(|| host.to_string()),
     }
-    if let Some(a) = &entry.auth {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(a.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| {
-                s.split_once(':')
-                    .map(|(u, p)| (u.to_string(), p.to_string()))
-            });
-        return match decoded {
-            Some((u, p)) => Ok(Some(RegistryAuth::Basic(u, p))),
-            None => Err(SourceError::Registry {
-                what: path.display().to_string(),
-                message: format!("auth for {host} is not base64 of user:password"),
-            }),
-        };
-    }
-    Ok(None)
 }
 
 #[cfg(test)]
@@ -490,25 +420,5 @@ mod tests {
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }
-    }
-
-    #[test]
-    fn auth_file_must_be_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("auth.json");
-        std::fs::write(&p, r#"{"auths":{"r.example":{"auth":"dTpw"}}}"#).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = gantry_auth(&p, "r.example").unwrap_err();
-        assert!(
-            matches!(e, SourceError::Io { .. }) && e.to_string().contains("chmod 600"),
-            "a local error (exit 6): {e}"
-        );
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        match gantry_auth(&p, "r.example").unwrap() {
-            Some(RegistryAuth::Basic(u, pw)) => assert_eq!((u.as_str(), pw.as_str()), ("u", "p")),
-            other => panic!("{other:?}"),
-        }
-        assert!(gantry_auth(&p, "other.example").unwrap().is_none());
     }
 }

@@ -42,6 +42,32 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// The registry answered with a status that is an answer, not a passing failure: a 401
+    /// after a fresh token (or a refusal from the token endpoint), a 403, a 405, a 404 where
+    /// absence is not itself an answer.
+    #[error("{what}: {message}")]
+    Refused {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// The credentials for the registry could not be read.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialError),
+}
+
+impl SourceError {
+    /// True for a refusal of the credentials tried: a 401 or 403 (from the registry or its
+    /// token endpoint).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Refused {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
 }
 
 /// Read access to the repository an image lives in.

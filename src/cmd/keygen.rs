@@ -80,7 +80,7 @@ fn resolve_password(
 }
 
 /// Reads one line from the terminal with echo off, restoring the terminal afterwards.
-fn prompt(text: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+pub(super) fn prompt(text: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

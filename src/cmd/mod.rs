@@ -10,6 +10,8 @@ pub mod install;
 pub mod keygen;
 pub mod ledger;
 pub mod list;
+pub mod login;
+pub mod logout;
 pub mod pin;
 pub mod plugin;
 pub mod policy;
@@ -17,6 +19,8 @@ pub mod publish;
 pub mod registry;
 pub mod remove;
 pub mod rollback;
+pub mod search;
+pub mod tags;
 pub mod trust;
 pub mod update;
 pub mod verify;
@@ -56,6 +60,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Explain(a) => explain::run(a, &home()?),
         Command::Trust(a) => trust::run(a, &home()?),
         Command::VerifyBundle(a) => verify_bundle::run(a, &home()?),
+        Command::Login(a) => login::run(a, verbose),
+        Command::Logout(a) => logout::run(a),
+        Command::Search(a) => search::run(a, verbose),
+        Command::Tags(a) => tags::run(a, verbose),
     }
 }
 
@@ -109,6 +117,79 @@ fn parse_platform(s: Option<&str>) -> Result<Platform, Failure> {
             format!("invalid platform '{s}': use OS/ARCH[/VARIANT]"),
         )),
     }
+}
+
+/// A registry as login, logout and search name it: `host[:port]`, or a configured registry's name.
+struct RegistryHost {
+    /// `host[:port]` in canonical spelling, as references and credential files name it.
+    host: String,
+    /// Plain HTTP to a host that is not loopback (a configured entry's `insecure`).
+    insecure: bool,
+    /// The configured entry's path prefix (`team` of `registry.example/team`), if any.
+    prefix: Vec<String>,
+}
+
+/// Resolves `arg` against `config`: a configured registry's name first (its URL's host), else a
+/// `host[:port]`, which must look like one (a dot, a port, `localhost` or an IP address) so a
+/// mistyped registry name is not taken for a host.
+fn registry_host(arg: &str, config: &crate::config::Config) -> Result<RegistryHost, Failure> {
+    use crate::identity::{HostPort, RegistryUrl};
+    let usage = |m: String| Failure::msg(ExitKind::Usage, m);
+    if let Some(entry) = config.registries.get(arg) {
+        return match RegistryUrl::parse(&entry.url).kind(ExitKind::Usage)? {
+            RegistryUrl::Registry { host, prefix } => Ok(RegistryHost {
+                host: host.to_string(),
+                insecure: entry.insecure,
+                prefix,
+            }),
+            RegistryUrl::Layout(dir) => Err(usage(format!(
+                "registry '{arg}' is the OCI layout directory {}, not a registry server",
+                dir.display()
+            ))),
+        };
+    }
+    let host = HostPort::parse(arg).kind(ExitKind::Usage)?;
+    let looks_like_host = arg.contains(['.', ':', '[']) || arg.eq_ignore_ascii_case("localhost");
+    if !looks_like_host {
+        let names: Vec<&str> = config.registries.keys().map(String::as_str).collect();
+        return Err(usage(format!(
+            "no registry named '{arg}' is configured (configured: {}); give a host as host[:port]",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    // An entry for the same host may ask for plain HTTP.
+    let insecure = config.registries.values().any(|e| {
+        e.insecure
+            && matches!(RegistryUrl::parse(&e.url), Ok(RegistryUrl::Registry { host: h, .. })
+                if h.identity(true) == host.identity(true))
+    });
+    Ok(RegistryHost {
+        host: host.to_string(),
+        insecure,
+        prefix: Vec::new(),
+    })
+}
+
+/// The failure for a registry read: credential trouble keeps its own class, the rest is the
+/// registry's.
+fn source_failure(e: crate::source::SourceError) -> Failure {
+    use crate::source::SourceError;
+    let kind = match &e {
+        SourceError::Credentials(c) => c.kind(),
+        SourceError::Io { .. } => ExitKind::Io,
+        _ => ExitKind::Registry,
+    };
+    Failure::new(kind, e)
+}
+
+/// Whether stdin is a terminal (so gantry may prompt).
+fn stdin_is_tty() -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
 }
 
 /// What install and verify both name on their command lines, before anything is resolved.

@@ -195,6 +195,7 @@ fn publish_failure(e: PublishError) -> Failure {
         PublishError::Usage(_) => ExitKind::Usage,
         PublishError::Io { .. } => ExitKind::Io,
         PublishError::Source(crate::source::SourceError::Io { .. }) => ExitKind::Io,
+        PublishError::Source(crate::source::SourceError::Credentials(c)) => c.kind(),
         PublishError::Source(_) => ExitKind::Registry,
     };
     Failure::new(kind, e)

@@ -114,6 +114,7 @@ fn source_kind(e: &SourceError) -> ExitKind {
     match e {
         SourceError::DigestMismatch { .. } => ExitKind::Verification,
         SourceError::Io { .. } => ExitKind::Io,
+        SourceError::Credentials(c) => c.kind(),
         _ => ExitKind::Registry,
     }
 }

@@ -5,7 +5,8 @@
 //! ignores ranges), so its reader sees one unbroken stream. Authentication follows the
 //! distribution token flow: the `/v2/` challenge, then a bearer token for the repository (with
 //! the user's credentials when there are any), or HTTP Basic when the registry asks for that. A
-//! 401 after a fresh token, a 403 and a 404 are answers, never retried.
+//! 401 after a fresh token, a 403 and a 404 are answers, never retried; a refusal says which
+//! credentials were tried and how to log in.
 
 use crate::net::{self, Attempts, NetConfig, StallGuard};
 use crate::report::{Event, Reporter};
@@ -20,13 +21,46 @@ use std::sync::Arc;
 /// A body chunk, or why the body failed.
 pub type Chunk = Result<bytes::Bytes, std::io::Error>;
 
+/// Who requests are made as: the secret for the auth flow, and how it was found for messages.
+pub(super) struct Caller {
+    pub auth: RegistryAuth,
+    /// How the credentials were found (`as user alice from …`, `anonymously`).
+    pub who: String,
+    /// The registry as `gantry login` takes it, for the advice a refusal gives; `None` when
+    /// `login` itself is checking the credentials.
+    pub login_hint: Option<String>,
+}
+
+impl Caller {
+    /// What a refusal adds: `: the request was made as user alice from …; run `gantry login
+    /// HOST` …`.
+    pub(super) fn refused(&self) -> String {
+        match &self.login_hint {
+            Some(host) => format!(
+                ": the request was made {}; run `gantry login {host}` to store credentials for this registry",
+                self.who
+            ),
+            None => format!(": the request was made {}", self.who),
+        }
+    }
+}
+
+/// A response body with the `Link` header that came with it (pagination).
+pub(super) struct Page {
+    pub body: Vec<u8>,
+    /// Every `Link` header of the response, joined with `, `.
+    pub link: Option<String>,
+}
+
 /// Shared by a registry and the tasks streaming its blobs.
 pub(super) struct Fetcher {
     http: reqwest::Client,
     /// `http://host` or `https://host` (the host as the registry is reached).
     base: String,
     repository: String,
-    auth: RegistryAuth,
+    /// The token scope asked for (`repository:NAME:pull`), if any.
+    scope: Option<String>,
+    caller: Caller,
     authorization: tokio::sync::Mutex<Option<Option<HeaderValue>>>,
     net: NetConfig,
     reporter: Arc<dyn Reporter>,
@@ -42,7 +76,8 @@ impl Fetcher {
     pub(super) fn new(
         base: String,
         repository: String,
-        auth: RegistryAuth,
+        scope: Option<String>,
+        caller: Caller,
         net: NetConfig,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Fetcher, SourceError> {
@@ -59,7 +94,8 @@ impl Fetcher {
             http,
             base,
             repository,
-            auth,
+            scope,
+            caller,
             authorization: tokio::sync::Mutex::new(None),
             net,
             reporter,
@@ -71,6 +107,16 @@ impl Fetcher {
         format!("{}/v2/{}/{kind}/{reference}", self.base, self.repository)
     }
 
+    /// `BASE` followed by `path` (`/v2/_catalog`).
+    pub(super) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `http://host` or `https://host`, as the registry is reached.
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// GETs `url` and reads its whole body (at most `cap` bytes). `Ok(None)` for a 404.
     pub(super) async fn get_bytes(
         &self,
@@ -79,42 +125,46 @@ impl Fetcher {
         accept: &str,
         cap: u64,
     ) -> Result<Option<Vec<u8>>, SourceError> {
-        Ok(self.get_page(what, url, accept, cap).await?.map(|(b, _)| b))
+        Ok(self.get_page(what, url, accept, cap).await?.map(|p| p.body))
     }
 
-    /// [`Fetcher::get_bytes`], with the URL of the next page when the answer has a
-    /// `Link: <…>; rel="next"` header on this registry (a link to another host is not followed:
-    /// it would be sent our credentials).
+    /// [`Fetcher::get_bytes`], with the response's `Link` header.
     pub(super) async fn get_page(
         &self,
         what: &str,
         url: &str,
         accept: &str,
         cap: u64,
-    ) -> Result<Option<(Vec<u8>, Option<String>)>, SourceError> {
+    ) -> Result<Option<Page>, SourceError> {
         let mut attempts = Attempts::new(&self.net);
         loop {
-            let result = self.try_get_bytes(url, accept, cap).await;
+            let result = self.try_get_page(url, accept, cap).await;
             match result {
-                Ok(body) => return Ok(body),
+                Ok(page) => return Ok(page),
                 Err(Fatal(e)) => return Err(e),
                 Err(Again(e)) => self.wait_or_fail(&mut attempts, what, url, e).await?,
             }
         }
     }
 
-    async fn try_get_bytes(
+    async fn try_get_page(
         &self,
         url: &str,
         accept: &str,
         cap: u64,
-    ) -> Result<Option<(Vec<u8>, Option<String>)>, Outcome> {
+    ) -> Result<Option<Page>, Outcome> {
         let response = self.send(url, accept, None).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let response = self.check_status(url, response).await?;
-        let next_page = next_link(response.headers(), &self.base);
+        let links: Vec<&str> = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let link = (!links.is_empty()).then(|| links.join(", "));
         if response.content_length().is_some_and(|n| n > cap) {
             return Err(Fatal(SourceError::TooLarge {
                 what: url.to_string(),
@@ -128,7 +178,7 @@ impl Fetcher {
             let next = tokio::time::timeout(guard.time_left(), stream.next()).await;
             let chunk = match next {
                 Err(_) => return Err(Again(stalled(url, &self.net))),
-                Ok(None) => return Ok(Some((body, next_page))),
+                Ok(None) => return Ok(Some(Page { body, link })),
                 Ok(Some(Err(e))) => return Err(Again(connection(url, &e))),
                 Ok(Some(Ok(c))) => c,
             };
@@ -327,28 +377,30 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .and_then(net::parse_retry_after);
         let body = response.text().await.unwrap_or_default();
-        let detail = one_line(&body);
-        let message = match status {
-            StatusCode::UNAUTHORIZED => format!(
-                "{url}: 401 Unauthorized{}: check the credentials for this registry (gantry's auth.json or Docker's config)",
-                detail
+        let detail = error_detail(&body);
+        let answer = match status {
+            StatusCode::UNAUTHORIZED => {
+                format!("401 Unauthorized{detail}{}", self.caller.refused())
+            }
+            StatusCode::FORBIDDEN => format!(
+                "403 Forbidden{detail} (the request was made {})",
+                self.caller.who
             ),
-            StatusCode::FORBIDDEN => format!("{url}: 403 Forbidden{detail}"),
-            s => format!("{url}: HTTP {}{detail}", s.as_u16()),
-        };
-        let e = AttemptError {
-            failure: net::Failure::Status {
-                code: status.as_u16(),
-                retry_after,
-            },
-            message,
+            s => format!("HTTP {}{detail}", s.as_u16()),
         };
         if net::retryable_status(status.as_u16()) {
-            Err(Again(e))
+            Err(Again(AttemptError {
+                failure: net::Failure::Status {
+                    code: status.as_u16(),
+                    retry_after,
+                },
+                message: format!("{url}: {answer}"),
+            }))
         } else {
-            Err(Fatal(SourceError::Registry {
+            Err(Fatal(SourceError::Refused {
                 what: url.to_string(),
-                message: e.message,
+                status: status.as_u16(),
+                message: answer,
             }))
         }
     }
@@ -366,7 +418,7 @@ impl Fetcher {
 
     /// The distribution auth flow for pulling from this repository.
     async fn negotiate(&self) -> Result<Option<HeaderValue>, SourceError> {
-        if let RegistryAuth::Bearer(t) = &self.auth {
+        if let RegistryAuth::Bearer(t) = &self.caller.auth {
             return Ok(header(&format!("Bearer {t}")));
         }
         let ping = format!("{}/v2/", self.base);
@@ -395,7 +447,7 @@ impl Fetcher {
             self.wait_or_fail(&mut attempts, "registry", &ping, e)
                 .await?;
         };
-        let basic = match &self.auth {
+        let basic = match &self.caller.auth {
             RegistryAuth::Basic(u, p) => {
                 let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
                 header(&format!("Basic {b64}"))
@@ -415,14 +467,17 @@ impl Fetcher {
                 message: format!("its token challenge names no realm: {challenge}"),
             });
         };
-        let mut query = vec![(
-            "scope".to_string(),
-            format!("repository:{}:pull", self.repository),
-        )];
+        let mut query = Vec::new();
+        if let Some(scope) = &self.scope {
+            query.push(("scope".to_string(), scope.clone()));
+        }
         if let Some((_, s)) = params.iter().find(|(k, _)| k == "service") {
             query.push(("service".into(), s.clone()));
         }
-        let what = format!("token for {}", self.repository);
+        let what = match &self.scope {
+            Some(scope) => format!("token for {scope}"),
+            None => format!("token for {}", self.base),
+        };
         let mut attempts = Attempts::new(&self.net);
         loop {
             let mut request = self.http.get(realm.as_str()).query(&query);
@@ -442,21 +497,25 @@ impl Fetcher {
                 }
                 Ok(Ok(r)) => {
                     let code = r.status().as_u16();
-                    let body = one_line(&r.text().await.unwrap_or_default());
-                    let message = if code == 401 || code == 403 {
-                        format!(
-                            "the token endpoint {realm} refused the credentials for {} (HTTP {code}){body}: check gantry's auth.json or Docker's config for this registry",
-                            self.base
-                        )
-                    } else {
-                        format!("the token endpoint {realm} failed (HTTP {code}){body}")
-                    };
+                    let body = error_detail(&r.text().await.unwrap_or_default());
+                    if code == 401 || code == 403 {
+                        // An answer about the credentials: never retried.
+                        return Err(SourceError::Refused {
+                            what,
+                            status: code,
+                            message: format!(
+                                "the token endpoint {realm} refused the credentials for {} (HTTP {code}){body}{}",
+                                self.base,
+                                self.caller.refused()
+                            ),
+                        });
+                    }
                     AttemptError {
                         failure: net::Failure::Status {
                             code,
                             retry_after: None,
                         },
-                        message,
+                        message: format!("the token endpoint {realm} failed (HTTP {code}){body}"),
                     }
                 }
                 Ok(Err(e)) => connection(realm, &e),
@@ -570,23 +629,6 @@ fn challenge_params(s: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The next page of a paginated answer: `Link: </v2/…?last=x&n=100>; rel="next"`, made absolute
-/// against `base`; `None` when there is none or it points to another host.
-fn next_link(headers: &HeaderMap, base: &str) -> Option<String> {
-    let v = headers.get(reqwest::header::LINK)?.to_str().ok()?;
-    let part = v
-        .split(',')
-        .find(|p| p.contains("rel=\"next\"") || p.contains("rel=next"))?;
-    let target = part.split_once('<')?.1.split_once('>')?.0.trim();
-    if target.starts_with('/') {
-        return Some(format!("{base}{target}"));
-    }
-    let same_host = target
-        .strip_prefix(base)
-        .is_some_and(|rest| rest.starts_with('/'));
-    same_host.then(|| target.to_string())
-}
-
 /// The first byte position of a `Content-Range: bytes START-END/SIZE` header.
 fn content_range_start(headers: &HeaderMap) -> Option<u64> {
     let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
@@ -594,7 +636,38 @@ fn content_range_start(headers: &HeaderMap) -> Option<u64> {
     range.split_once('-')?.0.trim().parse().ok()
 }
 
-/// A server's error body, shortened to one line for a message (empty when there is none).
+/// A server's error body for a message: the `code: message` pairs of a distribution error
+/// envelope (`{"errors":[…]}`), else the body shortened to one line; empty when there is none.
+pub(super) fn error_detail(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<Envelope>(body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let parts: Vec<String> = e
+                .errors
+                .iter()
+                .map(|x| match (x.code.is_empty(), x.message.is_empty()) {
+                    (false, false) => format!("{}: {}", x.code, x.message),
+                    (false, true) => x.code.clone(),
+                    _ => x.message.clone(),
+                })
+                .collect();
+            one_line(&parts.join("; "))
+        }
+        _ => one_line(body),
+    }
+}
+
+/// Text shortened to one line for a message (empty when there is none).
 fn one_line(body: &str) -> String {
     let line: String = body
         .split_whitespace()
@@ -639,28 +712,16 @@ mod tests {
     }
 
     #[test]
-    fn next_links_stay_on_the_registry() {
-        let base = "http://127.0.0.1:5000";
-        let mut h = HeaderMap::new();
-        assert_eq!(next_link(&h, base), None);
-        h.insert(
-            reqwest::header::LINK,
-            HeaderValue::from_static("</v2/a/tags/list?last=x&n=2>; rel=\"next\""),
-        );
+    fn error_bodies_are_shortened_to_what_they_say() {
         assert_eq!(
-            next_link(&h, base).as_deref(),
-            Some("http://127.0.0.1:5000/v2/a/tags/list?last=x&n=2")
+            error_detail(
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository"}]}]}"#
+            ),
+            ": UNAUTHORIZED: authentication required"
         );
-        h.insert(
-            reqwest::header::LINK,
-            HeaderValue::from_static("<http://evil.example/v2/a/tags/list?last=x>; rel=\"next\""),
-        );
-        assert_eq!(next_link(&h, base), None, "another host is not followed");
-        h.insert(
-            reqwest::header::LINK,
-            HeaderValue::from_static("<http://127.0.0.1:5000.evil/v2/x>; rel=\"next\""),
-        );
-        assert_eq!(next_link(&h, base), None);
+        assert_eq!(error_detail("slow\n  down"), ": slow down");
+        assert_eq!(error_detail(r#"{"errors":[]}"#), r#": {"errors":[]}"#);
+        assert_eq!(error_detail(""), "");
     }
 
     #[test]

@@ -162,6 +162,20 @@ impl Env {
         Run::from(self.cmd(args).output().expect("run gantry"))
     }
 
+    /// Runs `c` (from [`Env::cmd`]) with `input` on its stdin.
+    pub fn run_with_stdin(&self, mut c: Command, input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run gantry");
+        // A command that exits without reading its input is the test's to judge, not a panic.
+        let _ = child.stdin.take().expect("stdin").write_all(input);
+        Run::from(child.wait_with_output().expect("wait for gantry"))
+    }
+
     /// Runs an installed command through its wrapper.
     pub fn run_tool(&self, name: &str, args: &[&str]) -> Run {
         let w = self.home().join("bin").join(name);
@@ -190,7 +204,36 @@ impl TestRegistry {
     /// docker-registry that exits before it listens (its port was taken meanwhile, by a process
     /// outside this binary) is retried on another port.
     pub fn start() -> TestRegistry {
+        TestRegistry::start_with(tempfile::tempdir().unwrap(), "")
+    }
+
+    /// [`TestRegistry::start`] with HTTP Basic authentication: one user, its password kept in an
+    /// htpasswd file (bcrypt, written by `htpasswd -Bbn`, from apache2-utils) that
+    /// docker-registry's `auth: htpasswd` reads. Every request, reads included, needs it.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> TestRegistry {
         let storage = tempfile::tempdir().unwrap();
+        let htpasswd = which("htpasswd")
+            .expect("htpasswd is not installed (apt-get install apache2-utils; .ci/run does this)");
+        let out = Command::new(htpasswd)
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("run htpasswd");
+        assert!(
+            out.status.success(),
+            "htpasswd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = storage.path().join("htpasswd");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let auth = format!(
+            "auth:\n  htpasswd:\n    realm: gantry-test\n    path: {}\n",
+            file.display()
+        );
+        TestRegistry::start_with(storage, &auth)
+    }
+
+    /// Starts docker-registry with `extra` appended to its configuration.
+    fn start_with(storage: tempfile::TempDir, extra: &str) -> TestRegistry {
         let cfg = storage.path().join("config.yml");
         let log = storage.path().join("registry.log");
         let bin = which("docker-registry").expect(
@@ -202,7 +245,7 @@ impl TestRegistry {
             std::fs::write(
                 &cfg,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                     storage.path().join("data").display()
                 ),
             )

@@ -17,6 +17,7 @@ mod faults;
 mod hostile;
 mod install;
 mod lifecycle;
+mod login;
 mod policy;
 mod proxy;
 mod quorum;
