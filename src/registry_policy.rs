@@ -247,6 +247,8 @@ pub struct RegistryPolicy {
     pub allow_unsigned: bool,
     /// The governing entry sets `always_allow_unsigned` (and the system layer allows it).
     pub always_allow_unsigned: bool,
+    /// The system layer forbids `--allow-unsigned` (so no message may suggest it).
+    pub unsigned_forbidden: bool,
     pub mode: Mode,
     /// Registry-scoped policies and plugins, each with the layer of the entry that names it.
     pub policies: Vec<(Layer, PolicyRef)>,
@@ -378,6 +380,7 @@ impl RegistryPolicy {
             trust_root: RootSource::None,
             allow_unsigned,
             always_allow_unsigned: false,
+            unsigned_forbidden: forbid_unsigned,
             mode: Mode::Enforce,
             policies: Vec::new(),
             plugins: Vec::new(),
@@ -443,6 +446,7 @@ impl RegistryPolicy {
             registry: self.name.clone(),
             allow_unsigned: self.allow_unsigned,
             always_allow_unsigned: self.always_allow_unsigned,
+            forbid_allow_unsigned: self.unsigned_forbidden,
             ..Default::default()
         };
         let governing_has_rule = self

@@ -18,4 +18,5 @@ mod hostile;
 mod install;
 mod policy;
 mod proxy;
+mod rough_edges;
 mod signed;
