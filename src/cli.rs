@@ -12,6 +12,9 @@ pub struct Cli {
     /// Show more detail (every hook verdict).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Report nothing but errors (no progress, notes or confirmations).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,4 +47,14 @@ pub enum Command {
     Trust(cmd::trust::TrustArgs),
     /// Verify a Sigstore bundle (Sigstore conformance client protocol).
     VerifyBundle(cmd::verify_bundle::VerifyBundleArgs),
+    /// Check the home for drift (wrappers, versions, leftovers, PATH, logs) and repair what is safe.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Free cached layers no installed version uses and leftovers of interrupted runs.
+    Gc(cmd::gc::GcArgs),
+    /// Remove the gantry home and everything installed in it.
+    Purge(cmd::purge::PurgeArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completion(cmd::completion::CompletionArgs),
+    /// Print the wrapper directory, or put it on PATH in your shell's rc file (setup, unset).
+    Path(cmd::path::PathArgs),
 }

@@ -428,6 +428,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             signatures: trust.signatures.clone(),
             attestations: serde_json::to_value(&trust.summary).unwrap_or_default(),
             verdicts: Value::Object(run.verdicts.clone()),
+            layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
         };
         Ok(Plan {
             staged,

@@ -9,6 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod inspect;
+pub use inspect::{bytes_freed_by_removing, CachedLayer, CurrentLink, Leftover, VersionDir};
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +80,11 @@ pub struct PackageMetadata {
     pub attestations: serde_json::Value,
     #[serde(default)]
     pub verdicts: serde_json::Value,
+    /// The digests of the image's layers, in order (what `gc` keeps in the layer cache). Empty in
+    /// metadata written before gantry recorded them: an installable image has at least one layer,
+    /// so empty means "not recorded", never "uses no layer".
+    #[serde(default)]
+    pub layers: Vec<String>,
 }
 
 /// An exclusive lock on the home; released on drop.

@@ -4,13 +4,18 @@
 //! layered configuration, the runtime, platform parsing, and the `prepare` of install and verify.
 //! Every failure is classified here or in a command, once, for its exit code.
 
+pub mod completion;
+pub mod doctor;
 pub mod explain;
+pub mod gc;
 pub mod install;
 pub mod keygen;
 pub mod list;
+pub mod path;
 pub mod plugin;
 pub mod policy;
 pub mod publish;
+pub mod purge;
 pub mod registry;
 pub mod remove;
 pub mod trust;
@@ -24,27 +29,36 @@ use crate::facts::Platform;
 use crate::install::{InstallError, InstallRequest};
 use crate::registry_policy::RegistryPolicy;
 use crate::repo::Repo;
-use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::report::{JsonReporter, ProgressReporter, Quiet, Reporter, TextReporter, Verbosity};
 use crate::source::ManifestRef;
 use crate::store::Home;
 use std::sync::Arc;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let verbose = cli.verbose;
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
     match cli.command {
-        Command::Install(a) => install::run(a, verbose),
-        Command::Verify(a) => verify::run(a, verbose),
-        Command::Remove(a) => remove::run(a),
+        Command::Install(a) => install::run(a, verbosity),
+        Command::Verify(a) => verify::run(a, verbosity),
+        Command::Remove(a) => remove::run(a, verbosity),
         Command::List(a) => list::run(a),
-        Command::Registry(c) => registry::run(c),
-        Command::Publish(a) => publish::run(a),
-        Command::Keygen(a) => keygen::run(a),
+        Command::Registry(c) => registry::run(c, verbosity),
+        Command::Publish(a) => publish::run(a, verbosity),
+        Command::Keygen(a) => keygen::run(a, verbosity),
         Command::Policy(c) => policy::run(c),
         Command::Plugin(c) => plugin::run(c),
         Command::Explain(a) => explain::run(a, &home()?),
         Command::Trust(a) => trust::run(a, &home()?),
         Command::VerifyBundle(a) => verify_bundle::run(a, &home()?),
+        Command::Doctor(a) => doctor::run(a, &home()?, verbosity),
+        Command::Gc(a) => gc::run(a, &home()?, verbosity),
+        Command::Purge(a) => purge::run(a, &home()?, verbosity),
+        Command::Completion(a) => completion::run(a),
+        Command::Path(a) => path::run(a, &home()?, verbosity),
     }
 }
 
@@ -149,10 +163,18 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
     })
 }
 
-/// The reporter of `-v`/`--json` for install and verify.
-fn reporter(json: bool, verbose: bool) -> Arc<dyn Reporter> {
-    if json {
+/// The reporter of `-v`/`--quiet`/`--json` for install and verify: bars and colour when stderr
+/// is a terminal (colour off with `NO_COLOR`), plain lines when it is not.
+fn reporter(json: bool, verbosity: Verbosity) -> Arc<dyn Reporter> {
+    use std::io::IsTerminal;
+    let verbose = verbosity.verbose();
+    if verbosity.quiet() {
+        Arc::new(Quiet)
+    } else if json {
         Arc::new(JsonReporter)
+    } else if std::io::stderr().is_terminal() {
+        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Arc::new(ProgressReporter::new(verbose, colour))
     } else {
         Arc::new(TextReporter::new(verbose))
     }

@@ -11,6 +11,7 @@ mod harness;
 mod atomic;
 mod boundary;
 mod bundles;
+mod care;
 mod cli;
 mod conformance;
 mod faults;
