@@ -22,7 +22,7 @@ pub fn run(a: GcArgs, home: &Home, verbosity: Verbosity) -> Result<(), Failure> 
     let say = !verbosity.quiet();
     if say && !plan.unrecorded.is_empty() {
         crate::errln!(
-            "note: keeping all {} cached layers: {} installed version(s) do not record the layers they use ({}); install them again to let gc free layers",
+            "note: keeping all {} cached layer(s): {} installed version(s) do not record the layers they use ({}); install them again to let gc free layers",
             plan.kept_layers,
             plan.unrecorded.len(),
             plan.unrecorded.join(", ")
@@ -49,7 +49,7 @@ pub fn run(a: GcArgs, home: &Home, verbosity: Verbosity) -> Result<(), Failure> 
     }
     if plan.is_empty() {
         crate::outln!(
-            "nothing to remove ({} cached layers in use)",
+            "nothing to remove ({} cached layer(s) in use)",
             plan.kept_layers
         );
         return Ok(());
