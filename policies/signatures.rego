@@ -11,7 +11,8 @@
 #     "key_fingerprints": ["sha256:<hex of DER SubjectPublicKeyInfo>"],   # optional
 #     "quorum": false,                          # the registry counts a signer quorum (below)
 #     "allow_unsigned": false,                  # --allow-unsigned was given
-#     "always_allow_unsigned": false            # the registry entry allows unsigned images
+#     "always_allow_unsigned": false,           # the registry entry allows unsigned images
+#     "forbid_allow_unsigned": false            # the system layer forbids --allow-unsigned
 #   }
 # Absent keys read as empty/false. A registry counts as having a policy when
 # has_signature_policy is true OR any of identity, identity_regex, key_fingerprints is set
@@ -188,8 +189,14 @@ deny contains msg if {
 	input.hook == "signatures"
 	not has_policy
 	not unsigned_allowed
-	msg := sprintf("registry '%s' has no signature policy, so no signer of %s can be trusted%s; add issuer and identity (or keys) to the registry entry, or pass --allow-unsigned to install it anyway", [registry, image, signed_note])
+	msg := sprintf("registry '%s' has no signature policy, so no signer of %s can be trusted%s; %s", [registry, image, signed_note, unsigned_remedy])
 }
+
+# What to do about an image from a registry without a signature policy: --allow-unsigned is
+# suggested only where the system configuration does not forbid it.
+unsigned_remedy := "add issuer and identity (or keys) to the registry entry, or pass --allow-unsigned to install it anyway" if not cfg.forbid_allow_unsigned == true
+
+unsigned_remedy := "add issuer and identity (or keys) to the registry entry (the system configuration forbids --allow-unsigned)" if cfg.forbid_allow_unsigned == true
 
 verified_signers := [describe(sig) | some sig in signatures; sig.verified == true]
 

@@ -86,6 +86,14 @@ test_no_policy_denied_without_allow_unsigned if {
 	contains(msg, "pass --allow-unsigned")
 }
 
+test_no_policy_does_not_suggest_allow_unsigned_where_the_system_forbids_it if {
+	msgs := sig.deny with input as doc([]) with data.config as object.union(unconfigured, {"forbid_allow_unsigned": true})
+	count(msgs) == 1
+	some msg in msgs
+	not contains(msg, "pass --allow-unsigned")
+	contains(msg, "the system configuration forbids --allow-unsigned")
+}
+
 test_no_policy_with_allow_unsigned_warns if {
 	count(sig.deny) == 0 with input as doc([]) with data.config as object.union(unconfigured, {"allow_unsigned": true})
 	count(sig.warn) == 1 with input as doc([]) with data.config as object.union(unconfigured, {"allow_unsigned": true})

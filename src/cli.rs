@@ -12,6 +12,9 @@ pub struct Cli {
     /// Show more detail (every hook verdict).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Report nothing but errors (no progress, notes or confirmations).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,4 +67,14 @@ pub enum Command {
     Search(cmd::search::SearchArgs),
     /// List the tags of an image's repository.
     Tags(cmd::tags::TagsArgs),
+    /// Check the home for drift (wrappers, versions, leftovers, PATH, logs) and repair what is safe.
+    Doctor(cmd::doctor::DoctorArgs),
+    /// Free cached layers no installed version uses and leftovers of interrupted runs.
+    Gc(cmd::gc::GcArgs),
+    /// Remove the gantry home and everything installed in it.
+    Purge(cmd::purge::PurgeArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completion(cmd::completion::CompletionArgs),
+    /// Print the wrapper directory, or put it on PATH in your shell's rc file (setup, unset).
+    Path(cmd::path::PathArgs),
 }

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod edit;
+
 /// Errors reading or writing configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -453,6 +453,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             attestations: serde_json::to_value(&trust.summary).unwrap_or_default(),
             verdicts: Value::Object(run.verdicts.clone()),
             allow_unsigned: self.policy.allow_unsigned,
+            layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
         };
         Ok(Plan {
             staged,

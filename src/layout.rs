@@ -34,6 +34,27 @@ struct Index {
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// The tag an `index.json` entry carries.
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .map(String::as_str)
+}
+
+/// `sha256-<64 hex>.sig`, `.att` or `.sbom`: where cosign stores what it attaches to a digest.
+fn is_cosign_attachment_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let Some((hex, suffix)) = rest.split_once('.') else {
+        return false;
+    };
+    hex.len() == 64
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && matches!(suffix, "sig" | "att" | "sbom")
+}
+
 impl Layout {
     /// Opens an existing layout (checks `oci-layout`).
     pub fn open(dir: &Path) -> Result<Layout, SourceError> {
@@ -116,7 +137,12 @@ impl Layout {
                         .is_some_and(|n| n == t)
                 })
                 .collect(),
-            None => idx.manifests.iter().collect(),
+            // Signatures, attestations and SBOMs stored next to an image are not images.
+            None => idx
+                .manifests
+                .iter()
+                .filter(|m| !self.is_attachment(m))
+                .collect(),
         };
         match (found.len(), tag) {
             (0, _) => Ok(None),
@@ -127,11 +153,38 @@ impl Layout {
                     .map(|d| d.digest.clone())
                     .unwrap_or_else(|| t.to_string()),
             )),
-            (n, None) => Err(SourceError::Registry {
-                what: self.dir.display().to_string(),
-                message: format!("the layout holds {n} images; name one with oci:DIR:TAG"),
-            }),
+            (n, None) => {
+                let tags: Vec<&str> = found.iter().filter_map(|d| ref_name(d)).collect();
+                let named = if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (tags: {})", tags.join(", "))
+                };
+                Err(SourceError::Registry {
+                    what: self.dir.display().to_string(),
+                    message: format!(
+                        "the layout holds {n} images{named}; name one with oci:DIR:TAG"
+                    ),
+                })
+            }
         }
+    }
+
+    /// Whether an `index.json` entry is an attachment of another manifest rather than an image:
+    /// a cosign attachment tag (`sha256-HEX.sig`, `.att`, `.sbom`), or a manifest that names a
+    /// `subject` (an OCI 1.1 referrer, i.e. an artifact about another manifest).
+    fn is_attachment(&self, d: &Descriptor) -> bool {
+        if ref_name(d).is_some_and(is_cosign_attachment_tag) || d.artifact_type.is_some() {
+            return true;
+        }
+        #[derive(serde::Deserialize)]
+        struct Subject {
+            subject: Option<serde_json::Value>,
+        }
+        self.read_checked(&d.digest, crate::registry::MAX_MANIFEST_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Subject>(&b).ok())
+            .is_some_and(|m| m.subject.is_some())
     }
 
     /// Opens a blob for streaming.
@@ -333,5 +386,30 @@ mod tests {
         assert_eq!(l.resolve_tag(Some("v1")).unwrap(), Some(b.clone()));
         assert_eq!(l.resolve_tag(None).unwrap(), Some(b));
         assert_eq!(l.resolve_tag(Some("v2")).unwrap(), None);
+    }
+
+    #[test]
+    fn attachments_are_not_counted_as_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Layout::create(dir.path()).unwrap();
+        let mt = "application/vnd.oci.image.manifest.v1+json";
+        let image = l.write_blob(br#"{"schemaVersion":2}"#).unwrap();
+        l.tag_manifest(&image, 19, mt, Some("1.0")).unwrap();
+        let sig = l.write_blob(br#"{"schemaVersion":2,"layers":[]}"#).unwrap();
+        let sig_tag = format!("{}.sig", image.replace(':', "-"));
+        l.tag_manifest(&sig, 31, mt, Some(&sig_tag)).unwrap();
+        let referrer = serde_json::json!({"schemaVersion": 2, "subject": {"mediaType": mt, "digest": image, "size": 19}});
+        let r = l.write_blob(referrer.to_string().as_bytes()).unwrap();
+        l.tag_manifest(&r, 1, mt, None).unwrap();
+        assert_eq!(l.resolve_tag(None).unwrap(), Some(image.clone()));
+        let other = l.write_blob(br#"{"schemaVersion":2,"x":1}"#).unwrap();
+        l.tag_manifest(&other, 25, mt, Some("2.0")).unwrap();
+        let e = l.resolve_tag(None).unwrap_err().to_string();
+        assert!(e.contains("holds 2 images (tags: 1.0, 2.0)"), "{e}");
+        assert!(!is_cosign_attachment_tag("sha256-abc.sig"));
+        assert!(!is_cosign_attachment_tag(&format!(
+            "sha256-{}.tar",
+            "a".repeat(64)
+        )));
     }
 }

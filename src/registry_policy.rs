@@ -247,6 +247,8 @@ pub struct RegistryPolicy {
     pub allow_unsigned: bool,
     /// The governing entry sets `always_allow_unsigned` (and the system layer allows it).
     pub always_allow_unsigned: bool,
+    /// The system layer forbids `--allow-unsigned` (so no message may suggest it).
+    pub unsigned_forbidden: bool,
     pub mode: Mode,
     /// What a change of signers on update does (the stricter of the governing and adding
     /// entries).
@@ -383,6 +385,7 @@ impl RegistryPolicy {
             trust_root: RootSource::None,
             allow_unsigned,
             always_allow_unsigned: false,
+            unsigned_forbidden: forbid_unsigned,
             mode: Mode::Enforce,
             signer_continuity: Default::default(),
             quorums: Vec::new(),
@@ -505,6 +508,7 @@ impl RegistryPolicy {
             registry: self.name.clone(),
             allow_unsigned: self.allow_unsigned,
             always_allow_unsigned: self.always_allow_unsigned,
+            forbid_allow_unsigned: self.unsigned_forbidden,
             ..Default::default()
         };
         let governing_has_rule = self

@@ -9,6 +9,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod inspect;
+pub use inspect::{bytes_freed_by_removing, CachedLayer, CurrentLink, Leftover, VersionDir};
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,6 +83,11 @@ pub struct PackageMetadata {
     /// Installed with `--allow-unsigned` (so a later audit or rollback judges it the same way).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_unsigned: bool,
+    /// The digests of the image's layers, in order (what `gc` keeps in the layer cache). Empty in
+    /// metadata written before gantry recorded them: an installable image has at least one layer,
+    /// so empty means "not recorded", never "uses no layer".
+    #[serde(default)]
+    pub layers: Vec<String>,
 }
 
 /// An exclusive lock on the home; released on drop.
@@ -689,6 +697,7 @@ mod tests {
             attestations: serde_json::Value::Null,
             verdicts: serde_json::Value::Null,
             allow_unsigned: false,
+            layers: vec![],
         };
         std::fs::write(
             st.path().join("metadata.json"),

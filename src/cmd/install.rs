@@ -5,6 +5,8 @@
 use super::{prepare, Wanted};
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::install::Outcome;
+use crate::path_setup::on_path;
+use crate::report::Verbosity;
 use crate::store::Store;
 
 /// Arguments of `gantry install`.
@@ -26,8 +28,8 @@ pub struct InstallArgs {
     pub replace: bool,
 }
 
-/// Runs `gantry install`; `verbose` shows every hook verdict.
-pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
+/// Runs `gantry install`; `-v` shows every hook verdict, `--quiet` nothing but errors.
+pub fn run(a: InstallArgs, verbosity: Verbosity) -> Result<(), Failure> {
     let p = prepare(Wanted {
         reference: &a.reference,
         name: a.name,
@@ -36,7 +38,12 @@ pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
         replace: a.replace,
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let outcome = super::install_prepared(&p, &store, verbose)?;
+    let first_package = store.package_names().is_ok_and(|n| n.is_empty());
+    let outcome = super::install_prepared(&p, &store, verbosity)?;
+    if verbosity.quiet() {
+        return Ok(());
+    }
+    let installed = matches!(outcome, Outcome::Installed { .. });
     match outcome {
         Outcome::Installed {
             name,
@@ -52,6 +59,13 @@ pub fn run(a: InstallArgs, verbose: bool) -> Result<(), Failure> {
         Outcome::AlreadyInstalled { name, digest } => {
             crate::outln!("{name} is already installed at {digest}")
         }
+    }
+    let bin = p.home.bin();
+    if installed && first_package && !on_path(&bin, std::env::var_os("PATH").as_deref()) {
+        crate::errln!(
+            "hint: add {} to PATH: run `gantry path setup`",
+            bin.display()
+        );
     }
     Ok(())
 }

@@ -21,16 +21,19 @@ pub struct KeygenArgs {
     pub output_key_prefix: PathBuf,
 }
 
-/// Runs the command: prints the public key's path on stdout, and both paths on stderr.
-pub fn run(args: KeygenArgs) -> Result<(), Failure> {
+/// Runs the command: prints the public key's path on stdout, and both paths on stderr (unless
+/// `--quiet`).
+pub fn run(args: KeygenArgs, verbosity: crate::report::Verbosity) -> Result<(), Failure> {
     let password = password(true)?;
     let written = run_with_password(&args, &password)?;
     crate::outln!("{}", written.public_key.display());
-    crate::errln!(
-        "wrote private key {} and public key {}",
-        written.private_key.display(),
-        written.public_key.display()
-    );
+    if !verbosity.quiet() {
+        crate::errln!(
+            "wrote private key {} and public key {}",
+            written.private_key.display(),
+            written.public_key.display()
+        );
+    }
     Ok(())
 }
 

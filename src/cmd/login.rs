@@ -47,7 +47,7 @@ pub fn run(a: LoginArgs, verbose: bool) -> Result<(), Failure> {
         target.insecure,
         &credentials,
         config.network.net(),
-        reporter(false, verbose),
+        reporter(false, crate::report::Verbosity::from_verbose(verbose)),
     )
     .map_err(source_failure)?;
     rt.block_on(endpoint.check()).map_err(|e| {

@@ -5,17 +5,22 @@
 //! Every failure is classified here or in a command, once, for its exit code.
 
 pub mod audit;
+pub mod completion;
+pub mod doctor;
 pub mod explain;
+pub mod gc;
 pub mod install;
 pub mod keygen;
 pub mod ledger;
 pub mod list;
 pub mod login;
 pub mod logout;
+pub mod path;
 pub mod pin;
 pub mod plugin;
 pub mod policy;
 pub mod publish;
+pub mod purge;
 pub mod registry;
 pub mod remove;
 pub mod rollback;
@@ -33,37 +38,46 @@ use crate::facts::Platform;
 use crate::install::{InstallError, InstallRequest};
 use crate::registry_policy::RegistryPolicy;
 use crate::repo::Repo;
-use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::report::{JsonReporter, ProgressReporter, Quiet, Reporter, TextReporter, Verbosity};
 use crate::source::ManifestRef;
 use crate::store::Home;
 use std::sync::Arc;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let verbose = cli.verbose;
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
     match cli.command {
-        Command::Install(a) => install::run(a, verbose),
-        Command::Verify(a) => verify::run(a, verbose),
-        Command::Remove(a) => remove::run(a),
-        Command::Update(a) => update::run(a, verbose),
+        Command::Install(a) => install::run(a, verbosity),
+        Command::Verify(a) => verify::run(a, verbosity),
+        Command::Remove(a) => remove::run(a, verbosity),
+        Command::Update(a) => update::run(a, verbosity),
         Command::Rollback(a) => rollback::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Ledger(a) => ledger::run(a),
         Command::Pin(a) => pin::run(a, true),
         Command::Unpin(a) => pin::run(a, false),
         Command::List(a) => list::run(a),
-        Command::Registry(c) => registry::run(c),
-        Command::Publish(a) => publish::run(a),
-        Command::Keygen(a) => keygen::run(a),
+        Command::Registry(c) => registry::run(c, verbosity),
+        Command::Publish(a) => publish::run(a, verbosity),
+        Command::Keygen(a) => keygen::run(a, verbosity),
         Command::Policy(c) => policy::run(c),
         Command::Plugin(c) => plugin::run(c),
         Command::Explain(a) => explain::run(a, &home()?),
         Command::Trust(a) => trust::run(a, &home()?),
         Command::VerifyBundle(a) => verify_bundle::run(a, &home()?),
-        Command::Login(a) => login::run(a, verbose),
+        Command::Login(a) => login::run(a, verbosity.verbose()),
         Command::Logout(a) => logout::run(a),
-        Command::Search(a) => search::run(a, verbose),
-        Command::Tags(a) => tags::run(a, verbose),
+        Command::Search(a) => search::run(a, verbosity.verbose()),
+        Command::Tags(a) => tags::run(a, verbosity.verbose()),
+        Command::Doctor(a) => doctor::run(a, &home()?, verbosity),
+        Command::Gc(a) => gc::run(a, &home()?, verbosity),
+        Command::Purge(a) => purge::run(a, &home()?, verbosity),
+        Command::Completion(a) => completion::run(a),
+        Command::Path(a) => path::run(a, &home()?, verbosity),
     }
 }
 
@@ -244,10 +258,18 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
     })
 }
 
-/// The reporter of `-v`/`--json` for install and verify.
-fn reporter(json: bool, verbose: bool) -> Arc<dyn Reporter> {
-    if json {
+/// The reporter of `-v`/`--quiet`/`--json` for install and verify: bars and colour when stderr
+/// is a terminal (colour off with `NO_COLOR`), plain lines when it is not.
+fn reporter(json: bool, verbosity: Verbosity) -> Arc<dyn Reporter> {
+    use std::io::IsTerminal;
+    let verbose = verbosity.verbose();
+    if verbosity.quiet() {
+        Arc::new(Quiet)
+    } else if json {
         Arc::new(JsonReporter)
+    } else if std::io::stderr().is_terminal() {
+        let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Arc::new(ProgressReporter::new(verbose, colour))
     } else {
         Arc::new(TextReporter::new(verbose))
     }
@@ -276,11 +298,11 @@ async fn interrupted() -> &'static str {
 fn install_prepared(
     p: &Prepared,
     store: &crate::store::Store,
-    verbose: bool,
+    verbosity: Verbosity,
 ) -> Result<crate::install::Outcome, Failure> {
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
-    let reporter = reporter(false, verbose);
+    let reporter = reporter(false, verbosity);
     let pipeline = crate::install::Pipeline {
         store,
         config: &p.config,

@@ -6,6 +6,7 @@
 use crate::exit::{ExitKind, Failure};
 use crate::policy::engine::{Engine, Layer, PluginSpec, PolicyError, PolicySpec};
 use crate::policy::hook::{HookPoint, Verdict};
+use crate::policy::plugin::KNOWN_GRANTS;
 use crate::policy::testing::{self, TestError, TestReport};
 use std::path::{Path, PathBuf};
 
@@ -45,9 +46,14 @@ pub enum PolicySubcommand {
         /// JSON for data.config of the policies and the config of the plugins.
         #[arg(long, default_value = "{}")]
         config: String,
-        /// JSON for data.config of the built-in signature policy (see policies/signatures.rego).
-        #[arg(long, default_value = "{}")]
-        signature_policy: String,
+        /// Also evaluate the built-in signature policy, with this JSON as its data.config (see
+        /// policies/signatures.rego); without it only the named policies and plugins run.
+        #[arg(long)]
+        signature_policy: Option<String>,
+        /// Grant every --plugin a WASI capability by name (repeatable), as a registry entry's
+        /// `grants` would.
+        #[arg(long = "grant", value_parser = grant_parser())]
+        grants: Vec<String>,
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
@@ -56,6 +62,15 @@ pub enum PolicySubcommand {
 
 fn parse_hook(s: &str) -> Result<HookPoint, String> {
     s.parse()
+}
+
+/// The grant names gantry knows, each with what it provides.
+fn grant_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        KNOWN_GRANTS
+            .iter()
+            .map(|(name, what)| clap::builder::PossibleValue::new(name).help(what)),
+    )
 }
 
 /// Runs a `gantry policy` subcommand.
@@ -82,11 +97,14 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
             plugins,
             config,
             signature_policy,
+            grants,
             json,
         } => {
             let input_doc = read_json_file(&input)?;
             let config = parse_json("--config", &config)?;
-            let signature_policy = parse_json("--signature-policy", &signature_policy)?;
+            let signature_policy = signature_policy
+                .map(|p| parse_json("--signature-policy", &p))
+                .transpose()?;
             let policy_specs: Vec<PolicySpec> = policies
                 .into_iter()
                 .map(|path| PolicySpec {
@@ -105,11 +123,11 @@ pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
                         .unwrap_or_default(),
                     path,
                     config: config.clone(),
-                    grants: Vec::new(),
+                    grants: grants.clone(),
                 })
                 .collect();
             let engine = Engine::load(&policy_specs, &plugin_specs, None).map_err(classify)?;
-            let verdict = engine.evaluate_json(hook, &input_doc, &signature_policy);
+            let verdict = engine.evaluate_json(hook, &input_doc, signature_policy.as_ref());
             if json {
                 let doc = serde_json::json!({ "hook": hook, "allowed": verdict.allowed(), "deny": verdict.deny, "warn": verdict.warn });
                 crate::outln!(
@@ -226,7 +244,8 @@ mod tests {
                 policies,
                 plugins: Vec::new(),
                 config: "{}".into(),
-                signature_policy: "{}".into(),
+                signature_policy: None,
+                grants: Vec::new(),
                 json: false,
             },
         })

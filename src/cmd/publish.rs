@@ -64,7 +64,7 @@ impl From<Compression> for LayerCompression {
 }
 
 /// Runs `gantry publish`.
-pub fn run(a: PublishArgs) -> Result<(), Failure> {
+pub fn run(a: PublishArgs, verbosity: crate::report::Verbosity) -> Result<(), Failure> {
     let home = home()?;
     let layered = load_config(&home)?;
     let config = layered.effective();
@@ -160,17 +160,21 @@ pub fn run(a: PublishArgs) -> Result<(), Failure> {
         };
         rt.block_on(crate::publish::attach(&target, &digest, &att))
             .map_err(publish_failure)?;
-        crate::errln!(
-            "signed {digest} with key {}",
-            key.public_key().fingerprint()
-        );
+        if !verbosity.quiet() {
+            crate::errln!(
+                "signed {digest} with key {}",
+                key.public_key().fingerprint()
+            );
+        }
     }
     crate::outln!("{digest}");
-    crate::errln!(
-        "published {} ({} layer(s))",
-        target_loc.normalized(),
-        img.layers.len()
-    );
+    if !verbosity.quiet() {
+        crate::errln!(
+            "published {} ({} layer(s))",
+            target_loc.normalized(),
+            img.layers.len()
+        );
+    }
     Ok(())
 }
 

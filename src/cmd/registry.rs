@@ -1,12 +1,15 @@
 //! `gantry registry add|list|remove`: edits the user layer of the configuration. `add` lowers its
 //! flags into one checked `RegistryEntry` (canonical URL, a complete signature policy, keys and
 //! trusted roots that parse) before anything is written, and notes where the entry overlaps a
-//! system registry. The system layer is shown but never changed.
+//! system registry. Both edit `config.toml` in place (`config::edit`), so the user's comments and
+//! layout stay. The system layer is shown but never changed.
 
 use super::{home, load_config};
+use crate::config::edit::ConfigEdit;
 use crate::config::{Layered, Mode, ReferenceMatch, RegistryEntry};
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::identity::{canonical_path, RegistryUrl};
+use crate::report::Verbosity;
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -90,11 +93,12 @@ impl From<MatchReference> for ReferenceMatch {
     }
 }
 
-/// Runs a `gantry registry` subcommand.
-pub fn run(c: RegistryCommand) -> Result<(), Failure> {
+/// Runs a `gantry registry` subcommand; `--quiet` leaves out notes and confirmations.
+pub fn run(c: RegistryCommand, verbosity: Verbosity) -> Result<(), Failure> {
     let home = home()?;
-    let mut layered = load_config(&home)?;
+    let layered = load_config(&home)?;
     let store = Store::open(&home).kind(ExitKind::Io)?;
+    let io = |e| Failure::new(ExitKind::Io, e);
     match c {
         RegistryCommand::List { json } => {
             list(&layered, json);
@@ -102,25 +106,40 @@ pub fn run(c: RegistryCommand) -> Result<(), Failure> {
         }
         RegistryCommand::Add(a) => {
             let _lock = store.lock().kind(ExitKind::Io)?;
-            add(&mut layered, a)?;
-            layered.user.write(&layered.paths.user).kind(ExitKind::Io)
+            let (name, url, default) = (a.name.clone(), a.url.clone(), a.default);
+            let entry = add(&layered, a, verbosity)?;
+            // Edited in place: the user's comments and layout stay.
+            let mut edit = ConfigEdit::open(&layered.paths.user).map_err(io)?;
+            edit.set_registry(&name, &entry).map_err(io)?;
+            if default {
+                edit.set_default_registry(Some(&name));
+            }
+            edit.save().map_err(io)?;
+            if !verbosity.quiet() {
+                crate::outln!("added registry {name} -> {url}");
+            }
+            Ok(())
         }
         RegistryCommand::Remove { name } => {
             let _lock = store.lock().kind(ExitKind::Io)?;
             if layered.system.registries.contains_key(&name) {
                 return Err(Failure::msg(ExitKind::Usage, format!("registry '{name}' is set by the system configuration and cannot be removed")));
             }
-            if layered.user.registries.remove(&name).is_none() {
+            if !layered.user.registries.contains_key(&name) {
                 return Err(Failure::msg(
                     ExitKind::Usage,
                     format!("no registry named '{name}'"),
                 ));
             }
+            let mut edit = ConfigEdit::open(&layered.paths.user).map_err(io)?;
+            edit.remove_registry(&name);
             if layered.user.default_registry.as_deref() == Some(name.as_str()) {
-                layered.user.default_registry = None;
+                edit.set_default_registry(None);
             }
-            layered.user.write(&layered.paths.user).kind(ExitKind::Io)?;
-            crate::outln!("removed registry {name}");
+            edit.save().map_err(io)?;
+            if !verbosity.quiet() {
+                crate::outln!("removed registry {name}");
+            }
             Ok(())
         }
     }
@@ -156,8 +175,8 @@ fn list(layered: &Layered, json: bool) {
     }
 }
 
-/// Adds the entry `a` describes to the user layer (the caller writes it).
-fn add(layered: &mut Layered, a: AddArgs) -> Result<(), Failure> {
+/// The checked entry `a` describes, to be written into the user layer by the caller.
+fn add(layered: &Layered, a: AddArgs, verbosity: Verbosity) -> Result<RegistryEntry, Failure> {
     let valid_name = !a.name.is_empty()
         && a.name
             .bytes()
@@ -179,6 +198,9 @@ fn add(layered: &mut Layered, a: AddArgs) -> Result<(), Failure> {
     }
     let entry = entry(&a)?;
     for (sys_name, sys) in &layered.system.registries {
+        if verbosity.quiet() {
+            break;
+        }
         if let Some(what) = overlap(&entry.url, &sys.url) {
             crate::errln!(
                 "note: registry '{}' ({}) {what} system registry '{sys_name}' ({}): where both cover a reference, the system entry governs and '{}' can only add requirements",
@@ -186,12 +208,7 @@ fn add(layered: &mut Layered, a: AddArgs) -> Result<(), Failure> {
             );
         }
     }
-    layered.user.registries.insert(a.name.clone(), entry);
-    if a.default {
-        layered.user.default_registry = Some(a.name.clone());
-    }
-    crate::outln!("added registry {} -> {}", a.name, a.url);
-    Ok(())
+    Ok(entry)
 }
 
 /// Lowers the flags of `registry add` into the entry they describe, checked as at load: a

@@ -3,6 +3,7 @@
 
 use super::home;
 use crate::exit::{Classify, ExitKind, Failure};
+use crate::report::Verbosity;
 use crate::store::{Store, StoreError};
 
 /// Arguments of `gantry remove`.
@@ -12,8 +13,8 @@ pub struct RemoveArgs {
     pub name: String,
 }
 
-/// Runs `gantry remove`.
-pub fn run(a: RemoveArgs) -> Result<(), Failure> {
+/// Runs `gantry remove`; `--quiet` leaves out the confirmation.
+pub fn run(a: RemoveArgs, verbosity: Verbosity) -> Result<(), Failure> {
     let name = a.name.as_str();
     let home = home()?;
     let store = Store::open(&home).kind(ExitKind::Io)?;
@@ -26,6 +27,8 @@ pub fn run(a: RemoveArgs) -> Result<(), Failure> {
         };
         Failure::new(kind, e)
     })?;
-    crate::outln!("removed {name}");
+    if !verbosity.quiet() {
+        crate::outln!("removed {name}");
+    }
     Ok(())
 }

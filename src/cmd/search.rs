@@ -51,7 +51,10 @@ pub fn run(a: SearchArgs, verbose: bool) -> Result<(), Failure> {
         target.insecure,
         &home,
         config.network.net(),
-        reporter(false, verbose && !a.json),
+        reporter(
+            false,
+            crate::report::Verbosity::from_verbose(verbose && !a.json),
+        ),
     )
     .map_err(source_failure)?;
     let all = rt

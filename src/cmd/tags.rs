@@ -50,7 +50,10 @@ pub fn run(a: TagsArgs, verbose: bool) -> Result<(), Failure> {
             policy.transport == Transport::Http,
             &home,
             config.network.net(),
-            reporter(false, verbose && !a.json),
+            reporter(
+                false,
+                crate::report::Verbosity::from_verbose(verbose && !a.json),
+            ),
         )?;
         registry.tags_paged(a.page_size).await
     });

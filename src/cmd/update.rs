@@ -83,7 +83,8 @@ impl Entry {
 }
 
 /// Runs `gantry update`.
-pub fn run(a: UpdateArgs, verbose: bool) -> Result<(), Failure> {
+pub fn run(a: UpdateArgs, verbosity: crate::report::Verbosity) -> Result<(), Failure> {
+    let verbose = verbosity.verbose();
     if a.to.is_some() && a.names.len() != 1 {
         return Err(Failure::msg(
             ExitKind::Usage,
@@ -153,7 +154,7 @@ pub fn run(a: UpdateArgs, verbose: bool) -> Result<(), Failure> {
             e.outcome = Some("skipped".into());
             continue;
         }
-        match apply(e, &a, verbose) {
+        match apply(e, &a, verbosity) {
             Ok(()) => e.outcome = Some("updated".into()),
             Err(f) => {
                 e.outcome = Some(
@@ -233,7 +234,7 @@ async fn plan(
     };
     let _ = layered;
     let quiet: std::sync::Arc<dyn crate::report::Reporter> = if verbose {
-        reporter(false, true)
+        reporter(false, crate::report::Verbosity::Verbose)
     } else {
         std::sync::Arc::new(crate::report::Quiet)
     };
@@ -384,7 +385,7 @@ fn confirm(e: &Entry) -> bool {
 }
 
 /// Installs the target of `e` through the whole pipeline, accepting the tag's move.
-fn apply(e: &Entry, a: &UpdateArgs, verbose: bool) -> Result<(), Failure> {
+fn apply(e: &Entry, a: &UpdateArgs, verbosity: crate::report::Verbosity) -> Result<(), Failure> {
     let reference = target_reference(e);
     let store_home = home()?;
     let installed_meta = Store::open(&store_home)
@@ -402,7 +403,7 @@ fn apply(e: &Entry, a: &UpdateArgs, verbose: bool) -> Result<(), Failure> {
     p.req.accept_signer_change = a.accept_signer_change;
     p.req.action = Some("update");
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let outcome = super::install_prepared(&p, &store, verbose)?;
+    let outcome = super::install_prepared(&p, &store, verbosity)?;
     match outcome {
         Outcome::Installed {
             name,

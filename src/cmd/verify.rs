@@ -5,7 +5,7 @@
 use super::{open_repo, prepare, reporter, runtime, Wanted};
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::install::Pipeline;
-use crate::report::Reporter;
+use crate::report::{Reporter, Verbosity};
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -25,8 +25,8 @@ pub struct VerifyArgs {
     pub platform: Option<String>,
 }
 
-/// Runs `gantry verify`; `verbose` shows every hook verdict (unless `--json`).
-pub fn run(a: VerifyArgs, verbose: bool) -> Result<(), Failure> {
+/// Runs `gantry verify`; `-v` shows every hook verdict (unless `--json`), `--quiet` no progress.
+pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
     let p = prepare(Wanted {
         reference: &a.reference,
         name: None,
@@ -38,7 +38,7 @@ pub fn run(a: VerifyArgs, verbose: bool) -> Result<(), Failure> {
     let reporter: Arc<dyn Reporter> = if a.json {
         Arc::new(crate::report::Quiet)
     } else {
-        reporter(false, verbose)
+        reporter(false, verbosity)
     };
     let pipeline = Pipeline {
         store: &store,

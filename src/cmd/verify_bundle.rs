@@ -161,6 +161,25 @@ mod tests {
         let f = run(args("happy-path-v0.3", &a, None), &Home::new(home.path())).unwrap_err();
         assert_eq!(f.kind, ExitKind::Verification);
         assert!(f.to_string().contains("gantry trust refresh"), "{f}");
+        // A wrong identity or issuer is named plainly, never as a Rust `Some("…")`.
+        let mut wrong = args("happy-path-v0.3", &a, Some(ROOT));
+        wrong.certificate_identity = Some("https://example.com/other".into());
+        let f = run(wrong, &Home::new(home.path())).unwrap_err();
+        let shown = f.to_string();
+        assert_eq!(f.kind, ExitKind::Verification);
+        assert!(
+            shown.contains(&format!(
+                "certificate identity \"{BEACON}\" is not \"https://example.com/other\""
+            )),
+            "{shown}"
+        );
+        let mut wrong = args("happy-path-v0.3", &a, Some(ROOT));
+        wrong.certificate_oidc_issuer = Some("https://issuer.example".into());
+        let shown = run(wrong, &Home::new(home.path())).unwrap_err().to_string();
+        assert!(
+            shown.contains("is not \"https://issuer.example\"") && !shown.contains("Some("),
+            "{shown}"
+        );
         let mut no_policy = args("happy-path-v0.3", &a, Some(ROOT));
         no_policy.certificate_identity = None;
         no_policy.certificate_oidc_issuer = None;

@@ -89,6 +89,9 @@ pub struct SignatureConfig {
     /// The registry counts a signer quorum (`input.signature_quorum`) instead of one signer rule.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub quorum: bool,
+    /// The system layer sets `forbid_allow_unsigned`: a deny must not suggest `--allow-unsigned`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forbid_allow_unsigned: bool,
     /// `"repository"` or `"exact"`: a signature must also name this image in its signed
     /// `docker-reference` (see `policies/signatures.rego`); absent = digest binding only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,42 +248,45 @@ impl Engine {
             doc.hook,
             || input_value(&doc.to_json()),
             || HookInput::from_document(doc).map_err(|e| e.to_string()),
-            configs,
+            Some(configs),
         )
     }
 
     /// [`Engine::evaluate`] on a hand-written JSON document (`gantry policy eval`, tests), with
-    /// one `data.config` for the built-ins. Its `hook` is always taken to be `hook`.
+    /// one `data.config` for the built-ins, or `None` to evaluate only the loaded policies and
+    /// plugins. Its `hook` is always taken to be `hook`.
     pub fn evaluate_json(
         &self,
         hook: HookPoint,
         input: &serde_json::Value,
-        config: &serde_json::Value,
+        builtin_config: Option<&serde_json::Value>,
     ) -> Verdict {
         self.judge(
             hook,
             || rego_hook_document(hook, input),
             || HookInput::from_json(hook, input),
-            std::slice::from_ref(config),
+            builtin_config.map(std::slice::from_ref),
         )
     }
 
+    /// `configs`: the built-in policy's configs, `None` to leave the built-ins out.
     fn judge(
         &self,
         hook: HookPoint,
         rego_input: impl FnOnce() -> regorus::Value,
         plugin_input: impl FnOnce() -> Result<HookInput, String>,
-        configs: &[serde_json::Value],
+        configs: Option<&[serde_json::Value]>,
     ) -> Verdict {
         let mut verdict = Verdict::default();
         // The built-in signature policy speaks only at the signatures and attestations hooks
         // (each of its rules tests `input.hook`), so it is not evaluated elsewhere; and the Rego form
         // of the document (costly for a contents document of many files) is made only when some
         // policy will read it.
-        let builtin_runs = matches!(hook, HookPoint::Signatures | HookPoint::Attestations);
-        if builtin_runs || !self.policies.is_empty() {
+        let builtin =
+            configs.filter(|_| matches!(hook, HookPoint::Signatures | HookPoint::Attestations));
+        if builtin.is_some() || !self.policies.is_empty() {
             let rego_input = rego_input();
-            if builtin_runs {
+            if let Some(configs) = builtin {
                 let empty = [serde_json::json!({})];
                 let configs = if configs.is_empty() {
                     &empty[..]
@@ -404,13 +410,13 @@ mod tests {
         let ok = engine.evaluate_json(
             HookPoint::Signatures,
             &signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1")),
-            &corp_policy(),
+            Some(&corp_policy()),
         );
         assert!(ok.allowed(), "{ok:?}");
         let bad = engine.evaluate_json(
             HookPoint::Signatures,
             &signed_by("https://github.com/evil/tool/x"),
-            &corp_policy(),
+            Some(&corp_policy()),
         );
         assert_eq!(bad.deny.len(), 1, "{bad:?}");
         assert!(
@@ -427,11 +433,11 @@ mod tests {
         let none = engine.evaluate_json(
             HookPoint::Signatures,
             &json!({"signatures": []}),
-            &json!({"registry": "adhoc"}),
+            Some(&json!({"registry": "adhoc"})),
         );
         assert!(!none.allowed());
         assert!(engine
-            .evaluate_json(HookPoint::Resolve, &json!({}), &json!({}))
+            .evaluate_json(HookPoint::Resolve, &json!({}), Some(&json!({})))
             .allowed());
     }
 
@@ -447,12 +453,12 @@ mod tests {
         };
         let good = signed_by(&format!("{CORP}tool/.github/workflows/r.yml@refs/tags/v1"));
         assert!(engine
-            .evaluate_json(HookPoint::Signatures, &good, &cfg.to_value())
+            .evaluate_json(HookPoint::Signatures, &good, Some(&cfg.to_value()))
             .allowed());
         // Hostile: the pattern appears inside a longer SAN.
         let sneaky = signed_by(&format!("https://evil.example/{CORP}tool"));
         assert!(!engine
-            .evaluate_json(HookPoint::Signatures, &sneaky, &cfg.to_value())
+            .evaluate_json(HookPoint::Signatures, &sneaky, Some(&cfg.to_value()))
             .allowed());
         // Keys: only a listed fingerprint of a verified signature counts.
         let keyed = SignatureConfig {
@@ -467,21 +473,21 @@ mod tests {
             .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:aa", true),
-                &keyed.to_value()
+                Some(&keyed.to_value())
             )
             .allowed());
         assert!(!engine
             .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:aa", false),
-                &keyed.to_value()
+                Some(&keyed.to_value())
             )
             .allowed());
         assert!(!engine
             .evaluate_json(
                 HookPoint::Signatures,
                 &key_sig("sha256:bb", true),
-                &keyed.to_value()
+                Some(&keyed.to_value())
             )
             .allowed());
     }
@@ -493,7 +499,7 @@ mod tests {
         let mut doc = signed_by("https://github.com/evil/tool/x");
         doc["hook"] = json!("resolve");
         assert!(!engine
-            .evaluate_json(HookPoint::Signatures, &doc, &corp_policy())
+            .evaluate_json(HookPoint::Signatures, &doc, Some(&corp_policy()))
             .allowed());
     }
 
@@ -541,7 +547,7 @@ mod tests {
         let v = engine.evaluate_json(
             HookPoint::Resolve,
             &json!({"image": {"tag": "latest"}}),
-            &json!({}),
+            Some(&json!({})),
         );
         assert_eq!(v.deny.len(), 1, "{v:?}");
         assert_eq!(
@@ -591,7 +597,7 @@ mod tests {
             "package u\nimport rego.v1\ndeny contains x if { x := nope(1) }\n",
         );
         let engine = Engine::load(&[spec(Layer::User, undefined, json!({}))], &[], None).unwrap();
-        let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), &json!({}));
+        let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), Some(&json!({})));
         assert_eq!(v.deny.len(), 1, "{v:?}");
         assert!(v.deny[0].text.contains("policy evaluation failed"), "{v:?}");
     }
@@ -608,7 +614,7 @@ mod tests {
         // Replace the file with garbage: evaluation must keep using what was parsed at load.
         std::fs::write(&p, "this is not rego").unwrap();
         for _ in 0..3 {
-            let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), &json!({}));
+            let v = engine.evaluate_json(HookPoint::Resolve, &json!({}), Some(&json!({})));
             assert_eq!(v.deny.len(), 1);
             assert_eq!(v.deny[0].text, "loaded");
         }
@@ -635,7 +641,7 @@ mod tests {
             .collect::<Vec<_>>());
         let run = || {
             for hook in HookPoint::ALL {
-                let v = engine.evaluate_json(hook, &doc, &corp_policy());
+                let v = engine.evaluate_json(hook, &doc, Some(&corp_policy()));
                 assert!(v.allowed(), "{hook}: {v:?}");
             }
         };
@@ -657,7 +663,7 @@ mod tests {
             let mut calls: Vec<std::time::Duration> = (0..n)
                 .map(|_| {
                     let t = std::time::Instant::now();
-                    engine.evaluate_json(hook, &doc, &corp_policy());
+                    engine.evaluate_json(hook, &doc, Some(&corp_policy()));
                     t.elapsed()
                 })
                 .collect();

@@ -77,6 +77,12 @@ fn dec(v: &Value, ptr: &str) -> Result<Vec<u8>, TrustError> {
     b64(s).map_err(|e| bad(format!("{ptr}: {e}")))
 }
 
+/// A certificate value for a message: quoted (control characters escaped), or `none` when the
+/// certificate does not carry it.
+fn quoted_or_none(v: Option<&str>) -> String {
+    v.map_or_else(|| "none".into(), |s| format!("{s:?}"))
+}
+
 /// Bundle version from its media type; unknown versions are refused.
 fn version(media_type: &str) -> Result<u8, TrustError> {
     match media_type {
@@ -397,14 +403,14 @@ pub fn verify_bundle(
             let id = facts.map(|f| f.identity).unwrap_or_default();
             if id.issuer.as_deref() != Some(issuer.as_str()) {
                 return Err(TrustError::Identity(format!(
-                    "certificate issuer {:?} is not {issuer:?}",
-                    id.issuer
+                    "certificate issuer {} is not {issuer:?}",
+                    quoted_or_none(id.issuer.as_deref())
                 )));
             }
             if id.subject.as_deref() != Some(san.as_str()) {
                 return Err(TrustError::Identity(format!(
-                    "certificate identity {:?} is not {san:?}",
-                    id.subject
+                    "certificate identity {} is not {san:?}",
+                    quoted_or_none(id.subject.as_deref())
                 )));
             }
             (id, None)

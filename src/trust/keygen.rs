@@ -21,12 +21,12 @@ pub enum KeygenError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Key {
-        path: PathBuf,
-        #[source]
-        source: SignError,
-    },
+    // The key error is shown after the path, once: it is not a `#[source]`, so an error chain
+    // does not print it a second time.
+    #[error("{path}: {reason}")]
+    Key { path: PathBuf, reason: SignError },
+    #[error("wrong password for {path} (or not an encrypted cosign key)")]
+    WrongPassword { path: PathBuf },
     #[error("key generation failed: {0}")]
     Generate(#[source] SignError),
 }
@@ -74,9 +74,12 @@ pub fn load_private_key(path: &Path, password: &[u8]) -> Result<SigningKey, Keyg
         path: path.into(),
         source,
     })?);
-    SigningKey::from_encrypted_pem(&pem, password).map_err(|source| KeygenError::Key {
-        path: path.into(),
-        source,
+    SigningKey::from_encrypted_pem(&pem, password).map_err(|e| match e {
+        SignError::WrongPassword => KeygenError::WrongPassword { path: path.into() },
+        reason => KeygenError::Key {
+            path: path.into(),
+            reason,
+        },
     })
 }
 
@@ -135,10 +138,17 @@ mod tests {
         assert_eq!(w.fingerprint, pk.fingerprint());
         let sig = k.sign(b"msg").unwrap();
         pk.verify(b"msg", &sig).unwrap();
-        assert!(matches!(
-            load_private_key(&w.private_key, b"wrong"),
-            Err(KeygenError::Key { .. })
-        ));
+        let e = load_private_key(&w.private_key, b"wrong").unwrap_err();
+        assert!(matches!(e, KeygenError::WrongPassword { .. }), "{e:?}");
+        // Said once, whole, and without the decoder's "Unsupported key type".
+        let shown = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(
+            shown,
+            format!(
+                "wrong password for {} (or not an encrypted cosign key)",
+                w.private_key.display()
+            )
+        );
     }
 
     #[test]

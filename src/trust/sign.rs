@@ -37,6 +37,8 @@ pub const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 pub enum SignError {
     #[error("private key: {0}")]
     Key(String),
+    #[error("wrong password (or not an encrypted cosign key)")]
+    WrongPassword,
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("digest {0:?} is not sha256:<64 hex>")]
@@ -62,11 +64,11 @@ impl SigningKey {
     /// Reads an encrypted cosign private key: `ENCRYPTED SIGSTORE PRIVATE KEY` (cosign 2) or
     /// `ENCRYPTED COSIGN PRIVATE KEY` (older cosign); both are scrypt + nacl secretbox.
     pub fn from_encrypted_pem(pem: &[u8], password: &[u8]) -> Result<Self, SignError> {
-        let pair = SigStoreKeyPair::from_encrypted_pem(pem, password).map_err(|e| {
-            SignError::Key(format!(
-                "cannot decrypt (wrong password or not a cosign key): {e}"
-            ))
-        })?;
+        // The sigstore crate reports a failed decryption as whatever the garbage it decrypted to
+        // fails to parse as ("Unsupported key type"), which tells the user nothing; a wrong
+        // password is by far the likeliest cause, and the only one the user can act on.
+        let pair = SigStoreKeyPair::from_encrypted_pem(pem, password)
+            .map_err(|_| SignError::WrongPassword)?;
         Self::from_pair(pair)
     }
 
@@ -418,8 +420,14 @@ mod tests {
                 .unwrap();
         assert_eq!(e.public_key().fingerprint(), pube.fingerprint());
         let wrong = std::fs::read(shared!("interop/keys/cosign-123.key")).unwrap();
-        assert!(SigningKey::from_encrypted_pem(&wrong, b"124").is_err());
-        assert!(SigningKey::from_encrypted_pem(&empty_pem, b"x").is_err());
+        assert!(matches!(
+            SigningKey::from_encrypted_pem(&wrong, b"124"),
+            Err(SignError::WrongPassword)
+        ));
+        assert!(matches!(
+            SigningKey::from_encrypted_pem(&empty_pem, b"x"),
+            Err(SignError::WrongPassword)
+        ));
     }
 
     #[test]
