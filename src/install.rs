@@ -74,6 +74,8 @@ pub enum Outcome {
 /// What `gantry verify` found: the facts and every verdict up to the attestations hook.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
+    /// `gantry.verify/v1`.
+    pub schema: &'static str,
     pub reference: String,
     pub digest: String,
     pub platform: Platform,
@@ -159,6 +161,7 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         let image = verified.image();
         let trust = verified.trust();
         Ok(VerifyReport {
+            schema: "gantry.verify/v1",
             reference: run.reference.clone(),
             digest: image.digest.clone(),
             platform: image.platform.clone(),

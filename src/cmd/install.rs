@@ -26,6 +26,9 @@ pub struct InstallArgs {
     /// Replace a package of this name installed from another registry or repository.
     #[arg(long)]
     pub replace: bool,
+    /// Print the outcome as one JSON document (and progress as JSON lines on stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `gantry install`; `-v` shows every hook verdict, `--quiet` nothing but errors.
@@ -39,7 +42,23 @@ pub fn run(a: InstallArgs, verbosity: Verbosity) -> Result<(), Failure> {
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let first_package = store.package_names().is_ok_and(|n| n.is_empty());
-    let outcome = super::install_prepared(&p, &store, verbosity)?;
+    let outcome = super::install_prepared(&p, &store, verbosity, a.json)?;
+    if a.json {
+        let doc = match &outcome {
+            Outcome::Installed {
+                name,
+                digest,
+                previous,
+            } => serde_json::json!({"schema": "gantry.install/v1", "outcome": "installed",
+                "name": name, "digest": digest, "previous": previous,
+                "wrapper": store.wrapper_path(name)}),
+            Outcome::AlreadyInstalled { name, digest } => serde_json::json!({
+                "schema": "gantry.install/v1", "outcome": "already-installed",
+                "name": name, "digest": digest, "wrapper": store.wrapper_path(name)}),
+        };
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(());
+    }
     if verbosity.quiet() {
         return Ok(());
     }

@@ -19,10 +19,16 @@ pub fn run(a: ListArgs) -> Result<(), Failure> {
     let store = Store::open(&home).kind(ExitKind::Io)?;
     let pkgs = store.list().kind(ExitKind::Io)?;
     if a.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&pkgs).expect("metadata serialises")
-        );
+        let packages: Vec<serde_json::Value> = pkgs
+            .iter()
+            .map(|p| {
+                let mut v = serde_json::to_value(p).unwrap_or_default();
+                v["pinned"] = serde_json::Value::Bool(store.is_pinned(&p.name));
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({"schema": "gantry.list/v1", "packages": packages});
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(());
     }
     if pkgs.is_empty() {

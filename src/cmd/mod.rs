@@ -299,10 +299,11 @@ fn install_prepared(
     p: &Prepared,
     store: &crate::store::Store,
     verbosity: Verbosity,
+    json: bool,
 ) -> Result<crate::install::Outcome, Failure> {
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
-    let reporter = reporter(false, verbosity);
+    let reporter = reporter(json, verbosity);
     let pipeline = crate::install::Pipeline {
         store,
         config: &p.config,

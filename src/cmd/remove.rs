@@ -11,6 +11,9 @@ use crate::store::{Store, StoreError};
 pub struct RemoveArgs {
     /// Package name.
     pub name: String,
+    /// Print the outcome as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `gantry remove`; `--quiet` leaves out the confirmation.
@@ -27,7 +30,11 @@ pub fn run(a: RemoveArgs, verbosity: Verbosity) -> Result<(), Failure> {
         };
         Failure::new(kind, e)
     })?;
-    if !verbosity.quiet() {
+    if a.json {
+        let doc =
+            serde_json::json!({"schema": "gantry.remove/v1", "name": name, "outcome": "removed"});
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if !verbosity.quiet() {
         crate::outln!("removed {name}");
     }
     Ok(())

@@ -403,7 +403,7 @@ fn apply(e: &Entry, a: &UpdateArgs, verbosity: crate::report::Verbosity) -> Resu
     p.req.accept_signer_change = a.accept_signer_change;
     p.req.action = Some("update");
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let outcome = super::install_prepared(&p, &store, verbosity)?;
+    let outcome = super::install_prepared(&p, &store, verbosity, false)?;
     match outcome {
         Outcome::Installed {
             name,

@@ -53,9 +53,12 @@ fn publish_install_run_list_remove() {
 
     let list = env.run(&["list", "--json"]).succeeds();
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v["schema"], "gantry.list/v1");
+    let v = &v["packages"];
     assert_eq!(v[0]["name"], "hello");
     assert_eq!(v[0]["digest"], digest.as_str());
     assert_eq!(v[0]["reference"], r.as_str());
+    assert_eq!(v[0]["pinned"], false);
 
     env.run(&["remove", "hello"]).succeeds();
     assert!(!env.home().join("bin/hello").exists());
@@ -430,4 +433,38 @@ fn a_layout_catalog_is_reachable_by_its_registry_name() {
     ])
     .succeeds();
     assert_eq!(env.run_tool("hello", &[]).stdout, "from the catalog\n");
+}
+
+#[test]
+fn json_output_carries_its_schema_and_progress_comes_as_json_lines() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let r = format!("{}/tools/hello:1.0", reg.host());
+    let v1 = hello_binary(env.dir.path(), "v1");
+    env.run(&["publish", v1.to_str().unwrap(), "--to", &r])
+        .succeeds();
+    let out = env
+        .run(&["install", "--allow-unsigned", "--json", &r])
+        .succeeds();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "gantry.install/v1");
+    assert_eq!(doc["outcome"], "installed");
+    assert_eq!(doc["name"], "hello");
+    let events: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for want in ["resolving", "resolved", "verdict", "committed"] {
+        assert!(kinds.contains(&want), "{want} in {kinds:?}");
+    }
+    let v = env
+        .run(&["verify", "--json", "--allow-unsigned", &r])
+        .succeeds();
+    let doc: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
+    assert_eq!(doc["schema"], "gantry.verify/v1");
+    let rm = env.run(&["remove", "--json", "hello"]).succeeds();
+    let doc: serde_json::Value = serde_json::from_str(&rm.stdout).unwrap();
+    assert_eq!(doc["schema"], "gantry.remove/v1");
 }
