@@ -152,6 +152,11 @@ impl Home {
         self.root.join("cache")
     }
 
+    /// Tag lists of repositories, kept briefly (`update`).
+    pub fn tag_cache(&self) -> PathBuf {
+        self.cache().join("tags")
+    }
+
     /// Compiled user-layer plugins (system plugins are cached only where the system layer says).
     pub fn plugin_cache(&self) -> PathBuf {
         self.cache().join("plugins")

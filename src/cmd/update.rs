@@ -16,6 +16,9 @@ use crate::store::{PackageMetadata, Store};
 use serde::Serialize;
 use std::io::IsTerminal;
 
+/// How long a repository's tag list is reused.
+const TAG_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Arguments of `gantry update`.
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
@@ -258,7 +261,7 @@ async fn plan(
     };
     e.tag_now = Some(now.clone());
     if let (Repo::Registry(r), ImageLocation::Registry(_)) = (&repo, &location) {
-        match r.tags().await {
+        match r.tags_cached(&p.home.tag_cache(), TAG_CACHE_TTL).await {
             Ok(tags) => {
                 e.newer = crate::versions::newer(&tag, &tags)
                     .into_iter()

@@ -39,6 +39,48 @@ impl Registry {
         self.tags_paged(PAGE_SIZE).await
     }
 
+    /// [`Registry::tags`] through a short-lived cache in `dir` (one file per repository, kept for
+    /// `ttl`): `update` over many packages of one repository asks the registry once. A cache
+    /// file that cannot be read or written is ignored (the registry is asked).
+    pub async fn tags_cached(
+        &self,
+        dir: &std::path::Path,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<String>, SourceError> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Cached {
+            repository: String,
+            tags: Vec<String>,
+        }
+        let key = crate::registry::sha256_digest(self.repository_ref().as_bytes());
+        let path = dir.join(format!("{}.json", crate::registry::digest_hex(&key)));
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < ttl);
+        if fresh {
+            let cached = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Cached>(&b).ok())
+                .filter(|c| c.repository == self.repository_ref());
+            if let Some(c) = cached {
+                return Ok(c.tags);
+            }
+        }
+        let tags = self.tags().await?;
+        let body = serde_json::to_vec(&Cached {
+            repository: self.repository_ref(),
+            tags: tags.clone(),
+        })
+        .unwrap_or_default();
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, body).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        Ok(tags)
+    }
+
     /// [`Registry::tags`], asking for `page_size` tags per page.
     pub async fn tags_paged(&self, page_size: u16) -> Result<Vec<String>, SourceError> {
         #[derive(serde::Deserialize)]
