@@ -388,6 +388,15 @@ pub struct LimitsConfig {
     pub max_file_bytes: Option<u64>,
 }
 
+/// Where decision records go besides `decisions.jsonl` (system layer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionLogConfig {
+    /// `tcp://HOST:PORT`: every record as an RFC 5424 message (octet-counted frames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syslog: Option<String>,
+}
+
 /// How gantry reaches registries; absent fields take the built-in defaults (`crate::net`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -469,6 +478,9 @@ pub struct Config {
     /// Timeouts and retries.
     #[serde(default, skip_serializing_if = "is_default_network")]
     pub network: NetworkConfig,
+    /// System layer only: where decision records are sent besides the local log.
+    #[serde(default, skip_serializing_if = "is_default_decision_log")]
+    pub decision_log: DecisionLogConfig,
     /// Versions of each package kept on disk for `rollback`, the current one included
     /// (default 2: current and one before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -481,6 +493,10 @@ pub struct Config {
     pub plugins: Vec<PluginRef>,
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryEntry>,
+}
+
+fn is_default_decision_log(d: &DecisionLogConfig) -> bool {
+    *d == DecisionLogConfig::default()
 }
 
 fn is_default_continuity(c: &SignerContinuity) -> bool {
@@ -613,6 +629,9 @@ impl Config {
     /// carries the registry (and field) it is about, so the caller can name the line.
     fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
         self.network.check().map_err(|m| (m, None))?;
+        if let Some(url) = &self.decision_log.syslog {
+            crate::syslog::Collector::parse(url).map_err(|m| (m, None))?;
+        }
         if let Some(k) = self.keep_versions.filter(|k| !(1..=100).contains(k)) {
             return Err((format!("keep_versions = {k}: use 1 to 100"), None));
         }
@@ -824,6 +843,8 @@ impl Layered {
             ),
         };
         c.keep_versions = self.user.keep_versions.or(self.system.keep_versions);
+        // Where records leave the machine is the system's to say.
+        c.decision_log = self.system.decision_log.clone();
         // Network settings are the machine's own: the user's where set, else the system's.
         c.network = NetworkConfig {
             connect_timeout: self

@@ -533,7 +533,13 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         };
         record.error = error;
         let path = self.store.home().decisions();
-        decisions::append(&path, record).map_err(|source| InstallError::Record { path, source })
+        decisions::append_and_forward(
+            &path,
+            &self.store.home().decision_outbox(),
+            self.config.decision_log.syslog.as_deref(),
+            record,
+        )
+        .map_err(|source| InstallError::Record { path, source })
     }
 
     /// Signer continuity: the new version's verified signers against the installed one's. A

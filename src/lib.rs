@@ -32,6 +32,7 @@ pub mod report;
 pub mod shim;
 pub mod source;
 pub mod store;
+pub mod syslog;
 pub mod trust;
 pub mod unpack;
 pub mod verify;

@@ -182,6 +182,11 @@ impl Home {
         self.root.join("ledger.jsonl")
     }
 
+    /// Decision records waiting for the syslog collector.
+    pub fn decision_outbox(&self) -> PathBuf {
+        self.root.join("decision-outbox.jsonl")
+    }
+
     /// The hash-chained log of install decisions.
     pub fn decisions(&self) -> PathBuf {
         self.root.join("decisions.jsonl")

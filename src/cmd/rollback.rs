@@ -49,7 +49,14 @@ pub fn run(a: RollbackArgs) -> Result<(), Failure> {
             r.mode = Some(if j.warn_mode { "warn" } else { "enforce" }.into());
         }
         r.error = error;
-        decisions::append(&home.decisions(), r).map_err(|e| {
+        let syslog = layered.effective().decision_log.syslog;
+        decisions::append_and_forward(
+            &home.decisions(),
+            &home.decision_outbox(),
+            syslog.as_deref(),
+            r,
+        )
+        .map_err(|e| {
             Failure::msg(
                 ExitKind::Io,
                 format!(

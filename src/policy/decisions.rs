@@ -116,7 +116,7 @@ pub fn line_hash(line: &[u8]) -> String {
 /// Appends `record` with `prev` set to the hash of the current last line. Holds an exclusive
 /// lock on the file while it reads the last line and writes, so two processes cannot both chain
 /// to the same predecessor; opens with O_APPEND and fsyncs before returning.
-pub fn append(path: &Path, mut record: DecisionRecord) -> Result<(), io::Error> {
+pub fn append(path: &Path, mut record: DecisionRecord) -> Result<String, io::Error> {
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -127,10 +127,32 @@ pub fn append(path: &Path, mut record: DecisionRecord) -> Result<(), io::Error> 
         Some(line) => line_hash(&line),
         None => GENESIS.to_string(),
     };
-    let mut bytes = serde_json::to_vec(&record).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    file.write_all(&bytes)?;
-    file.sync_all()
+    let line = serde_json::to_string(&record).map_err(io::Error::other)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok(line)
+}
+
+/// [`append`], then the record is sent to the system's syslog collector when one is configured
+/// (`[decision_log] syslog`); a collector that is down keeps it in `outbox` for the next time,
+/// and never fails or blocks the caller beyond the send timeout.
+pub fn append_and_forward(
+    path: &Path,
+    outbox: &Path,
+    syslog: Option<&str>,
+    record: DecisionRecord,
+) -> Result<(), io::Error> {
+    let outcome = serde_json::to_value(record.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let time = record.time.clone();
+    let line = append(path, record)?;
+    if let Some(collector) = syslog.and_then(|u| crate::syslog::Collector::parse(u).ok()) {
+        let msg = crate::syslog::message(&line, &outcome, &time);
+        let _ = crate::syslog::Forwarder::new(collector, outbox).send(&msg);
+    }
+    Ok(())
 }
 
 /// Reads every record and verifies the chain; a broken link is an error naming its line.

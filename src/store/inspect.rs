@@ -94,6 +94,7 @@ impl Home {
             self.lock(),
             self.ledger(),
             self.decisions(),
+            self.decision_outbox(),
         ]
     }
 }
