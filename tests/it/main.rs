@@ -13,6 +13,7 @@ mod boundary;
 mod bundles;
 mod cli;
 mod conformance;
+mod crash;
 mod hostile;
 mod install;
 mod policy;
