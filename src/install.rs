@@ -98,6 +98,8 @@ pub struct Pipeline<'a, H: Hooks + ?Sized> {
     pub policy: &'a RegistryPolicy,
     pub hooks: &'a H,
     pub reporter: Arc<dyn Reporter>,
+    /// Set when the run is interrupted: layer workers stop reading (and writing) at once.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// After the `resolve` and `manifest` hooks: the platform manifest the reference names.

@@ -257,7 +257,38 @@ impl Store {
         Ok(Lock { _file: f })
     }
 
-    /// Removes staging leftovers of killed runs. Call with the lock held.
+    /// Takes the lock only if no other gantry process holds it (`None` when one does).
+    pub fn try_lock(&self) -> Result<Option<Lock>, StoreError> {
+        let p = self.home.lock();
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io(&p))?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(Lock { _file: f })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&p)(e)),
+        }
+    }
+
+    /// For commands that only read the store (`list`): finishes or undoes what a killed run left,
+    /// when no other gantry process is at work (one that is may be in the middle of a change,
+    /// which it finishes itself).
+    pub fn recover_if_idle(&self) -> Result<(), StoreError> {
+        match self.try_lock()? {
+            Some(_lock) => self.clean_leftovers(),
+            None => Ok(()),
+        }
+    }
+
+    /// Finishes or undoes what killed runs left, so the store shows the old state or the new
+    /// one: removes staging, layer temp dirs and wrapper temp files; removes a package that
+    /// never got a `current` (a first install killed before its flip); writes back the wrapper
+    /// of a package whose `current` is whole (an install killed between the flip and the
+    /// wrapper); removes our wrappers whose package is gone (a remove killed between its rename
+    /// and the wrapper). Call with the lock held.
     pub fn clean_leftovers(&self) -> Result<(), StoreError> {
         let tmp = self.home.tmp();
         for e in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
@@ -272,6 +303,32 @@ impl Store {
         let pkgs = self.home.packages();
         for e in fs::read_dir(&pkgs).map_err(io(&pkgs))?.flatten() {
             let current = fs::read_link(e.path().join("current")).ok();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if validate_name(&name).is_ok() && e.path().is_dir() {
+                let whole =
+                    |d: &Path| d.join("metadata.json").is_file() && d.join("launch").is_file();
+                match &current {
+                    // A first install killed before `current` existed: undo it, in one step.
+                    None => {
+                        let trash = self
+                            .home
+                            .tmp()
+                            .join(format!("undo-{name}-{}", std::process::id()));
+                        if fs::rename(e.path(), &trash).is_ok() {
+                            let _ = remove_any(&trash);
+                        }
+                        continue;
+                    }
+                    // Installed and whole: the wrapper must be there too.
+                    Some(c) if whole(&e.path().join(c)) => {
+                        let w = self.wrapper_path(&name);
+                        if fs::symlink_metadata(&w).is_err() {
+                            self.write_wrapper(&name)?;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
             if let Ok(rd) = fs::read_dir(e.path()) {
                 for f in rd.flatten() {
                     let n = f.file_name();

@@ -17,6 +17,7 @@ pub struct ListArgs {
 pub fn run(a: ListArgs) -> Result<(), Failure> {
     let home = home()?;
     let store = Store::open(&home).kind(ExitKind::Io)?;
+    store.recover_if_idle().kind(ExitKind::Io)?;
     let pkgs = store.list().kind(ExitKind::Io)?;
     if a.json {
         let packages: Vec<serde_json::Value> = pkgs

@@ -304,12 +304,14 @@ fn install_prepared(
     let _lock = store.lock().kind(ExitKind::Io)?;
     store.clean_leftovers().kind(ExitKind::Io)?;
     let reporter = reporter(json, verbosity);
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pipeline = crate::install::Pipeline {
         store,
         config: &p.config,
         policy: &p.policy,
         hooks: &p.hooks,
         reporter: reporter.clone(),
+        cancel: cancel.clone(),
     };
     let rt = runtime()?;
     let (repo, version) = rt.block_on(async { open_repo(p, reporter) })?;
@@ -322,6 +324,9 @@ fn install_prepared(
     match rt.block_on(interruptible) {
         Ok(r) => r.map_err(|e| Failure::new(e.kind(), e)),
         Err(signal) => {
+            // Layer workers stop at their next read; the runtime waits for them, then the
+            // staging goes.
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
             let _ = store.clean_leftovers();
             Err(Failure::msg(

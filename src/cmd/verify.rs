@@ -46,6 +46,7 @@ pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
         policy: &p.policy,
         hooks: &p.hooks,
         reporter: reporter.clone(),
+        cancel: Default::default(),
     };
     let rt = runtime()?;
     let (repo, version) = rt.block_on(async { open_repo(&p, reporter) })?;

@@ -52,6 +52,7 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
             inner: source.blob_reader(desc).await?,
             digest: desc.digest.clone(),
             reporter: p.reporter.clone(),
+            cancel: p.cancel.clone(),
             received: 0,
             reported: 0,
         };
@@ -129,17 +130,21 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
     .map_err(Into::into)
 }
 
-/// A layer blob that reports how much of it has arrived.
+/// A layer blob that reports how much of it has arrived, and stops when the run is cancelled.
 struct Progress {
     inner: Box<dyn Read + Send>,
     digest: String,
     reporter: Arc<dyn Reporter>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
     received: u64,
     reported: u64,
 }
 
 impl Read for Progress {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::other("interrupted"));
+        }
         let n = self.inner.read(buf)?;
         self.received = self.received.saturating_add(n as u64);
         if self.received.saturating_sub(self.reported) >= PROGRESS_STEP {

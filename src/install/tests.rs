@@ -158,6 +158,7 @@ impl Fixture {
             policy: &self.policy,
             hooks,
             reporter: Arc::new(crate::report::Quiet),
+            cancel: Default::default(),
         }
     }
 

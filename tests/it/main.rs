@@ -14,6 +14,7 @@ mod bundles;
 mod care;
 mod cli;
 mod conformance;
+mod crash;
 mod faults;
 mod hostile;
 mod install;
