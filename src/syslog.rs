@@ -112,19 +112,16 @@ impl Forwarder {
             .collect();
         pending.push(msg.to_string());
         let mut delivered = 0;
-        match self.connect() {
-            Ok(mut stream) => {
-                for m in &pending {
-                    // Octet counting: the byte length, a space, the message.
-                    let frame = format!("{} {m}", m.len());
-                    if stream.write_all(frame.as_bytes()).is_err() {
-                        break;
-                    }
-                    delivered += 1;
+        if let Ok(mut stream) = self.connect() {
+            for m in &pending {
+                // Octet counting: the byte length, a space, the message.
+                let frame = format!("{} {m}", m.len());
+                if stream.write_all(frame.as_bytes()).is_err() {
+                    break;
                 }
-                let _ = stream.flush();
+                delivered += 1;
             }
-            Err(_) => {}
+            let _ = stream.flush();
         }
         let rest = pending.split_off(delivered.min(pending.len()));
         let dropped = rest.len().saturating_sub(OUTBOX_MAX);

@@ -25,3 +25,4 @@ mod proxy;
 mod quorum;
 mod rough_edges;
 mod signed;
+mod syslog;
