@@ -132,6 +132,13 @@ pub struct RegistryEntry {
     /// How many distinct `signers` must have signed verified attestations of the digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation_threshold: Option<usize>,
+    /// Other registries serving the same repositories (`host[/prefix]`, mapped like `url`):
+    /// a tag must name the same digest on `agree` of the sources before anything is pulled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<String>,
+    /// How many sources (the registry and its mirrors) must agree on a tag's digest (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agree: Option<usize>,
     /// When an update's signers differ from the installed version's: `warn` (default) or
     /// `enforce`.
     #[serde(default, skip_serializing_if = "is_default_continuity")]
@@ -303,6 +310,22 @@ impl RegistryEntry {
         let what = format!("registry '{name}'");
         crate::identity::RegistryUrl::parse(&self.url).map_err(|e| format!("{what}: {e}"))?;
         self.check_quorum(&what)?;
+        for m in &self.mirrors {
+            match crate::identity::RegistryUrl::parse(m.trim_end_matches('/')) {
+                Ok(crate::identity::RegistryUrl::Registry { .. }) => {}
+                Ok(_) => return Err(format!(
+                    "{what}: mirror {m:?}: a mirror is a registry (host[/prefix]), not a layout"
+                )),
+                Err(e) => return Err(format!("{what}: mirror {m:?}: {e}")),
+            }
+        }
+        let sources = self.mirrors.len().saturating_add(1);
+        if let Some(k) = self.agree.filter(|k| *k == 0 || *k > sources) {
+            return Err(format!(
+                "{what}: agree = {k}, but there are {sources} sources (the registry and {} mirror(s)): use 1 to {sources}",
+                self.mirrors.len()
+            ));
+        }
         let signer_fields = (keys_given || self.has_signature_policy()) && self.signers.is_empty();
         if !self.signers.is_empty() && self.always_allow_unsigned {
             return Err(format!(

@@ -19,6 +19,10 @@ pub struct HookDocument {
     pub hook: HookPoint,
     pub registry: RegistryFacts,
     pub image: ImageFacts,
+    /// What the registry and each of its mirrors said the tag names, when the registry has
+    /// mirrors (from `manifest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<crate::mirrors::AgreementFacts>,
     /// Earlier sightings of this tag (from `manifest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<Vec<LedgerSighting>>,
@@ -122,6 +126,7 @@ impl HookDocument {
             hook: HookPoint::Resolve,
             registry,
             image,
+            agreement: None,
             ledger: None,
             signatures: None,
             signature_quorum: None,

@@ -42,6 +42,7 @@ pub trait Hooks: Send + Sync {
 }
 
 /// What the user asked for.
+#[derive(Debug, Clone)]
 pub struct InstallRequest {
     pub location: ImageLocation,
     pub name: Option<String>,
@@ -55,6 +56,8 @@ pub struct InstallRequest {
     pub action: Option<&'static str>,
     /// Go on where the registry enforces signer continuity and the signers changed.
     pub accept_signer_change: bool,
+    /// What the registry and its mirrors said the tag names (registries with mirrors).
+    pub agreement: Option<crate::mirrors::AgreementFacts>,
 }
 
 /// How an install ended.
@@ -314,6 +317,19 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         });
         self.gate(run, HookPoint::Resolve)?;
 
+        if let Some(a) = &req.agreement {
+            self.record_agreement(&req.location, a)?;
+            run.doc.agreement = Some(a.clone());
+            if a.agreed.is_none() {
+                return Err(InstallError::Disagreement {
+                    reference: run.reference.clone(),
+                    registry: self.policy.name.clone(),
+                    required: a.required,
+                    have: a.have,
+                    answers: a.describe(),
+                });
+            }
+        }
         let image = image::resolve(source, &run.reference, version, &req.platform).await?;
         let ledger = self.check_ledger(&req.location, &image.digest, req, run)?;
         run.digest = Some(image.digest.clone());
@@ -542,6 +558,30 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             record,
         )
         .map_err(|source| InstallError::Record { path, source })
+    }
+
+    /// Keeps what the registry and its mirrors said in the ledger.
+    fn record_agreement(
+        &self,
+        loc: &ImageLocation,
+        a: &crate::mirrors::AgreementFacts,
+    ) -> Result<(), InstallError> {
+        let ImageLocation::Registry(r) = loc else {
+            return Ok(());
+        };
+        self.store
+            .ledger()
+            .append(&Entry::Agreement(crate::ledger::Agreement {
+                event: "agreement".into(),
+                registry: r.host.clone(),
+                repository: r.repository.clone(),
+                tag: a.tag.clone(),
+                required: a.required,
+                sources: a.sources.clone(),
+                agreed: a.agreed.clone(),
+                at: now(),
+            }))?;
+        Ok(())
     }
 
     /// Signer continuity: the new version's verified signers against the installed one's. A

@@ -35,12 +35,29 @@ pub struct Acceptance {
     pub at: String,
 }
 
+/// One line: what the registry and its mirrors said a tag names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// Always `agreement`.
+    pub event: String,
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+    pub required: usize,
+    /// `[{source, digest}]`.
+    pub sources: Vec<crate::mirrors::SourceAnswer>,
+    pub agreed: Option<String>,
+    /// RFC 3339.
+    pub at: String,
+}
+
 /// A ledger line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Entry {
     Sighting(Sighting),
     Accepted(Acceptance),
+    Agreement(Agreement),
 }
 
 impl Entry {
@@ -48,6 +65,7 @@ impl Entry {
         match self {
             Entry::Sighting(s) => (&s.registry, &s.repository, &s.tag),
             Entry::Accepted(a) => (&a.registry, &a.repository, &a.tag),
+            Entry::Agreement(a) => (&a.registry, &a.repository, &a.tag),
         }
     }
 }
@@ -119,7 +137,7 @@ impl Contents {
                         accepted: false,
                     })
                 }
-                Entry::Sighting(_) => {}
+                Entry::Sighting(_) | Entry::Agreement(_) => {}
                 Entry::Accepted(a) => {
                     out = Some(Expected {
                         digest: a.to.clone(),
@@ -256,10 +274,18 @@ fn ends_with_newline(path: &Path, len: u64) -> bool {
 
 fn parse_line(raw: &[u8]) -> Result<Entry, String> {
     let v: serde_json::Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-    if v.get("event").and_then(|e| e.as_str()) == Some("accepted") {
-        return serde_json::from_value(v)
-            .map(Entry::Accepted)
-            .map_err(|e| e.to_string());
+    match v.get("event").and_then(|e| e.as_str()) {
+        Some("accepted") => {
+            return serde_json::from_value(v)
+                .map(Entry::Accepted)
+                .map_err(|e| e.to_string())
+        }
+        Some("agreement") => {
+            return serde_json::from_value(v)
+                .map(Entry::Agreement)
+                .map_err(|e| e.to_string())
+        }
+        _ => {}
     }
     serde_json::from_value(v)
         .map(Entry::Sighting)

@@ -19,6 +19,7 @@ pub mod install;
 pub mod layout;
 pub mod ledger;
 pub mod lifecycle;
+pub mod mirrors;
 pub mod net;
 pub mod path_setup;
 pub mod policy;

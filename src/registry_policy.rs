@@ -255,6 +255,10 @@ pub struct RegistryPolicy {
     pub signer_continuity: crate::config::SignerContinuity,
     /// Signer quorums (k of n) of the governing and adding entries; each must be met.
     pub quorums: Vec<Quorum>,
+    /// The governing entry's mirrors, each `host[/prefix]` standing for its `url`.
+    pub mirrors: Vec<String>,
+    /// How many of the registry and its mirrors must name the same digest for a tag.
+    pub agree: usize,
     /// Registry-scoped policies and plugins, each with the layer of the entry that names it.
     pub policies: Vec<(Layer, PolicyRef)>,
     pub plugins: Vec<(Layer, PluginRef)>,
@@ -389,6 +393,8 @@ impl RegistryPolicy {
             mode: Mode::Enforce,
             signer_continuity: Default::default(),
             quorums: Vec::new(),
+            mirrors: Vec::new(),
+            agree: 1,
             policies: Vec::new(),
             plugins: Vec::new(),
         };
@@ -397,6 +403,8 @@ impl RegistryPolicy {
         };
         policy.name = name.to_string();
         policy.url = entry.url.clone();
+        policy.mirrors = entry.mirrors.clone();
+        policy.agree = entry.agree.unwrap_or(1);
         policy.layer = Some(layer);
         if policy.transport == Transport::Https && entry.insecure {
             policy.transport = Transport::Http;
@@ -455,6 +463,39 @@ impl RegistryPolicy {
     /// True when some rule names who must sign.
     pub fn has_signer_policy(&self) -> bool {
         !self.signers.is_empty() || !self.quorums.is_empty()
+    }
+
+    /// Where each mirror serves `image`: the entry's URL prefix replaced by the mirror's.
+    pub fn mirror_images(
+        &self,
+        image: &crate::reference::RegistryImage,
+    ) -> Vec<crate::reference::RegistryImage> {
+        let prefix: Vec<String> = match RegistryUrl::parse(&self.url) {
+            Ok(RegistryUrl::Registry { prefix, .. }) => prefix,
+            _ => return Vec::new(),
+        };
+        let parts: Vec<&str> = image.repository.split('/').collect();
+        let rest = parts.get(prefix.len()..).unwrap_or(&[]).join("/");
+        self.mirrors
+            .iter()
+            .filter_map(
+                |m| match RegistryUrl::parse(m.trim_end_matches('/')).ok()? {
+                    RegistryUrl::Registry { host, prefix } => {
+                        let repository = prefix
+                            .into_iter()
+                            .chain(std::iter::once(rest.clone()).filter(|r| !r.is_empty()))
+                            .collect::<Vec<_>>()
+                            .join("/");
+                        Some(crate::reference::RegistryImage {
+                            host: host.to_string(),
+                            repository,
+                            version: image.version.clone(),
+                        })
+                    }
+                    RegistryUrl::Layout(_) => None,
+                },
+            )
+            .collect()
     }
 
     /// The signature quorums, as the `signatures` hook sees them.

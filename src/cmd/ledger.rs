@@ -46,6 +46,7 @@ pub fn run(a: LedgerArgs) -> Result<(), Failure> {
         let (reg, repo, tag) = match e {
             Entry::Sighting(s) => (&s.registry, &s.repository, &s.tag),
             Entry::Accepted(x) => (&x.registry, &x.repository, &x.tag),
+            Entry::Agreement(x) => (&x.registry, &x.repository, &x.tag),
         };
         filter
             .as_ref()
@@ -84,6 +85,20 @@ pub fn run(a: LedgerArgs) -> Result<(), Failure> {
                     x.from,
                     x.to,
                     x.by
+                ),
+                Entry::Agreement(x) => crate::outln!(
+                    "{}  agreement {}/{}:{} {} of {} needed: {}",
+                    x.at,
+                    x.registry,
+                    x.repository,
+                    x.tag,
+                    x.agreed.as_deref().unwrap_or("none"),
+                    x.required,
+                    x.sources
+                        .iter()
+                        .map(|s| format!("{}={}", s.source, s.digest.as_deref().unwrap_or("-")))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             }
         }

@@ -254,6 +254,7 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
             accept_move: false,
             action: None,
             accept_signer_change: false,
+            agreement: None,
         },
     })
 }
@@ -314,10 +315,10 @@ fn install_prepared(
         cancel: cancel.clone(),
     };
     let rt = runtime()?;
-    let (repo, version) = rt.block_on(async { open_repo(p, reporter) })?;
+    let (repo, version, req) = open_sources(p, reporter, &rt)?;
     let interruptible = async {
         tokio::select! {
-            r = pipeline.install(&repo, &version, &p.req) => Ok(r),
+            r = pipeline.install(&repo, &version, &req) => Ok(r),
             signal = interrupted() => Err(signal),
         }
     };
@@ -335,6 +336,65 @@ fn install_prepared(
             ))
         }
     }
+}
+
+/// The registry of the request and its mirrors as one source. With mirrors and a tag, every
+/// source is asked what the tag names first; the request carries their answers, and the image is
+/// then read by the digest they agree on.
+fn open_sources(
+    p: &Prepared,
+    reporter: Arc<dyn Reporter>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<
+    (
+        crate::mirrors::MultiSource<Repo>,
+        ManifestRef,
+        InstallRequest,
+    ),
+    Failure,
+> {
+    let (repo, version) = rt.block_on(async { open_repo(p, reporter.clone()) })?;
+    let mut req = p.req.clone();
+    let crate::reference::ImageLocation::Registry(image) = &p.req.location else {
+        return Ok((
+            crate::mirrors::MultiSource::new(vec![(p.req.location.normalized(), repo)]),
+            version,
+            req,
+        ));
+    };
+    let mirrors = p.policy.mirror_images(image);
+    let primary = format!("{}/{}", image.host, image.repository);
+    let mut sources = vec![(primary, repo)];
+    let insecure = p.policy.transport == crate::registry_policy::Transport::Http;
+    for m in &mirrors {
+        let reg = rt
+            .block_on(async {
+                crate::registry::Registry::with_network(
+                    &m.host,
+                    &m.repository,
+                    insecure,
+                    &p.home,
+                    p.config.network.net(),
+                    reporter.clone(),
+                )
+            })
+            .map_err(|e| {
+                let e = InstallError::from(e);
+                Failure::new(e.kind(), e)
+            })?;
+        sources.push((format!("{}/{}", m.host, m.repository), Repo::Registry(reg)));
+    }
+    let multi = crate::mirrors::MultiSource::new(sources);
+    let (Some(tag), false) = (image.tag(), mirrors.is_empty()) else {
+        return Ok((multi, version, req));
+    };
+    let facts = rt.block_on(multi.agree(tag, p.policy.agree));
+    let version = match &facts.agreed {
+        Some(d) => ManifestRef::Digest(d.clone()),
+        None => version,
+    };
+    req.agreement = Some(facts);
+    Ok((multi, version, req))
 }
 
 /// Opens the repository of the request with the configured network settings, reporting retries

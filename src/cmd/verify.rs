@@ -2,7 +2,7 @@
 //! policy exactly as install would, without unpacking or changing the store, and prints the
 //! report (text or `--json`). A denial is exit code "denied" after the report is shown.
 
-use super::{open_repo, prepare, reporter, runtime, Wanted};
+use super::{prepare, reporter, runtime, Wanted};
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::install::Pipeline;
 use crate::report::{Reporter, Verbosity};
@@ -49,9 +49,9 @@ pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
         cancel: Default::default(),
     };
     let rt = runtime()?;
-    let (repo, version) = rt.block_on(async { open_repo(&p, reporter) })?;
+    let (repo, version, req) = super::open_sources(&p, reporter, &rt)?;
     let report = rt
-        .block_on(pipeline.verify(&repo, &version, &p.req))
+        .block_on(pipeline.verify(&repo, &version, &req))
         .map_err(|e| Failure::new(e.kind(), e))?;
     if a.json {
         crate::outln!(

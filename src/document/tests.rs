@@ -19,6 +19,7 @@ fn at(hook: HookPoint) -> HookDocument {
     if hook >= HookPoint::Manifest {
         doc.image.manifest = full.image.manifest.clone();
         doc.ledger = full.ledger.clone();
+        doc.agreement = full.agreement.clone();
     }
     if hook >= HookPoint::Signatures {
         doc.signatures = full.signatures.clone();
@@ -89,6 +90,29 @@ fn full() -> HookDocument {
                 created: Some("2026-01-02T03:04:05Z".into()),
             }),
         },
+        agreement: Some(crate::mirrors::AgreementFacts {
+            tag: "1.2".into(),
+            required: 2,
+            sources: vec![
+                crate::mirrors::SourceAnswer {
+                    source: "registry.example/acme/tool".into(),
+                    digest: Some(format!("sha256:{}", "f".repeat(64))),
+                    error: None,
+                },
+                crate::mirrors::SourceAnswer {
+                    source: "mirror.example/acme/tool".into(),
+                    digest: None,
+                    error: Some("connection refused".into()),
+                },
+                crate::mirrors::SourceAnswer {
+                    source: "mirror2.example/acme/tool".into(),
+                    digest: Some(format!("sha256:{}", "f".repeat(64))),
+                    error: None,
+                },
+            ],
+            agreed: Some(format!("sha256:{}", "f".repeat(64))),
+            have: 2,
+        }),
         ledger: Some(vec![LedgerSighting {
             digest: format!("sha256:{}", "b".repeat(64)),
             first_seen: "2026-01-01T00:00:00Z".into(),
@@ -310,12 +334,14 @@ fn design_contract_table_and_golden_documents_agree() {
     }
     // And every top-level section of the documents is in the table, or in the list of what the
     // open issues add that DESIGN.md names below its table ("the signature quorum result").
-    const COMING: &[&str] = &["signature_quorum", "attestation_quorum"];
+    const COMING: &[&str] = &["signature_quorum", "attestation_quorum", "agreement"];
     let design = std::fs::read_to_string(DESIGN).unwrap();
-    assert!(
-        design.contains("the signature quorum result"),
-        "DESIGN.md no longer announces the quorum facts; put them in its table"
-    );
+    for announced in ["the signature quorum result", "mirror agreement"] {
+        assert!(
+            design.contains(announced),
+            "DESIGN.md no longer announces {announced}; put its facts in the table"
+        );
+    }
     let mut documented: Vec<&str> = COMING.to_vec();
     documented.extend(
         rows.iter()

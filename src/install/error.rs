@@ -36,6 +36,15 @@ pub enum InstallError {
         from: String,
         to: String,
     },
+    /// The registry and its mirrors do not agree on what the tag names.
+    #[error("install of {reference} denied: registry '{registry}' needs {required} of its sources to name the same digest, and only {have} do: {answers}")]
+    Disagreement {
+        reference: String,
+        registry: String,
+        required: usize,
+        have: usize,
+        answers: String,
+    },
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
     #[error(transparent)]
@@ -83,7 +92,8 @@ impl InstallError {
             InstallError::Usage(_) | InstallError::Plan { .. } => ExitKind::Usage,
             InstallError::Denied { .. }
             | InstallError::TagMoved(_)
-            | InstallError::SignerChanged { .. } => ExitKind::Denied,
+            | InstallError::SignerChanged { .. }
+            | InstallError::Disagreement { .. } => ExitKind::Denied,
             InstallError::Ledger(_) => ExitKind::Io,
             InstallError::Source(e) => source_kind(e),
             InstallError::Open(crate::repo::OpenError::Source(e)) => source_kind(e),

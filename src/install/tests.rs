@@ -142,6 +142,7 @@ fn fixture(entry: &str) -> Fixture {
             accept_move: false,
             action: None,
             accept_signer_change: false,
+            agreement: None,
         },
         version: ManifestRef::Tag("1.0".into()),
         digest,

@@ -20,6 +20,7 @@ mod hostile;
 mod install;
 mod lifecycle;
 mod login;
+mod mirrors;
 mod policy;
 mod proxy;
 mod quorum;
