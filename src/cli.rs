@@ -30,6 +30,8 @@ pub enum Command {
     Remove(cmd::remove::RemoveArgs),
     /// Update installed tools: follow moved tags, report (or with --latest take) newer versions.
     Update(cmd::update::UpdateArgs),
+    /// Copy images with their signatures, attestations and referrers into an OCI layout (air gap).
+    Save(cmd::save::SaveArgs),
     /// Make an earlier kept version of a tool current again, if the current policy allows it.
     Rollback(cmd::rollback::RollbackArgs),
     /// Judge what is installed by the current policy, over the facts recorded at install.

@@ -313,9 +313,11 @@ impl RegistryEntry {
         for m in &self.mirrors {
             match crate::identity::RegistryUrl::parse(m.trim_end_matches('/')) {
                 Ok(crate::identity::RegistryUrl::Registry { .. }) => {}
-                Ok(_) => return Err(format!(
+                Ok(_) => {
+                    return Err(format!(
                     "{what}: mirror {m:?}: a mirror is a registry (host[/prefix]), not a layout"
-                )),
+                ))
+                }
                 Err(e) => return Err(format!("{what}: mirror {m:?}: {e}")),
             }
         }

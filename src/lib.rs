@@ -30,6 +30,7 @@ pub mod registry;
 pub mod registry_policy;
 pub mod repo;
 pub mod report;
+pub mod save;
 pub mod shim;
 pub mod source;
 pub mod store;

@@ -24,6 +24,7 @@ pub mod purge;
 pub mod registry;
 pub mod remove;
 pub mod rollback;
+pub mod save;
 pub mod search;
 pub mod tags;
 pub mod trust;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Remove(a) => remove::run(a, verbosity),
         Command::Update(a) => update::run(a, verbosity),
         Command::Rollback(a) => rollback::run(a),
+        Command::Save(a) => save::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Ledger(a) => ledger::run(a),
         Command::Pin(a) => pin::run(a, true),

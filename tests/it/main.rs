@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod airgap;
 mod atomic;
 mod boundary;
 mod bundles;

@@ -1,0 +1,102 @@
+//! An air-gapped install: a signed and attested image is saved out of the loopback registry into
+//! an OCI layout, the registry is stopped, and the image installs from the layout under the same
+//! key policy; a layout tampered with afterwards is refused.
+
+use crate::harness::*;
+
+#[test]
+fn save_then_install_offline_under_the_same_key_policy_and_refuse_a_tampered_layout() {
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let (key, pubkey) = keygen(&env, "k");
+    let sbom = env.path("sbom.json");
+    std::fs::write(
+        &sbom,
+        r#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "app", "packages": [{"SPDXID": "SPDXRef-app", "name": "app", "licenseConcluded": "MIT"}]}"#,
+    )
+    .unwrap();
+    let bin = hello_binary(env.dir.path(), "offline");
+    let r = format!("{}/tools/app:1", reg.host());
+    let out = env
+        .cmd(&[
+            "publish",
+            bin.to_str().unwrap(),
+            "--to",
+            &r,
+            "--key",
+            key.to_str().unwrap(),
+            "--attest",
+            sbom.to_str().unwrap(),
+            "--predicate-type",
+            "spdx",
+        ])
+        .env("GANTRY_PASSWORD", KEY_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = env.path("airgap");
+    let saved = env
+        .run(&["save", &r, "--to", &format!("oci:{}", dir.display())])
+        .succeeds();
+    assert!(
+        saved.stdout.contains("2 attachment(s)"),
+        "the .sig and the .att: {}",
+        saved.stdout
+    );
+    drop(reg);
+
+    env.run(&[
+        "registry",
+        "add",
+        "airgap",
+        &format!("oci:{}", dir.display()),
+        "--key",
+        pubkey.to_str().unwrap(),
+    ])
+    .succeeds();
+    let layout_ref = format!("oci:{}:1", dir.display());
+    env.run(&["install", "--name", "app", &layout_ref])
+        .succeeds();
+    assert_eq!(env.run_tool("app", &[]).succeeds().stdout, "offline\n");
+    let v = env.run(&["verify", "--json", &layout_ref]).succeeds();
+    let doc: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
+    assert_eq!(doc["signatures"][0]["verified"], true, "{}", v.stdout);
+    assert_eq!(
+        doc["attestations"].as_array().unwrap().len(),
+        1,
+        "{}",
+        v.stdout
+    );
+
+    // Tampered afterwards: the layer no longer hashes to its digest.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let image = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "1")
+        .unwrap();
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(image["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&layer, bytes).unwrap();
+    let _ = std::fs::remove_dir_all(env.home().join("layers"));
+    std::fs::create_dir_all(env.home().join("layers")).unwrap();
+    env.run(&["install", "--name", "app2", &layout_ref])
+        .fails_with(ExitKind::Verification);
+    assert!(!env.home().join("bin/app2").exists());
+}
