@@ -42,6 +42,15 @@ fn ref_name(d: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The `kind` annotation `cosign save` writes on each entry.
+fn cosign_kind(d: &Descriptor) -> Option<&str> {
+    d.annotations
+        .as_ref()
+        .and_then(|a| a.get("kind"))
+        .map(String::as_str)
+        .filter(|k| k.starts_with("dev.cosignproject.cosign/"))
+}
+
 /// `sha256-<64 hex>.sig`, `.att` or `.sbom`: where cosign stores what it attaches to a digest.
 fn is_cosign_attachment_tag(tag: &str) -> bool {
     let Some(rest) = tag.strip_prefix("sha256-") else {
@@ -123,6 +132,40 @@ impl Layout {
         })
     }
 
+    /// A layout written by `cosign save` has no attachment tags: its one image's `.sig`/`.att`/
+    /// `.sbom` manifests are the entries of `kind` sigs/atts/sboms. `tag` is such an attachment
+    /// tag of that image, the entry it stands for.
+    fn cosign_save_attachment(&self, tag: &str) -> Result<Option<String>, SourceError> {
+        let Some((hex, suffix)) = tag.strip_prefix("sha256-").and_then(|t| t.split_once('.'))
+        else {
+            return Ok(None);
+        };
+        let kind = match suffix {
+            "sig" => "dev.cosignproject.cosign/sigs",
+            "att" => "dev.cosignproject.cosign/atts",
+            "sbom" => "dev.cosignproject.cosign/sboms",
+            _ => return Ok(None),
+        };
+        let idx = self.index()?;
+        let image = format!("sha256:{hex}");
+        let is_image = |d: &&Descriptor| {
+            cosign_kind(d).is_some_and(|k| k.ends_with("/image") || k.ends_with("/imageIndex"))
+        };
+        if !idx
+            .manifests
+            .iter()
+            .filter(is_image)
+            .any(|d| d.digest == image)
+        {
+            return Ok(None);
+        }
+        Ok(idx
+            .manifests
+            .iter()
+            .find(|d| cosign_kind(d) == Some(kind))
+            .map(|d| d.digest.clone()))
+    }
+
     /// Resolves a tag, or the only image when no tag is given.
     pub fn resolve_tag(&self, tag: Option<&str>) -> Result<Option<String>, SourceError> {
         let idx = self.index()?;
@@ -145,7 +188,8 @@ impl Layout {
                 .collect(),
         };
         match (found.len(), tag) {
-            (0, _) => Ok(None),
+            (0, Some(t)) => self.cosign_save_attachment(t),
+            (0, None) => Ok(None),
             (1, _) => Ok(found.first().map(|d| d.digest.clone())),
             (_, Some(t)) => Ok(Some(
                 found
@@ -175,6 +219,10 @@ impl Layout {
     /// `subject` (an OCI 1.1 referrer, i.e. an artifact about another manifest).
     fn is_attachment(&self, d: &Descriptor) -> bool {
         if ref_name(d).is_some_and(is_cosign_attachment_tag) || d.artifact_type.is_some() {
+            return true;
+        }
+        // `cosign save` marks its entries with a `kind`: the image, and its sigs/atts/sboms.
+        if cosign_kind(d).is_some_and(|k| !k.ends_with("/image") && !k.ends_with("/imageIndex")) {
             return true;
         }
         #[derive(serde::Deserialize)]

@@ -73,6 +73,53 @@ fn save_then_install_offline_under_the_same_key_policy_and_refuse_a_tampered_lay
         v.stdout
     );
 
+    // The same image as `cosign save` lays it out: no tags, a `kind` on each entry.
+    let cosign_dir = env.path("cosign-saved");
+    copy_dir(&dir, &cosign_dir);
+    let mut idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    for m in idx["manifests"].as_array_mut().unwrap() {
+        let name = m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let kind = if name.ends_with(".sig") {
+            "dev.cosignproject.cosign/sigs"
+        } else if name.ends_with(".att") {
+            "dev.cosignproject.cosign/atts"
+        } else {
+            "dev.cosignproject.cosign/image"
+        };
+        m["annotations"] = serde_json::json!({ "kind": kind });
+    }
+    std::fs::write(
+        cosign_dir.join("index.json"),
+        serde_json::to_vec(&idx).unwrap(),
+    )
+    .unwrap();
+    env.run(&[
+        "registry",
+        "add",
+        "cosigned",
+        &format!("oci:{}", cosign_dir.display()),
+        "--key",
+        pubkey.to_str().unwrap(),
+    ])
+    .succeeds();
+    let cosign_ref = format!("oci:{}", cosign_dir.display());
+    let v = env.run(&["verify", "--json", &cosign_ref]).succeeds();
+    let doc: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
+    assert_eq!(doc["signatures"][0]["verified"], true, "{}", v.stdout);
+    assert_eq!(
+        doc["attestations"].as_array().unwrap().len(),
+        1,
+        "{}",
+        v.stdout
+    );
+    env.run(&["install", "--name", "app3", &cosign_ref])
+        .succeeds();
+    assert_eq!(env.run_tool("app3", &[]).succeeds().stdout, "offline\n");
+
     // Tampered afterwards: the layer no longer hashes to its digest.
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
@@ -99,4 +146,16 @@ fn save_then_install_offline_under_the_same_key_policy_and_refuse_a_tampered_lay
     env.run(&["install", "--name", "app2", &layout_ref])
         .fails_with(ExitKind::Verification);
     assert!(!env.home().join("bin/app2").exists());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }
