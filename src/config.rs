@@ -413,6 +413,17 @@ pub struct LimitsConfig {
     pub max_file_bytes: Option<u64>,
 }
 
+/// A signed policy bundle the system layer names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleRef {
+    /// `HOST/REPOSITORY:TAG` of the bundle artifact.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The public key its signature must verify with.
+    pub key: PathBuf,
+}
+
 /// Where decision records go besides `decisions.jsonl` (system layer).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -503,6 +514,9 @@ pub struct Config {
     /// Timeouts and retries.
     #[serde(default, skip_serializing_if = "is_default_network")]
     pub network: NetworkConfig,
+    /// System layer only: signed policy bundles whose policies and plugins run for every install.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<BundleRef>,
     /// System layer only: where decision records are sent besides the local log.
     #[serde(default, skip_serializing_if = "is_default_decision_log")]
     pub decision_log: DecisionLogConfig,
@@ -631,6 +645,9 @@ impl Config {
         self.plugins.iter_mut().for_each(|p| fix(&mut p.path));
         if let Some(d) = self.plugin_cache_dir.as_mut() {
             fix(d);
+        }
+        for b in self.bundles.iter_mut() {
+            fix(&mut b.key);
         }
         for r in self.registries.values_mut() {
             r.keys.iter_mut().for_each(fix);
@@ -868,8 +885,9 @@ impl Layered {
             ),
         };
         c.keep_versions = self.user.keep_versions.or(self.system.keep_versions);
-        // Where records leave the machine is the system's to say.
+        // Where records leave the machine, and which bundles hold policy, are the system's to say.
         c.decision_log = self.system.decision_log.clone();
+        c.bundles = self.system.bundles.clone();
         // Network settings are the machine's own: the user's where set, else the system's.
         c.network = NetworkConfig {
             connect_timeout: self

@@ -18,12 +18,16 @@ use serde_json::Value;
 pub enum HooksError {
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundles::BundleError),
 }
 
 /// The engine plus the signer rules of the registry policy being installed under.
 pub struct EngineHooks {
     engine: Engine,
     signature_configs: Vec<Value>,
+    /// What the user should know about the policy in force (a bundle used offline).
+    pub notes: Vec<String>,
 }
 
 fn policy_specs(layer: Layer, refs: &[PolicyRef]) -> Vec<PolicySpec> {
@@ -71,6 +75,34 @@ impl EngineHooks {
         for (layer, p) in &policy.plugins {
             plugins.extend(plugin_specs(*layer, std::slice::from_ref(p)));
         }
+        // The system's signed bundles: verified (refreshed when stale) and run as system sources.
+        let net = layered.effective().network.net();
+        let bundles = crate::bundles::ensure_all(&layered.system.bundles, home, &net, false)?;
+        let mut notes = Vec::new();
+        for b in &bundles {
+            if let Some(n) = &b.note {
+                notes.push(n.clone());
+            }
+            for p in &b.policies {
+                policies.push(PolicySpec {
+                    layer: Layer::System,
+                    path: p.clone(),
+                    config: b.config_of(p),
+                });
+            }
+            for p in &b.plugins {
+                plugins.push(PluginSpec {
+                    layer: Layer::System,
+                    path: p.clone(),
+                    name: p
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "plugin".into()),
+                    config: b.config_of(p),
+                    grants: Vec::new(),
+                });
+            }
+        }
         let signature_configs = policy
             .signature_configs()
             .iter()
@@ -83,9 +115,12 @@ impl EngineHooks {
             Some(&home.plugin_cache()),
             layered.system.plugin_cache_dir.as_deref(),
         )?;
+        // The policies are parsed and the plugins compiled: the unpacked bundles can go.
+        drop(bundles);
         Ok(EngineHooks {
             engine,
             signature_configs,
+            notes,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! stops at named hook points where Rego policies and sandboxed Wasm plugins decide. See
 //! DESIGN.md for the picture; `install` reads top to bottom like its diagram.
 
+pub mod bundles;
 pub mod cli;
 pub mod cmd;
 pub mod config;

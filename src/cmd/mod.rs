@@ -241,8 +241,16 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
     let policy =
         RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), w.allow_unsigned)
             .kind(ExitKind::Usage)?;
-    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home)
-        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| {
+        let kind = match &e {
+            crate::hooks::HooksError::Bundle(b) => b.exit_kind(),
+            _ => ExitKind::Usage,
+        };
+        Failure::new(kind, e)
+    })?;
+    for n in &hooks.notes {
+        crate::errln!("note: {n}");
+    }
     Ok(Prepared {
         home,
         config,

@@ -20,6 +20,20 @@ pub struct PolicyCommand {
 /// The subcommands of `gantry policy`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicySubcommand {
+    /// Push DIR's Rego policies, their JSON data and Wasm plugins as a signed bundle (an OCI
+    /// artifact) that a system layer can name with [[bundles]].
+    Publish {
+        /// The directory of .rego, .json and .wasm files.
+        dir: PathBuf,
+        /// Where to push it: HOST/REPOSITORY:TAG.
+        #[arg(long)]
+        to: String,
+        /// The cosign private key to sign it with (password from GANTRY_PASSWORD or a prompt).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Refresh every bundle the system layer names now, and verify it.
+    Pull,
     /// Run the test_* rules of every *_test.rego file in DIR (all .rego files in DIR are loaded).
     Test {
         /// Directory of policies and tests, searched recursively.
@@ -76,6 +90,27 @@ fn grant_parser() -> clap::builder::PossibleValuesParser {
 /// Runs a `gantry policy` subcommand.
 pub fn run(cmd: PolicyCommand) -> Result<(), Failure> {
     match cmd.command {
+        PolicySubcommand::Publish { dir, to, key } => publish_bundle(&dir, &to, &key),
+        PolicySubcommand::Pull => {
+            let home = super::home()?;
+            let layered = super::load_config(&home)?;
+            let net = layered.effective().network.net();
+            let got = crate::bundles::ensure_all(&layered.system.bundles, &home, &net, true)
+                .map_err(|e| Failure::new(e.exit_kind(), e))?;
+            for (b, u) in layered.system.bundles.iter().zip(&got) {
+                crate::outln!(
+                    "{} {}: verified, {} policy file(s), {} plugin(s)",
+                    b.reference,
+                    u.digest,
+                    u.policies.len(),
+                    u.plugins.len()
+                );
+            }
+            if got.is_empty() {
+                crate::outln!("the system layer names no policy bundle");
+            }
+            Ok(())
+        }
         PolicySubcommand::Test { dir, verbose } => {
             let report = testing::run_dir(&dir).map_err(|e| match e {
                 TestError::Dir { .. } => Failure::new(ExitKind::Io, e),
@@ -226,6 +261,45 @@ pub fn render_verdict(hook: HookPoint, verdict: &Verdict) -> String {
         verdict.warn.len()
     ));
     out
+}
+
+/// `gantry policy publish`: builds the bundle, pushes it and signs it.
+fn publish_bundle(dir: &Path, to: &str, key: &Path) -> Result<(), Failure> {
+    let home = super::home()?;
+    let img = crate::bundles::build(dir).map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    let (host, rest) = to.split_once('/').ok_or_else(|| {
+        Failure::msg(
+            ExitKind::Usage,
+            format!("--to {to}: give HOST/REPOSITORY:TAG"),
+        )
+    })?;
+    let (repository, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (rest, "latest"),
+    };
+    let password = super::keygen::password(false)?;
+    let signing = crate::trust::keygen::load_private_key(key, &password)
+        .map_err(|e| Failure::new(ExitKind::Usage, e))?;
+    let registry = crate::registry::Registry::new(host, repository, false, &home)
+        .map_err(|e| Failure::new(ExitKind::Registry, e))?;
+    let target = crate::publish::Target::Registry {
+        registry,
+        tag: tag.to_string(),
+    };
+    let rt = super::runtime()?;
+    let push_err = |e: crate::publish::PublishError| Failure::new(ExitKind::Registry, e);
+    let digest = rt
+        .block_on(crate::publish::push(&img, &target))
+        .map_err(push_err)?;
+    let attachments = crate::publish::Attachments {
+        key: &signing,
+        repository: format!("{host}/{repository}"),
+        attestations: Vec::new(),
+    };
+    rt.block_on(crate::publish::attach(&target, &digest, &attachments))
+        .map_err(push_err)?;
+    crate::outln!("{to} {digest}");
+    Ok(())
 }
 
 #[cfg(test)]

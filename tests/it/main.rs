@@ -23,6 +23,7 @@ mod lifecycle;
 mod login;
 mod mirrors;
 mod policy;
+mod policy_bundles;
 mod proxy;
 mod quorum;
 mod rough_edges;
