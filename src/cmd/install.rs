@@ -26,6 +26,10 @@ pub struct InstallArgs {
     /// Replace a package of this name installed from another registry or repository.
     #[arg(long)]
     pub replace: bool,
+    /// Judge an OCI layout by the signer policy of this configured registry (the one its images
+    /// came from); refused where a system entry governs the layout.
+    #[arg(long, value_name = "REGISTRY")]
+    pub policy_from: Option<String>,
     /// Print the outcome as one JSON document (and progress as JSON lines on stderr).
     #[arg(long)]
     pub json: bool,
@@ -39,6 +43,7 @@ pub fn run(a: InstallArgs, verbosity: Verbosity) -> Result<(), Failure> {
         platform: a.platform.as_deref(),
         allow_unsigned: a.allow_unsigned,
         replace: a.replace,
+        policy_from: a.policy_from.as_deref(),
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let first_package = store.package_names().is_ok_and(|n| n.is_empty());

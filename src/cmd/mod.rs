@@ -215,6 +215,8 @@ struct Wanted<'a> {
     platform: Option<&'a str>,
     allow_unsigned: bool,
     replace: bool,
+    /// `--policy-from REGISTRY`: a layout judged by that registry entry's policy.
+    policy_from: Option<&'a str>,
 }
 
 /// What install and verify share: the lowered request and the policy engine for its registry,
@@ -238,9 +240,12 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
     let (mut location, named) =
         crate::reference::parse_named(w.reference, &config).kind(ExitKind::Usage)?;
     let platform = parse_platform(w.platform)?;
-    let policy =
+    let mut policy =
         RegistryPolicy::resolve(&layered, &mut location, named.as_deref(), w.allow_unsigned)
             .kind(ExitKind::Usage)?;
+    if let Some(from) = w.policy_from {
+        policy = policy_from(&layered, &location, &policy, from, w.allow_unsigned)?;
+    }
     let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| {
         let kind = match &e {
             crate::hooks::HooksError::Bundle(b) => b.exit_kind(),
@@ -267,6 +272,53 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
             agreement: None,
         },
     })
+}
+
+/// `--policy-from REGISTRY`: the policy of the named entry, for an OCI layout its images came
+/// from. Only where no system entry governs the layout (the system's word stands), and only for
+/// layouts (a registry image is governed by its own registry's entry).
+fn policy_from(
+    layered: &Layered,
+    location: &crate::reference::ImageLocation,
+    own: &RegistryPolicy,
+    from: &str,
+    allow_unsigned: bool,
+) -> Result<RegistryPolicy, Failure> {
+    if !matches!(location, crate::reference::ImageLocation::Layout(_)) {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            "--policy-from applies to an OCI layout (oci:DIR); a registry image is judged by its own registry's entry",
+        ));
+    }
+    if own.layer == Some(crate::policy::Layer::System) {
+        return Err(Failure::msg(
+            ExitKind::Usage,
+            format!(
+                "--policy-from {from}: the system entry '{}' governs this layout",
+                own.name
+            ),
+        ));
+    }
+    let config = layered.effective();
+    let entry = config.registries.get(from).ok_or_else(|| {
+        Failure::msg(
+            ExitKind::Usage,
+            format!("--policy-from {from}: no registry of that name"),
+        )
+    })?;
+    // Resolve a reference inside the entry, so its rules (and the system's over it) apply.
+    let probe = match entry.url.strip_prefix("oci:") {
+        Some(dir) => format!("oci:{dir}"),
+        None => format!("{}/policy-from:probe", entry.url.trim_end_matches('/')),
+    };
+    let (mut probe_loc, _) =
+        crate::reference::parse_named(&probe, &config).kind(ExitKind::Usage)?;
+    let mut p = RegistryPolicy::resolve(layered, &mut probe_loc, Some(from), allow_unsigned)
+        .kind(ExitKind::Usage)?;
+    p.transport = crate::registry_policy::Transport::Layout;
+    p.mirrors.clear();
+    p.agree = 1;
+    Ok(p)
 }
 
 /// The reporter of `-v`/`--quiet`/`--json` for install and verify: bars and colour when stderr

@@ -231,6 +231,7 @@ async fn plan(
         platform: Some(&platform_text(&meta.platform)),
         allow_unsigned: meta.allow_unsigned,
         replace: false,
+        policy_from: None,
     }) {
         Ok(p) => p,
         Err(f) => return fail(e, f.to_string()),
@@ -401,6 +402,7 @@ fn apply(e: &Entry, a: &UpdateArgs, verbosity: crate::report::Verbosity) -> Resu
         platform: Some(&platform_text(&installed_meta.platform)),
         allow_unsigned: installed_meta.allow_unsigned,
         replace: false,
+        policy_from: None,
     })?;
     p.req.accept_move = true;
     p.req.accept_signer_change = a.accept_signer_change;

@@ -23,6 +23,10 @@ pub struct VerifyArgs {
     /// Platform, OS/ARCH[/VARIANT] (default: this host).
     #[arg(long)]
     pub platform: Option<String>,
+    /// Judge an OCI layout by the signer policy of this configured registry (the one its images
+    /// came from); refused where a system entry governs the layout.
+    #[arg(long, value_name = "REGISTRY")]
+    pub policy_from: Option<String>,
 }
 
 /// Runs `gantry verify`; `-v` shows every hook verdict (unless `--json`), `--quiet` no progress.
@@ -33,6 +37,7 @@ pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
         platform: a.platform.as_deref(),
         allow_unsigned: a.allow_unsigned,
         replace: false,
+        policy_from: a.policy_from.as_deref(),
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let reporter: Arc<dyn Reporter> = if a.json {

@@ -48,7 +48,46 @@ fn save_then_install_offline_under_the_same_key_policy_and_refuse_a_tampered_lay
         "the .sig and the .att: {}",
         saved.stdout
     );
+    let registry_host = reg.host();
     drop(reg);
+
+    // The layout judged by the policy of the registry the images came from.
+    env.run(&[
+        "registry",
+        "add",
+        "corp",
+        &format!("{registry_host}/tools"),
+        "--key",
+        pubkey.to_str().unwrap(),
+    ])
+    .succeeds();
+    let layout_ref = format!("oci:{}:1", dir.display());
+    let refused = env
+        .run(&["install", "--name", "app0", &layout_ref])
+        .fails_with(ExitKind::Denied);
+    assert!(
+        refused.stderr.contains("no signature policy"),
+        "{}",
+        refused.stderr
+    );
+    env.run(&[
+        "install",
+        "--name",
+        "app0",
+        "--policy-from",
+        "corp",
+        &layout_ref,
+    ])
+    .succeeds();
+    env.run(&[
+        "install",
+        "--name",
+        "app0",
+        "--policy-from",
+        "nope",
+        &layout_ref,
+    ])
+    .fails_with(ExitKind::Usage);
 
     env.run(&[
         "registry",
