@@ -51,7 +51,7 @@ pub enum Command {
     Publish(cmd::publish::PublishArgs),
     /// Generate a cosign-compatible encrypted key pair (password from GANTRY_PASSWORD or a prompt).
     Keygen(cmd::keygen::KeygenArgs),
-    /// Evaluate and test Rego policies and plugins.
+    /// Evaluate, test and publish policies and plugins; pull the signed bundles the system names.
     Policy(cmd::policy::PolicyCommand),
     /// Inspect Wasm plugin components.
     Plugin(cmd::plugin::PluginCommand),
