@@ -11,10 +11,10 @@
 use crate::config::BundleRef;
 use crate::layout::Layout;
 use crate::net::NetConfig;
+use crate::registry_policy::SignerMatch;
 use crate::source::{ImageSource, ManifestRef};
 use crate::store::Home;
 use crate::trust::cosign::TrustConfig;
-use crate::trust::PublicKey;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -191,7 +191,7 @@ fn ensure(
     net: &NetConfig,
     force: bool,
 ) -> Result<Unpacked, BundleError> {
-    let keys = keys(b)?;
+    let keys = signer(b, home)?;
     let dir = cache_dir(home, b);
     let age = std::fs::metadata(dir.join("index.json"))
         .and_then(|m| m.modified())
@@ -211,16 +211,54 @@ fn ensure(
     Ok(u)
 }
 
-fn keys(b: &BundleRef) -> Result<Vec<PublicKey>, BundleError> {
-    let pem = std::fs::read(&b.key).map_err(|source| BundleError::Io {
-        path: b.key.clone(),
-        source,
-    })?;
-    let k = PublicKey::from_pem(&pem).map_err(|e| BundleError::Refused {
+/// Who must have signed a bundle, and the material to check it with.
+struct Signer {
+    matcher: SignerMatch,
+    root: Option<crate::trust::TrustRoot>,
+    /// For messages.
+    shown: String,
+}
+
+fn signer(b: &BundleRef, home: &Home) -> Result<Signer, BundleError> {
+    let refused = |message: String| BundleError::Refused {
         reference: b.reference.clone(),
-        message: format!("key {}: {e}", b.key.display()),
-    })?;
-    Ok(vec![k])
+        message,
+    };
+    let keys: Vec<PathBuf> = b.key.iter().cloned().collect();
+    let matcher = SignerMatch::new(
+        &b.reference,
+        &b.issuer,
+        &b.identity,
+        &b.identity_regex,
+        &keys,
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    let root = match (&b.issuer, &b.trusted_root) {
+        (None, _) => None,
+        (Some(_), Some(file)) => {
+            Some(crate::trust::TrustRoot::from_file(file).map_err(|e| refused(e.to_string()))?)
+        }
+        (Some(_), None) => Some(
+            crate::trust::TrustRoot::public_good(&home.trust_cache(), false)
+                .map_err(|e| refused(e.to_string()))?,
+        ),
+    };
+    let shown = match (&b.key, &b.issuer) {
+        (Some(k), _) => k.display().to_string(),
+        (None, Some(i)) => format!(
+            "{} from issuer {i}",
+            b.identity
+                .as_deref()
+                .or(b.identity_regex.as_deref())
+                .unwrap_or("?")
+        ),
+        (None, None) => "nobody".into(),
+    };
+    Ok(Signer {
+        matcher,
+        root,
+        shown,
+    })
 }
 
 /// Pulls the bundle into a fresh layout, verifies it there, then puts it in place of the copy
@@ -229,7 +267,7 @@ fn fetch(
     b: &BundleRef,
     home: &Home,
     net: &NetConfig,
-    keys: &[PublicKey],
+    keys: &Signer,
     dir: &Path,
 ) -> Result<(), BundleError> {
     let refused = |message: String| BundleError::Refused {
@@ -317,7 +355,7 @@ fn fetch(
 
 /// Verifies the copy in `dir` (its signature by one of `keys`, every digest on the way) and
 /// unpacks its files into a temporary directory.
-fn unpack(b: &BundleRef, keys: &[PublicKey], dir: &Path) -> Result<Unpacked, BundleError> {
+fn unpack(b: &BundleRef, keys: &Signer, dir: &Path) -> Result<Unpacked, BundleError> {
     let refused = |message: String| BundleError::Refused {
         reference: b.reference.clone(),
         message,
@@ -339,8 +377,8 @@ fn unpack(b: &BundleRef, keys: &[PublicKey], dir: &Path) -> Result<Unpacked, Bun
                     .map_err(src)?
                     .ok_or_else(|| refused("no verified copy yet".into()))?;
                 let cfg = TrustConfig {
-                    keys: keys.to_vec(),
-                    trust_root: None,
+                    keys: keys.matcher.keys.clone(),
+                    trust_root: keys.root.clone(),
                     require_tlog: false,
                     pki: None,
                 };
@@ -348,7 +386,15 @@ fn unpack(b: &BundleRef, keys: &[PublicKey], dir: &Path) -> Result<Unpacked, Bun
                     crate::trust::cosign::verify_image(&layout, &b.reference, &m.digest, &cfg)
                         .await
                         .map_err(|e| refused(e.to_string()))?;
-                if !found.signatures.iter().any(|s| s.verified) {
+                let by_signer = |s: &&crate::facts::SignatureFact| {
+                    s.verified
+                        && keys.matcher.matches(
+                            Some(s.kind),
+                            s.key_fingerprint.as_deref(),
+                            &s.identity,
+                        )
+                };
+                if !found.signatures.iter().any(|s| by_signer(&s)) {
                     let why: Vec<String> = found
                         .signatures
                         .iter()
@@ -356,7 +402,7 @@ fn unpack(b: &BundleRef, keys: &[PublicKey], dir: &Path) -> Result<Unpacked, Bun
                         .collect();
                     return Err(refused(format!(
                         "not signed by {} ({})",
-                        b.key.display(),
+                        keys.shown,
                         if why.is_empty() {
                             "no signature".to_string()
                         } else {

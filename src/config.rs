@@ -420,8 +420,19 @@ pub struct BundleRef {
     /// `HOST/REPOSITORY:TAG` of the bundle artifact.
     #[serde(rename = "ref")]
     pub reference: String,
-    /// The public key its signature must verify with.
-    pub key: PathBuf,
+    /// The public key its signature must verify with (or a keyless signer below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// A keyless signer instead of a key: the OIDC issuer, with `identity` or `identity_regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_regex: Option<String>,
+    /// The Sigstore trusted root for a keyless signer (default: the public-good one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 /// Where decision records go besides `decisions.jsonl` (system layer).
@@ -647,7 +658,8 @@ impl Config {
             fix(d);
         }
         for b in self.bundles.iter_mut() {
-            fix(&mut b.key);
+            b.key.iter_mut().for_each(fix);
+            b.trusted_root.iter_mut().for_each(fix);
         }
         for r in self.registries.values_mut() {
             r.keys.iter_mut().for_each(fix);
@@ -671,6 +683,24 @@ impl Config {
     /// carries the registry (and field) it is about, so the caller can name the line.
     fn validate(&self, raw: &toml::Table) -> Result<(), (String, Option<EntryField>)> {
         self.network.check().map_err(|m| (m, None))?;
+        for (i, b) in self.bundles.iter().enumerate() {
+            let what = format!("bundles[{i}] ({})", b.reference);
+            let keyless = b.issuer.is_some() || b.identity.is_some() || b.identity_regex.is_some();
+            match (&b.key, keyless) {
+                (Some(_), true) => {
+                    return Err((format!("{what}: give `key` or a keyless signer, not both"), None))
+                }
+                (None, false) => {
+                    return Err((
+                        format!("{what}: names no signer: give `key`, or `issuer` with `identity` or `identity_regex`"),
+                        None,
+                    ))
+                }
+                (Some(_), false) => {}
+                (None, true) => check_signer(&what, &b.issuer, &b.identity, &b.identity_regex, &[], false)
+                    .map_err(|m| (m, None))?,
+            }
+        }
         if let Some(url) = &self.decision_log.syslog {
             crate::syslog::Collector::parse(url).map_err(|m| (m, None))?;
         }

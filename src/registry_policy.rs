@@ -63,7 +63,8 @@ pub struct SignerMatch {
 }
 
 impl SignerMatch {
-    fn new(
+    /// A signer from configuration (keys read and parsed now; the regex anchored and compiled).
+    pub(crate) fn new(
         registry: &str,
         issuer: &Option<String>,
         identity: &Option<String>,

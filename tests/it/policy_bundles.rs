@@ -177,3 +177,96 @@ fn a_signed_bundle_judges_every_install_and_a_bad_one_never_replaces_it() {
     );
     assert!(!env.home().join("bin/good2").exists());
 }
+
+#[test]
+fn a_bundle_can_be_signed_by_a_keyless_identity() {
+    use gantry::trust::sign::attachment_tag;
+    use gantry::trust::testca::{LeafIdentity, TestCa};
+    let env = Env::new();
+    let reg = TestRegistry::start();
+    let ca = TestCa::new();
+    let root = env.path("trusted_root.json");
+    std::fs::write(&root, ca.trusted_root_json()).unwrap();
+    let (key, _) = keygen(&env, "any");
+    let policy_dir = env.path("fleet-policy");
+    std::fs::create_dir_all(&policy_dir).unwrap();
+    std::fs::write(
+        policy_dir.join("nobad.rego"),
+        "package fleet.nobad\nimport rego.v1\n\
+         deny contains msg if {\n  input.hook == \"manifest\"\n  input.image.config.labels.bad == \"yes\"\n  msg := \"fleet policy: labelled bad\"\n}\n",
+    )
+    .unwrap();
+    let bundle = format!("{}/policy/base:1", reg.host());
+    let out = env
+        .cmd(&[
+            "policy",
+            "publish",
+            policy_dir.to_str().unwrap(),
+            "--to",
+            &bundle,
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .env("GANTRY_PASSWORD", KEY_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let release = LeafIdentity {
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        subject: "https://github.com/corp/policy/.github/workflows/release.yml@refs/heads/main"
+            .into(),
+        github: Default::default(),
+    };
+    let repo = format!("{}/policy/base", reg.host());
+    let now = chrono::Utc::now().timestamp() - 3600;
+    push_attachment(
+        &reg,
+        "policy/base",
+        &attachment_tag(&digest, "sig").unwrap(),
+        &ca.sign_image_keyless(&release, &repo, &digest, now),
+    );
+    let system = |identity: &str| {
+        format!(
+            "[[bundles]]\nref = \"{bundle}\"\nissuer = \"https://token.actions.githubusercontent.com\"\nidentity = \"{identity}\"\ntrusted_root = \"{}\"\n",
+            root.display()
+        )
+    };
+    env.write_system_config(&system(&release.subject));
+    let bin = hello_binary(env.dir.path(), "bad");
+    let t = format!("oci:{}:bad", env.path("catalog").display());
+    env.run(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--label",
+        "bad=yes",
+        "--to",
+        &t,
+    ])
+    .succeeds();
+    let denied = env
+        .run(&["install", "--allow-unsigned", "--name", "bad", &t])
+        .fails_with(ExitKind::Denied);
+    assert!(denied.stderr.contains("fleet policy:"), "{}", denied.stderr);
+    // Another identity, even from the same issuer and root, is not the bundle's signer.
+    env.write_system_config(&system(
+        "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
+    ));
+    let r = env
+        .run(&["policy", "pull"])
+        .fails_with(ExitKind::Verification);
+    assert!(r.stderr.contains("not signed by"), "{}", r.stderr);
+    // Half-filled: an issuer alone names nobody.
+    env.write_system_config(&format!(
+        "[[bundles]]\nref = \"{bundle}\"\nissuer = \"https://token.actions.githubusercontent.com\"\n"
+    ));
+    env.run(&["policy", "pull"]).fails_with(ExitKind::Usage);
+}
