@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-release}
 cargo build --profile "$PROFILE" --quiet
-GANTRY="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/gantry"
+# cargo puts the dev profile's binaries under debug/.
+OUT_DIR=$PROFILE
+[ "$PROFILE" = dev ] && OUT_DIR=debug
+GANTRY="${CARGO_TARGET_DIR:-$PWD/target}/$OUT_DIR/gantry"
 W=$(mktemp -d)
 : > "$W/system.toml" # an empty system layer for gantry
 trap 'kill $REG_PID 2>/dev/null || true; rm -rf "$W"' EXIT
