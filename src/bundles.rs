@@ -163,6 +163,20 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()
     Ok(())
 }
 
+fn refusal(b: &BundleRef, message: String) -> BundleError {
+    BundleError::Refused {
+        reference: b.reference.clone(),
+        message,
+    }
+}
+
+fn source_error(b: &BundleRef, source: crate::source::SourceError) -> BundleError {
+    BundleError::Source {
+        reference: b.reference.clone(),
+        source,
+    }
+}
+
 /// Where a bundle's verified copy lives.
 fn cache_dir(home: &Home, b: &BundleRef) -> PathBuf {
     let key = crate::registry::sha256_digest(b.reference.as_bytes());
@@ -220,10 +234,7 @@ struct Signer {
 }
 
 fn signer(b: &BundleRef, home: &Home) -> Result<Signer, BundleError> {
-    let refused = |message: String| BundleError::Refused {
-        reference: b.reference.clone(),
-        message,
-    };
+    let refused = |m| refusal(b, m);
     let keys: Vec<PathBuf> = b.key.iter().cloned().collect();
     let matcher = SignerMatch::new(
         &b.reference,
@@ -270,14 +281,7 @@ fn fetch(
     keys: &Signer,
     dir: &Path,
 ) -> Result<(), BundleError> {
-    let refused = |message: String| BundleError::Refused {
-        reference: b.reference.clone(),
-        message,
-    };
-    let src = |source| BundleError::Source {
-        reference: b.reference.clone(),
-        source,
-    };
+    let (refused, src) = (|m| refusal(b, m), |e| source_error(b, e));
     let (host, rest) = b
         .reference
         .split_once('/')
@@ -356,14 +360,7 @@ fn fetch(
 /// Verifies the copy in `dir` (its signature by one of `keys`, every digest on the way) and
 /// unpacks its files into a temporary directory.
 fn unpack(b: &BundleRef, keys: &Signer, dir: &Path) -> Result<Unpacked, BundleError> {
-    let refused = |message: String| BundleError::Refused {
-        reference: b.reference.clone(),
-        message,
-    };
-    let src = |source| BundleError::Source {
-        reference: b.reference.clone(),
-        source,
-    };
+    let (refused, src) = (|m| refusal(b, m), |e| source_error(b, e));
     let layout = Layout::open(dir).map_err(src)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

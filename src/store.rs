@@ -246,19 +246,12 @@ impl Store {
 
     /// Takes the exclusive lock that serialises gantry processes on this home (waits for it).
     pub fn lock(&self) -> Result<Lock, StoreError> {
-        let p = self.home.lock();
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(io(&p))?;
+        let (p, f) = self.lock_file()?;
         f.lock().map_err(io(&p))?;
         Ok(Lock { _file: f })
     }
 
-    /// Takes the lock only if no other gantry process holds it (`None` when one does).
-    pub fn try_lock(&self) -> Result<Option<Lock>, StoreError> {
+    fn lock_file(&self) -> Result<(PathBuf, File), StoreError> {
         let p = self.home.lock();
         let f = OpenOptions::new()
             .create(true)
@@ -266,6 +259,12 @@ impl Store {
             .write(true)
             .open(&p)
             .map_err(io(&p))?;
+        Ok((p, f))
+    }
+
+    /// Takes the lock only if no other gantry process holds it (`None` when one does).
+    pub fn try_lock(&self) -> Result<Option<Lock>, StoreError> {
+        let (p, f) = self.lock_file()?;
         match f.try_lock() {
             Ok(()) => Ok(Some(Lock { _file: f })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),

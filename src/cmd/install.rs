@@ -47,7 +47,7 @@ pub fn run(a: InstallArgs, verbosity: Verbosity) -> Result<(), Failure> {
     })?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let first_package = store.package_names().is_ok_and(|n| n.is_empty());
-    let outcome = super::install_prepared(&p, &store, verbosity, a.json)?;
+    let outcome = super::install_prepared(&p, &super::load_hooks(&p)?, &store, verbosity, a.json)?;
     if a.json {
         let doc = match &outcome {
             Outcome::Installed {

@@ -219,13 +219,13 @@ struct Wanted<'a> {
     policy_from: Option<&'a str>,
 }
 
-/// What install and verify share: the lowered request and the policy engine for its registry,
-/// loaded (and every policy parsed) before anything is pulled.
+/// What install, verify and update share: the lowered request and the registry policy that
+/// governs it, decided before anything is opened ([`load_hooks`] adds the policy engine).
 struct Prepared {
     home: Home,
+    layered: Layered,
     config: crate::config::Config,
     policy: RegistryPolicy,
-    hooks: crate::hooks::EngineHooks,
     req: InstallRequest,
 }
 
@@ -246,21 +246,11 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
     if let Some(from) = w.policy_from {
         policy = policy_from(&layered, &location, &policy, from, w.allow_unsigned)?;
     }
-    let hooks = crate::hooks::EngineHooks::load(&layered, &policy, &home).map_err(|e| {
-        let kind = match &e {
-            crate::hooks::HooksError::Bundle(b) => b.exit_kind(),
-            _ => ExitKind::Usage,
-        };
-        Failure::new(kind, e)
-    })?;
-    for n in &hooks.notes {
-        crate::errln!("note: {n}");
-    }
     Ok(Prepared {
         home,
+        layered,
         config,
         policy,
-        hooks,
         req: InstallRequest {
             location,
             name: w.name,
@@ -272,6 +262,22 @@ fn prepare(w: Wanted<'_>) -> Result<Prepared, Failure> {
             agreement: None,
         },
     })
+}
+
+/// The policy engine for a prepared request: every policy parsed and plugin compiled (and the
+/// system's bundles verified) before anything is pulled. Only the commands that judge load it.
+fn load_hooks(p: &Prepared) -> Result<crate::hooks::EngineHooks, Failure> {
+    let hooks = crate::hooks::EngineHooks::load(&p.layered, &p.policy, &p.home).map_err(|e| {
+        let kind = match &e {
+            crate::hooks::HooksError::Bundle(b) => b.exit_kind(),
+            _ => ExitKind::Usage,
+        };
+        Failure::new(kind, e)
+    })?;
+    for n in &hooks.notes {
+        crate::errln!("note: {n}");
+    }
+    Ok(hooks)
 }
 
 /// `--policy-from REGISTRY`: the policy of the named entry, for an OCI layout its images came
@@ -360,6 +366,7 @@ async fn interrupted() -> &'static str {
 /// the way out.
 fn install_prepared(
     p: &Prepared,
+    hooks: &crate::hooks::EngineHooks,
     store: &crate::store::Store,
     verbosity: Verbosity,
     json: bool,
@@ -372,7 +379,7 @@ fn install_prepared(
         store,
         config: &p.config,
         policy: &p.policy,
-        hooks: &p.hooks,
+        hooks,
         reporter: reporter.clone(),
         cancel: cancel.clone(),
     };

@@ -7,6 +7,7 @@
 //! without a terminal and without `--yes` it reports and exits 10 too.
 
 use super::{home, load_config, open_repo, prepare, reporter, runtime, Wanted};
+use crate::config::Config;
 use crate::exit::{Classify, ExitKind, Failure};
 use crate::install::Outcome;
 use crate::reference::{self, ImageLocation};
@@ -120,7 +121,7 @@ pub fn run(a: UpdateArgs, verbosity: crate::report::Verbosity) -> Result<(), Fai
         let e = if store.is_pinned(&meta.name) {
             entry(meta, "pinned")
         } else {
-            rt.block_on(plan(&layered, &config, meta, &a, verbose))
+            rt.block_on(plan(&config, meta, &a, verbose))
         };
         entries.push(e);
     }
@@ -203,13 +204,7 @@ fn entry(meta: &PackageMetadata, status: &'static str) -> Entry {
 }
 
 /// Finds drift and newer tags for one package (nothing is installed here).
-async fn plan(
-    layered: &crate::config::Layered,
-    config: &crate::config::Config,
-    meta: &PackageMetadata,
-    a: &UpdateArgs,
-    verbose: bool,
-) -> Entry {
+async fn plan(config: &Config, meta: &PackageMetadata, a: &UpdateArgs, verbose: bool) -> Entry {
     let mut e = entry(meta, "up-to-date");
     let fail = |mut e: Entry, why: String| {
         e.status = "failed";
@@ -236,7 +231,6 @@ async fn plan(
         Ok(p) => p,
         Err(f) => return fail(e, f.to_string()),
     };
-    let _ = layered;
     let quiet: std::sync::Arc<dyn crate::report::Reporter> = if verbose {
         reporter(false, crate::report::Verbosity::Verbose)
     } else {
@@ -408,7 +402,7 @@ fn apply(e: &Entry, a: &UpdateArgs, verbosity: crate::report::Verbosity) -> Resu
     p.req.accept_signer_change = a.accept_signer_change;
     p.req.action = Some("update");
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
-    let outcome = super::install_prepared(&p, &store, verbosity, false)?;
+    let outcome = super::install_prepared(&p, &super::load_hooks(&p)?, &store, verbosity, false)?;
     match outcome {
         Outcome::Installed {
             name,

@@ -39,6 +39,7 @@ pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
         replace: false,
         policy_from: a.policy_from.as_deref(),
     })?;
+    let hooks = super::load_hooks(&p)?;
     let store = Store::open(&p.home).kind(ExitKind::Io)?;
     let reporter: Arc<dyn Reporter> = if a.json {
         Arc::new(crate::report::Quiet)
@@ -49,7 +50,7 @@ pub fn run(a: VerifyArgs, verbosity: Verbosity) -> Result<(), Failure> {
         store: &store,
         config: &p.config,
         policy: &p.policy,
-        hooks: &p.hooks,
+        hooks: &hooks,
         reporter: reporter.clone(),
         cancel: Default::default(),
     };

@@ -60,6 +60,19 @@ fn tiny_elf() -> Vec<u8> {
     h
 }
 
+/// An image of the binary `bin` with baked arguments `args`, as `gantry publish` builds it.
+fn build_image(bin: &std::path::Path, args: &[&str]) -> crate::publish::BuiltImage {
+    crate::publish::build(&PublishRequest {
+        sources: vec![bin.to_path_buf()],
+        entrypoint: None,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        platform: crate::image::host_platform(),
+        labels: vec![],
+        compression: LayerCompression::Gzip,
+    })
+    .unwrap()
+}
+
 struct Fixture {
     home: tempfile::TempDir,
     store: Store,
@@ -100,15 +113,7 @@ fn fixture(entry: &str) -> Fixture {
 
     let bin = home.path().join("tool");
     std::fs::write(&bin, tiny_elf()).unwrap();
-    let built = crate::publish::build(&PublishRequest {
-        sources: vec![bin],
-        entrypoint: None,
-        args: vec![],
-        platform: crate::image::host_platform(),
-        labels: vec![],
-        compression: LayerCompression::Gzip,
-    })
-    .unwrap();
+    let built = build_image(&bin, &[]);
     let source = MemorySource::default();
     let layer = built
         .layers
@@ -358,15 +363,7 @@ async fn a_reinstall_of_the_same_digest_runs_no_trust_or_content_hook() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_layer_that_hashes_wrong_is_a_verification_failure_with_nothing_visible() {
     let f = fixture("");
-    let mut evil = crate::publish::build(&PublishRequest {
-        sources: vec![f.home.path().join("tool")],
-        entrypoint: None,
-        args: vec!["--evil".into()],
-        platform: crate::image::host_platform(),
-        labels: vec![],
-        compression: LayerCompression::Gzip,
-    })
-    .unwrap();
+    let mut evil = build_image(&f.home.path().join("tool"), &["--evil"]);
     let (blob, _) = evil.layers.remove(0);
     let mut blob = blob;
     blob.extend_from_slice(b"trailing");
@@ -385,15 +382,7 @@ async fn a_layer_that_hashes_wrong_is_a_verification_failure_with_nothing_visibl
 async fn an_unsigned_image_reaches_the_signatures_hook_as_a_fact() {
     let f = fixture("");
     // Another image under the tag, with no signature of its own.
-    let evil = crate::publish::build(&PublishRequest {
-        sources: vec![f.home.path().join("tool")],
-        entrypoint: None,
-        args: vec!["--evil".into()],
-        platform: crate::image::host_platform(),
-        labels: vec![],
-        compression: LayerCompression::Gzip,
-    })
-    .unwrap();
+    let evil = build_image(&f.home.path().join("tool"), &["--evil"]);
     for (blob, _) in &evil.layers {
         f.source.blob(blob);
     }

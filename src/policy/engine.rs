@@ -278,12 +278,16 @@ impl Engine {
         configs: Option<&[serde_json::Value]>,
     ) -> Verdict {
         let mut verdict = Verdict::default();
-        // The built-in signature policy speaks only at the signatures and attestations hooks
-        // (each of its rules tests `input.hook`), so it is not evaluated elsewhere; and the Rego form
-        // of the document (costly for a contents document of many files) is made only when some
-        // policy will read it.
-        let builtin =
-            configs.filter(|_| matches!(hook, HookPoint::Signatures | HookPoint::Attestations));
+        // The built-in signature policy speaks only at the signatures hook, and at the
+        // attestations hook for a quorum registry (each rule tests `input.hook`), so it is not
+        // evaluated elsewhere; and the Rego form of the document (costly for a contents document
+        // of many files) is made only when some policy will read it.
+        let quorum = |c: &[serde_json::Value]| c.iter().any(|c| c["quorum"] == true);
+        let builtin = configs.filter(|c| match hook {
+            HookPoint::Signatures => true,
+            HookPoint::Attestations => quorum(c),
+            _ => false,
+        });
         if builtin.is_some() || !self.policies.is_empty() {
             let rego_input = rego_input();
             if let Some(configs) = builtin {
@@ -490,6 +494,36 @@ mod tests {
                 Some(&keyed.to_value())
             )
             .allowed());
+    }
+
+    #[test]
+    fn the_builtin_quorum_rules_deny_short_quorums_at_both_hooks() {
+        let engine = Engine::load(&[], &[], None).unwrap();
+        let cfg = json!({"registry": "q", "has_signature_policy": true, "quorum": true});
+        let short = json!([{"registry": "q", "required": 2, "have": 1, "entries": ["key a", "key b"],
+            "satisfied": [{"entry": 0, "signer": "key a", "index": 0}], "missing": ["key b"]}]);
+        let doc = json!({"image": {"reference": "q.example/t:1"}, "signatures": [],
+            "signature_quorum": short, "attestation_quorum": short});
+        for hook in [HookPoint::Signatures, HookPoint::Attestations] {
+            let v = engine.evaluate_json(hook, &doc, Some(&cfg));
+            assert_eq!(v.deny.len(), 1, "{hook}: {v:?}");
+            assert!(
+                v.deny[0]
+                    .text
+                    .contains("2 of 2 required signers, have 1: signed by key a"),
+                "{v:?}"
+            );
+        }
+        // A quorum registry whose result is missing is a denial, never an allow.
+        let v = engine.evaluate_json(
+            HookPoint::Signatures,
+            &json!({"signatures": []}),
+            Some(&cfg),
+        );
+        assert!(
+            v.deny[0].text.contains("no quorum result was computed"),
+            "{v:?}"
+        );
     }
 
     #[test]

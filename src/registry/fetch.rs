@@ -544,10 +544,7 @@ impl From<AttemptError> for Outcome {
 fn connection(url: &str, e: &reqwest::Error) -> AttemptError {
     if e.is_timeout() && !e.is_connect() {
         // The client's own read timeout: nothing arrived for a whole stall window.
-        return AttemptError {
-            failure: net::Failure::Stalled(url.to_string()),
-            ..stalled_message(url)
-        };
+        return read_timed_out(url);
     }
     let mut message = format!("{url}: {e}");
     let mut source = std::error::Error::source(e);
@@ -573,7 +570,7 @@ fn stalled(url: &str, net: &NetConfig) -> AttemptError {
 }
 
 /// [`stalled`] when the window is the client's read timeout.
-fn stalled_message(url: &str) -> AttemptError {
+fn read_timed_out(url: &str) -> AttemptError {
     AttemptError {
         failure: net::Failure::Stalled(url.to_string()),
         message: format!(

@@ -5,6 +5,46 @@
 
 use crate::harness::*;
 
+/// A policy directory holding one Rego policy that denies images labelled `bad=yes`.
+fn deny_bad_policy(env: &Env) -> std::path::PathBuf {
+    let dir = env.path("fleet-policy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("nobad.rego"),
+        "package fleet.nobad\nimport rego.v1\n\
+         deny contains msg if {\n  input.hook == \"manifest\"\n  input.image.config.labels.bad == \"yes\"\n  msg := sprintf(\"fleet policy: %s is labelled bad\", [input.image.reference])\n}\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `gantry policy publish DIR --to BUNDLE --key KEY`; returns the bundle's digest.
+fn publish_bundle(env: &Env, dir: &std::path::Path, bundle: &str, key: &std::path::Path) -> String {
+    let out = env
+        .cmd(&[
+            "policy",
+            "publish",
+            dir.to_str().unwrap(),
+            "--to",
+            bundle,
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .env("GANTRY_PASSWORD", KEY_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
 fn cache_layout(env: &Env) -> std::path::PathBuf {
     let dir = env.home().join("cache/bundles");
     std::fs::read_dir(&dir)
@@ -21,36 +61,9 @@ fn a_signed_bundle_judges_every_install_and_a_bad_one_never_replaces_it() {
     let reg = TestRegistry::start();
     let (key, pubkey) = keygen(&env, "security");
     let (other_key, _) = keygen(&env, "other");
-    let policy_dir = env.path("fleet-policy");
-    std::fs::create_dir_all(&policy_dir).unwrap();
-    std::fs::write(
-        policy_dir.join("nobad.rego"),
-        "package fleet.nobad\nimport rego.v1\n\
-         deny contains msg if {\n  input.hook == \"manifest\"\n  input.image.config.labels.bad == \"yes\"\n  msg := sprintf(\"fleet policy: %s is labelled bad\", [input.image.reference])\n}\n",
-    )
-    .unwrap();
+    let policy_dir = deny_bad_policy(&env);
     let bundle = format!("{}/policy/base:1", reg.host());
-    let publish = |k: &std::path::Path| {
-        let out = env
-            .cmd(&[
-                "policy",
-                "publish",
-                policy_dir.to_str().unwrap(),
-                "--to",
-                &bundle,
-                "--key",
-                k.to_str().unwrap(),
-            ])
-            .env("GANTRY_PASSWORD", KEY_PASSWORD)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    publish(&key);
+    publish_bundle(&env, &policy_dir, &bundle, &key);
     env.write_system_config(&format!(
         "[[bundles]]\nref = \"{bundle}\"\nkey = \"{}\"\n",
         pubkey.display()
@@ -100,7 +113,7 @@ fn a_signed_bundle_judges_every_install_and_a_bad_one_never_replaces_it() {
         "package fleet.nobad\nimport rego.v1\n",
     )
     .unwrap();
-    publish(&other_key);
+    publish_bundle(&env, &policy_dir, &bundle, &other_key);
     let refused = env
         .run(&["policy", "pull"])
         .fails_with(ExitKind::Verification);
@@ -188,38 +201,8 @@ fn a_bundle_can_be_signed_by_a_keyless_identity() {
     let root = env.path("trusted_root.json");
     std::fs::write(&root, ca.trusted_root_json()).unwrap();
     let (key, _) = keygen(&env, "any");
-    let policy_dir = env.path("fleet-policy");
-    std::fs::create_dir_all(&policy_dir).unwrap();
-    std::fs::write(
-        policy_dir.join("nobad.rego"),
-        "package fleet.nobad\nimport rego.v1\n\
-         deny contains msg if {\n  input.hook == \"manifest\"\n  input.image.config.labels.bad == \"yes\"\n  msg := \"fleet policy: labelled bad\"\n}\n",
-    )
-    .unwrap();
     let bundle = format!("{}/policy/base:1", reg.host());
-    let out = env
-        .cmd(&[
-            "policy",
-            "publish",
-            policy_dir.to_str().unwrap(),
-            "--to",
-            &bundle,
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .env("GANTRY_PASSWORD", KEY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let digest = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string();
+    let digest = publish_bundle(&env, &deny_bad_policy(&env), &bundle, &key);
     let release = LeafIdentity {
         issuer: "https://token.actions.githubusercontent.com".into(),
         subject: "https://github.com/corp/policy/.github/workflows/release.yml@refs/heads/main"
