@@ -278,17 +278,20 @@ impl Engine {
         configs: Option<&[serde_json::Value]>,
     ) -> Verdict {
         let mut verdict = Verdict::default();
-        // The built-in signature policy speaks only at the signatures hook, and at the
-        // attestations hook for a quorum registry (each rule tests `input.hook`), so it is not
-        // evaluated elsewhere; and the Rego form of the document (costly for a contents document
-        // of many files) is made only when some policy will read it.
+        // Only the sources the per-hook index names for this hook are evaluated, and the Rego
+        // form of the document (costly for a contents document of many files) is made only when
+        // one of them will read it. The built-in policy's one attestations rule also requires
+        // the config's `quorum` (its `quorum_mode`), so it is skipped there for other registries.
         let quorum = |c: &[serde_json::Value]| c.iter().any(|c| c["quorum"] == true);
-        let builtin = configs.filter(|c| match hook {
-            HookPoint::Signatures => true,
-            HookPoint::Attestations => quorum(c),
-            _ => false,
+        let builtin = configs.filter(|c| {
+            self.builtins.speaks_at(hook) && (hook != HookPoint::Attestations || quorum(c))
         });
-        if builtin.is_some() || !self.policies.is_empty() {
+        let mut policies = self
+            .policies
+            .iter()
+            .filter(|p| p.set.speaks_at(hook))
+            .peekable();
+        if builtin.is_some() || policies.peek().is_some() {
             let rego_input = rego_input();
             if let Some(configs) = builtin {
                 let empty = [serde_json::json!({})];
@@ -301,7 +304,7 @@ impl Engine {
                     verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(c)));
                 }
             }
-            for p in &self.policies {
+            for p in policies {
                 verdict.merge(p.set.evaluate(&rego_input, &p.config));
             }
         }
@@ -376,6 +379,7 @@ fn normalise_config(config: &serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::hook_index::HookSet;
     use serde_json::json;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -709,6 +713,118 @@ mod tests {
             );
         }
         println!("engine: load (3 policies + built-in) {load:?}; first install, 6 hooks {first:?}; warm install, 6 hooks {warm}");
+    }
+
+    /// A hand-written document with a files list at every hook, so only `input.hook` differs.
+    fn two_files() -> serde_json::Value {
+        json!({"image": {"reference": "r.example/t:1"}, "signatures": [],
+               "files": [{"path": "a", "mode": 420}, {"path": "b", "mode": 420}]})
+    }
+
+    #[test]
+    fn a_guarded_policy_is_evaluated_only_at_its_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        // `count(7)` is an evaluation error, so wherever this rule is evaluated without a files
+        // list it denies (fail closed). Guarded, it must not be evaluated at other hooks at all.
+        let text = "package g\nimport rego.v1\n\
+                    deny contains msg if {\n\
+                    \tn := count(object.get(input, \"files\", 7))\n\
+                    \tinput.hook == \"contents\"\n\
+                    \tmsg := sprintf(\"%d files\", [n])\n}\n";
+        let guarded = write(dir.path(), "guarded.rego", text);
+        let unguarded = write(
+            dir.path(),
+            "unguarded.rego",
+            &text
+                .replace("package g", "package u")
+                .replace("\tinput.hook == \"contents\"\n", ""),
+        );
+        let engine = Engine::load(&[spec(Layer::User, guarded, json!({}))], &[], None).unwrap();
+        assert_eq!(
+            engine.policies[0].set.hooks().hooks(),
+            [HookPoint::Contents]
+        );
+        let no_files = json!({"image": {"reference": "r.example/t:1"}, "signatures": []});
+        for hook in HookPoint::ALL {
+            let v = engine.evaluate_json(hook, &no_files, None);
+            if hook == HookPoint::Contents {
+                // At its hook it runs, and its error is a deny.
+                assert!(v.deny[0].text.contains("policy evaluation failed"), "{v:?}");
+            } else {
+                assert!(v.allowed(), "{hook}: {v:?}");
+            }
+        }
+        let v = engine.evaluate_json(HookPoint::Contents, &two_files(), None);
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert_eq!(v.deny[0].text, "2 files");
+        // The same rule without its guard is evaluated, and fails closed, everywhere.
+        let engine = Engine::load(&[spec(Layer::User, unguarded, json!({}))], &[], None).unwrap();
+        for hook in HookPoint::ALL {
+            let v = engine.evaluate_json(hook, &no_files, None);
+            assert!(
+                v.deny
+                    .iter()
+                    .any(|m| m.text.contains("policy evaluation failed")),
+                "{hook}: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn policies_without_a_provable_guard_are_evaluated_at_every_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("unguarded", "deny contains \"unguarded\" if true"),
+            (
+                "with",
+                "deny contains \"with\" if {\n\tinput.hook == \"contents\" with input as {\"hook\": \"contents\"}\n}",
+            ),
+            ("not_equal", "deny contains \"not_equal\" if input.hook != \"nope\""),
+            (
+                "one_body",
+                "deny contains \"guarded body\" if input.hook == \"nope\"\n\
+                 deny contains \"one_body\" if true",
+            ),
+            (
+                "helper",
+                "at_nope if input.hook == \"nope\"\ndeny contains \"helper\" if not at_nope",
+            ),
+        ];
+        let specs: Vec<PolicySpec> = cases
+            .iter()
+            .map(|(name, rules)| {
+                let text = format!("package hostile.{name}\nimport rego.v1\n{rules}\n");
+                spec(
+                    Layer::User,
+                    write(dir.path(), &format!("{name}.rego"), &text),
+                    json!({}),
+                )
+            })
+            .collect();
+        let engine = Engine::load(&specs, &[], None).unwrap();
+        for p in &engine.policies {
+            assert_eq!(p.set.hooks(), HookSet::ALL);
+        }
+        for hook in HookPoint::ALL {
+            let v = engine.evaluate_json(hook, &two_files(), None);
+            let texts: Vec<&str> = v.deny.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(
+                texts,
+                cases.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+                "{hook}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_builtin_policy_is_indexed_at_signatures_and_attestations() {
+        // The attestations rule of the built-in is also gated on the config's quorum in `judge`;
+        // a new built-in rule at another hook must be looked at there too.
+        let engine = Engine::load(&[], &[], None).unwrap();
+        assert_eq!(
+            engine.builtins.hooks().hooks(),
+            [HookPoint::Signatures, HookPoint::Attestations]
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! It owns parsing and evaluation only: it never reads configuration files and never decides what
 //! a verdict means for an install. Evaluation fails closed: an error or a timeout is a deny.
 
-use crate::policy::hook::{Message, Verdict};
+use crate::policy::hook::{HookPoint, Message, Verdict};
+use crate::policy::hook_index::{hooks_of, HookSet};
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ pub struct RegoSet {
     kind: &'static str,
     base: regorus::Engine,
     packages: Vec<PackageRules>,
+    /// The hooks at which some `deny`/`warn` rule can speak (see [`crate::policy::hook_index`]).
+    hooks: HookSet,
     /// Engines already prepared (analysed, data merged) for a given config, keyed by its JSON.
     prepared: Mutex<Vec<(String, regorus::Engine)>>,
 }
@@ -125,10 +128,16 @@ impl RegoSet {
                 }),
             }
         }
+        let hooks = if packages.is_empty() {
+            HookSet::NONE
+        } else {
+            hooks_of(base.get_modules())
+        };
         Ok(RegoSet {
             kind,
             base,
             packages,
+            hooks,
             prepared: Mutex::new(Vec::new()),
         })
     }
@@ -136,6 +145,17 @@ impl RegoSet {
     /// True when no module declares `deny` or `warn` (nothing to evaluate).
     pub fn is_empty(&self) -> bool {
         self.packages.is_empty()
+    }
+
+    /// Whether some `deny`/`warn` rule can speak at `hook`; where none can, evaluating the set
+    /// yields nothing, and the engine skips it.
+    pub fn speaks_at(&self, hook: HookPoint) -> bool {
+        self.hooks.contains(hook)
+    }
+
+    /// The hooks the set's `deny`/`warn` rules can speak at.
+    pub fn hooks(&self) -> HookSet {
+        self.hooks
     }
 
     /// Evaluates every package's `deny` and `warn` with `input` and `data.config = config`.
