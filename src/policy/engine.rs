@@ -18,6 +18,7 @@ use crate::document::HookDocument;
 use crate::policy::hook::{HookPoint, Verdict};
 use crate::policy::plugin::{malformed, HookInput, Plugin, PluginError, PluginRuntime};
 use crate::policy::rego::{input_value, RegoError, RegoModule, RegoSet};
+use crate::policy::rego_input;
 use std::path::{Path, PathBuf};
 
 /// The built-in policies, embedded in the binary: (label, text).
@@ -246,7 +247,7 @@ impl Engine {
     pub fn evaluate(&self, doc: &HookDocument, configs: &[serde_json::Value]) -> Verdict {
         self.judge(
             doc.hook,
-            || input_value(&doc.to_json()),
+            || rego_input::to_rego(doc).unwrap_or(regorus::Value::Null),
             || HookInput::from_document(doc).map_err(|e| e.to_string()),
             Some(configs),
         )

@@ -1,4 +1,5 @@
-//! The policy engine: hook points and verdicts ([`hook`]), Rego policies on regorus ([`rego`]),
+//! The policy engine: hook points and verdicts ([`hook`]), Rego policies on regorus ([`rego`]) and
+//! their input ([`rego_input`]),
 //! the hooks each policy can speak at ([`hook_index`]), sandboxed Wasm component plugins
 //! ([`plugin`]), their combination for one run ([`engine`]), the policy test runner ([`testing`])
 //! and the hash-chained decision log ([`decisions`]). The core gathers facts; this module judges
@@ -10,6 +11,7 @@ pub mod hook;
 pub mod hook_index;
 pub mod plugin;
 pub mod rego;
+pub mod rego_input;
 pub mod testing;
 
 pub use engine::{Engine, Layer, PluginSpec, PolicyError, PolicySpec, SignatureConfig};

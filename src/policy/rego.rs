@@ -10,7 +10,7 @@ use crate::policy::hook_index::{hooks_of, HookSet};
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Wall-clock budget for evaluating one rule (`deny` or `warn`) of one package at one hook.
@@ -74,8 +74,10 @@ struct PackageRules {
     /// `data.a.b` form, as regorus reports it.
     path: String,
     files: Vec<String>,
-    deny: bool,
-    warn: bool,
+    /// `data.a.b.deny` when the package declares `deny`.
+    deny: Option<String>,
+    /// `data.a.b.warn` when the package declares `warn`.
+    warn: Option<String>,
 }
 
 /// A parsed group of modules sharing one `data.config`.
@@ -86,8 +88,20 @@ pub struct RegoSet {
     packages: Vec<PackageRules>,
     /// The hooks at which some `deny`/`warn` rule can speak (see [`crate::policy::hook_index`]).
     hooks: HookSet,
-    /// Engines already prepared (analysed, data merged) for a given config, keyed by its JSON.
-    prepared: Mutex<Vec<(String, regorus::Engine)>>,
+    /// Engines already prepared (analysed, data merged) for a given config.
+    prepared: Mutex<Vec<Arc<Prepared>>>,
+}
+
+/// The modules of a set prepared for one `data.config`.
+struct Prepared {
+    config: serde_json::Value,
+    /// Never evaluated: what a fresh evaluation starts from.
+    pristine: regorus::Engine,
+    /// Evaluated in place, call after call: regorus resets its evaluation state (rule values,
+    /// scopes, data) at the start of every rule it evaluates, and the input is replaced each
+    /// call. After an evaluation that failed midway (a timeout, an error under `with`), it is
+    /// replaced by a copy of `pristine`, so nothing an aborted evaluation left behind is seen.
+    working: Mutex<regorus::Engine>,
 }
 
 impl RegoSet {
@@ -114,17 +128,19 @@ impl RegoSet {
             if !deny && !warn {
                 continue;
             }
+            let rule_path =
+                |declared: bool, rule: &str| declared.then(|| format!("{package}.{rule}"));
             match packages.iter_mut().find(|p| p.path == package) {
                 Some(p) => {
                     p.files.push(module.label.clone());
-                    p.deny |= deny;
-                    p.warn |= warn;
+                    p.deny = p.deny.take().or(rule_path(deny, "deny"));
+                    p.warn = p.warn.take().or(rule_path(warn, "warn"));
                 }
                 None => packages.push(PackageRules {
+                    deny: rule_path(deny, "deny"),
+                    warn: rule_path(warn, "warn"),
                     path: package,
                     files: vec![module.label.clone()],
-                    deny,
-                    warn,
                 }),
             }
         }
@@ -165,8 +181,8 @@ impl RegoSet {
         if self.packages.is_empty() {
             return verdict;
         }
-        let mut engine = match self.engine_for(config) {
-            Ok(e) => e,
+        let prepared = match self.prepared_for(config) {
+            Ok(p) => p,
             Err(reason) => {
                 for p in &self.packages {
                     verdict.deny(
@@ -177,22 +193,44 @@ impl RegoSet {
                 return verdict;
             }
         };
+        // Another thread evaluating the same set: take a copy rather than wait.
+        let mut copy;
+        let mut guard = prepared.working.try_lock();
+        let engine = match &mut guard {
+            Ok(working) => &mut **working,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                // A panic mid-evaluation: start again from the pristine engine.
+                **poisoned.get_mut() = prepared.pristine.clone();
+                prepared.working.clear_poison();
+                copy = prepared.pristine.clone();
+                &mut copy
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                copy = prepared.pristine.clone();
+                &mut copy
+            }
+        };
         engine.set_input(input.clone());
+        let mut failed = false;
         for p in &self.packages {
-            for (rule, wanted) in [("deny", p.deny), ("warn", p.warn)] {
-                if !wanted {
-                    continue;
-                }
+            for (rule, path) in [("deny", &p.deny), ("warn", &p.warn)] {
+                let Some(path) = path else { continue };
                 let source = self.source(p, rule);
-                match engine.eval_rule(format!("{}.{rule}", p.path)) {
+                match engine.eval_rule(path.clone()) {
                     Ok(value) => collect(&value, &source, rule, &mut verdict),
                     // Fail closed: a warn rule that errs is a deny too, the policy is broken.
-                    Err(e) => verdict.deny(
-                        source,
-                        format!("policy evaluation failed: {}", one_line(&e)),
-                    ),
+                    Err(e) => {
+                        failed = true;
+                        verdict.deny(
+                            source,
+                            format!("policy evaluation failed: {}", one_line(&e)),
+                        )
+                    }
                 }
             }
+        }
+        if failed {
+            *engine = prepared.pristine.clone();
         }
         verdict
     }
@@ -213,7 +251,7 @@ impl RegoSet {
         if self.packages.is_empty() {
             return Ok(());
         }
-        self.engine_for(config)
+        self.prepared_for(config)
             .map(|_| ())
             .map_err(|message| RegoError::Invalid {
                 files: self
@@ -234,13 +272,12 @@ impl RegoSet {
             .len()
     }
 
-    /// A clone of an engine prepared with this config: preparing (analysis, scheduling, data
-    /// merge) happens once per distinct config; cloning a prepared engine is cheap.
-    fn engine_for(&self, config: &serde_json::Value) -> Result<regorus::Engine, String> {
-        let key = serde_json::to_string(config).map_err(|e| e.to_string())?;
+    /// The engines prepared with this config: preparing (analysis, scheduling, data merge)
+    /// happens once per distinct config.
+    fn prepared_for(&self, config: &serde_json::Value) -> Result<Arc<Prepared>, String> {
         let mut cache = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, e)) = cache.iter().find(|(k, _)| *k == key) {
-            return Ok(e.clone());
+        if let Some(p) = cache.iter().find(|p| p.config == *config) {
+            return Ok(p.clone());
         }
         let mut engine = self.base.clone();
         let data = serde_json::json!({ "config": config });
@@ -254,8 +291,13 @@ impl RegoSet {
         if cache.len() >= PREPARED_CACHE {
             cache.remove(0);
         }
-        cache.push((key, engine.clone()));
-        Ok(engine)
+        let prepared = Arc::new(Prepared {
+            config: config.clone(),
+            working: Mutex::new(engine.clone()),
+            pristine: engine,
+        });
+        cache.push(prepared.clone());
+        Ok(prepared)
     }
 
     /// The parsed engine, for the test runner (which adds no config and queries test rules).
@@ -487,6 +529,28 @@ mod tests {
             v.deny[0].source,
             "policy conflict.rego (package conflict) deny"
         );
+    }
+
+    #[test]
+    fn an_aborted_evaluation_leaves_nothing_for_the_next() {
+        // The engine is reused call after call; an evaluation that fails inside a `with` must
+        // not leave its replaced document (or rule values) behind for the next call.
+        let text = "package leak\nimport rego.v1\n\
+                    deny contains \"stale with document\" if data.x == 1\n\
+                    deny contains \"stale input\" if input.boom\n\
+                    warn contains m if { input.boom; m := helper with data.x as 1 }\n\
+                    helper := count(7) if data.x == 1\n";
+        let set = RegoSet::new("policy", &[module("leak.rego", text)]).unwrap();
+        for _ in 0..3 {
+            let v = set.evaluate(&input(json!({"boom": true})), &json!({}));
+            let texts: Vec<&str> = v.deny.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts.len(), 2, "{v:?}");
+            assert_eq!(texts[0], "stale input");
+            assert!(texts[1].starts_with("policy evaluation failed"), "{v:?}");
+            let v = set.evaluate(&input(json!({})), &json!({}));
+            assert!(v.allowed() && v.warn.is_empty(), "{v:?}");
+        }
+        assert_eq!(set.prepared_count(), 1);
     }
 
     #[test]
