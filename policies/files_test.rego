@@ -46,3 +46,8 @@ test_size_cap if {
 	count(files.deny) == 1 with input as doc([big]) with data.config as {"max_file_size": 1000}
 	count(files.deny) == 0 with input as doc([big])
 }
+
+test_dotdot_forms if {
+	count(files.deny) == 3 with input as doc([file("..", 420), file("usr/..", 420), file("../etc", 420)])
+	count(files.deny) == 0 with input as doc([file("usr/...", 420), file("usr/a..b", 420), file("..usr/x", 420)]) with data.config as {"allowed_prefixes": ["usr/", "..usr"]}
+}
