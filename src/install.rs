@@ -721,9 +721,14 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
             crate::shim::launch_script(plan, &final_root).as_bytes(),
         )?;
         // The facts every hook judged, so a rollback or an audit can judge them again offline.
+        // Streamed: the document lists every file, and need not exist twice in memory.
         let path = staged.join(store::DOCUMENT_FILE);
-        let bytes = serde_json::to_vec(doc).unwrap_or_default();
-        std::fs::write(&path, bytes).map_err(|source| InstallError::Io { path, source })?;
+        let written = std::fs::File::create(&path).and_then(|f| {
+            let mut out = std::io::BufWriter::new(f);
+            serde_json::to_writer(&mut out, doc).map_err(std::io::Error::other)?;
+            std::io::Write::flush(&mut out)
+        });
+        written.map_err(|source| InstallError::Io { path, source })?;
         let path = staged.join("metadata.json");
         let bytes = serde_json::to_vec_pretty(meta).unwrap_or_default();
         std::fs::write(&path, bytes).map_err(|source| InstallError::Io { path, source })

@@ -36,13 +36,56 @@ pub use listing::{Endpoint, MAX_PAGES, PAGE_SIZE};
 /// A connection to one repository of one registry: reads go through [`fetch`] (retries, stall
 /// detection, resumed blobs), pushes through oci-client.
 pub struct Registry {
-    client: Client,
+    /// For pushes only, made on the first: building it loads the system's TLS roots, which an
+    /// install (reads only) must not pay for.
+    client: std::sync::OnceLock<Client>,
+    client_config: (ClientProtocol, NetConfig),
     fetcher: Arc<fetch::Fetcher>,
     auth: RegistryAuth,
     /// What a refusal of the credentials adds to its message (which were tried, how to log in).
     refused: String,
     host: String,
     repository: String,
+    /// Small blobs seen before (image configs, signature payloads), by digest.
+    blob_cache: Option<BlobCache>,
+}
+
+/// Small blobs by digest, under the home's cache: content-addressed, so a copy is used only
+/// while it still hashes to its name; anything else there is ignored and fetched again.
+struct BlobCache {
+    dir: std::path::PathBuf,
+}
+
+impl BlobCache {
+    /// Blobs up to this size are kept (configs and signature payloads are a few KiB).
+    const MAX: usize = 256 * 1024;
+
+    fn path(&self, digest: &str) -> Option<std::path::PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        valid.then(|| self.dir.join(hex))
+    }
+
+    fn get(&self, digest: &str, max_size: u64) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.path(digest)?).ok()?;
+        let fits = u64::try_from(bytes.len()).is_ok_and(|n| n <= max_size);
+        (fits && sha256_digest(&bytes) == digest).then_some(bytes)
+    }
+
+    /// Best effort: a cache that cannot be written only costs a fetch next time.
+    fn put(&self, digest: &str, bytes: &[u8]) {
+        let Some(path) = self.path(digest) else {
+            return;
+        };
+        if bytes.len() > Self::MAX || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) {
+            if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
+                let _ = tmp.persist(&path);
+            }
+        }
+    }
 }
 
 /// True for hosts Docker speaks plain HTTP to: loopback addresses and `localhost`, in any
@@ -91,7 +134,12 @@ impl Registry {
         reporter: Arc<dyn Reporter>,
     ) -> Result<Registry, SourceError> {
         let credentials = crate::credentials::lookup(host, &Sources::locate(home))?;
-        Registry::with_credentials(host, repository, insecure, &credentials, net, reporter)
+        let mut r =
+            Registry::with_credentials(host, repository, insecure, &credentials, net, reporter)?;
+        r.blob_cache = Some(BlobCache {
+            dir: home.blob_cache(),
+        });
+        Ok(r)
     }
 
     /// [`Registry::with_network`] with the credentials given.
@@ -109,12 +157,7 @@ impl Registry {
         } else {
             ClientProtocol::Https
         };
-        let client = Client::new(ClientConfig {
-            protocol,
-            read_timeout: Some(net.stall_timeout),
-            connect_timeout: Some(net.connect_timeout),
-            ..Default::default()
-        });
+        let net_for_pushes = net.clone();
         let caller = caller(host, credentials, true);
         let auth = caller.auth.clone();
         let refused = caller.refused();
@@ -127,12 +170,14 @@ impl Registry {
             reporter,
         )?;
         Ok(Registry {
-            client,
+            client: std::sync::OnceLock::new(),
+            client_config: (protocol, net_for_pushes),
             fetcher: Arc::new(fetcher),
             auth,
             refused,
             host: host.to_string(),
             repository: repository.to_string(),
+            blob_cache: None,
         })
     }
 
@@ -183,20 +228,27 @@ impl Registry {
         }
     }
 
-    /// Streams a blob: the returned stream yields the raw bytes (resumed across breaks); the
-    /// caller checks the digest.
-    pub async fn blob_stream(
+    /// Streams a blob: the returned queue yields the raw bytes (resumed across breaks), then
+    /// ends, or yields an error last; the caller checks the digest.
+    pub async fn blob_chunks(
         &self,
         desc: &Descriptor,
-    ) -> Result<
-        impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
-        SourceError,
-    > {
+    ) -> Result<tokio::sync::mpsc::Receiver<fetch::Chunk>, SourceError> {
         let size = u64::try_from(desc.size).unwrap_or(0);
-        let rx = self.fetcher.blob_stream(&desc.digest, size);
-        Ok(futures_util::stream::unfold(rx, |mut rx| async {
-            rx.recv().await.map(|chunk| (chunk, rx))
-        }))
+        Ok(self.fetcher.blob_stream(&desc.digest, size))
+    }
+
+    /// The oci-client of pushes.
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let (protocol, net) = &self.client_config;
+            Client::new(ClientConfig {
+                protocol: protocol.clone(),
+                read_timeout: Some(net.stall_timeout),
+                connect_timeout: Some(net.connect_timeout),
+                ..Default::default()
+            })
+        })
     }
 
     /// Uploads a blob (skipped if the registry has it already).
@@ -204,12 +256,12 @@ impl Registry {
         let digest = sha256_digest(&bytes);
         let image = self.reference(&ManifestRef::Digest(digest.clone()));
         let exists = self
-            .client
+            .client()
             .blob_exists(&image, &digest)
             .await
             .unwrap_or(false);
         if !exists {
-            self.client
+            self.client()
                 .push_blob(&image, bytes, &digest)
                 .await
                 .map_err(|e| self.err(format!("push blob {digest}"), e))?;
@@ -230,7 +282,7 @@ impl Registry {
             what: self.what(r),
             message: format!("bad media type {media_type}"),
         })?;
-        self.client
+        self.client()
             .push_manifest_raw(&image, bytes, ct)
             .await
             .map_err(|e| self.err(format!("push {}", self.what(r)), e))?;
@@ -240,7 +292,7 @@ impl Registry {
     /// Authenticates for pushing (anonymous registries accept this as a no-op).
     pub async fn auth_push(&self) -> Result<(), SourceError> {
         let image = self.reference(&ManifestRef::Tag("latest".into()));
-        self.client
+        self.client()
             .auth(&image, &self.auth, oci_client::RegistryOperation::Push)
             .await
             .map(|_| ())
@@ -296,6 +348,13 @@ impl ImageSource for Registry {
     }
 
     async fn fetch_blob(&self, digest: &str, max_size: u64) -> Result<Vec<u8>, SourceError> {
+        if let Some(bytes) = self
+            .blob_cache
+            .as_ref()
+            .and_then(|c| c.get(digest, max_size))
+        {
+            return Ok(bytes);
+        }
         let url = self.fetcher.url("blobs", digest);
         let out = self
             .fetcher
@@ -312,6 +371,9 @@ impl ImageSource for Registry {
                 expected: digest.into(),
                 actual,
             });
+        }
+        if let Some(c) = &self.blob_cache {
+            c.put(digest, &out);
         }
         Ok(out)
     }
@@ -400,6 +462,40 @@ fn caller(host: &str, credentials: &Credentials, advise_login: bool) -> fetch::C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blob_cache_serves_only_what_still_hashes_to_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache {
+            dir: dir.path().join("blobs"),
+        };
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let digest = sha256_digest(config);
+        assert_eq!(cache.get(&digest, 1 << 20), None, "empty cache");
+        cache.put(&digest, config);
+        assert_eq!(cache.get(&digest, 1 << 20).as_deref(), Some(&config[..]));
+        // Over the caller's size cap: not served.
+        assert_eq!(cache.get(&digest, 10), None);
+        // Hostile: the copy was replaced by other bytes; it is ignored, never served.
+        let path = dir.path().join("blobs").join(digest_hex(&digest));
+        std::fs::write(&path, br#"{"architecture":"amd64","os":"linux","x":1}"#).unwrap();
+        assert_eq!(cache.get(&digest, 1 << 20), None);
+        // Hostile: a digest that is not a sha256 hex name never becomes a path.
+        for bad in [
+            "sha256:../../etc/passwd",
+            "sha512:aa",
+            &format!("sha256:{}", "A".repeat(64)),
+        ] {
+            assert_eq!(cache.path(bad), None, "{bad}");
+            cache.put(bad, config);
+            assert_eq!(cache.get(bad, 1 << 20), None);
+        }
+        // Large blobs are not kept.
+        let big = vec![7u8; BlobCache::MAX + 1];
+        let big_digest = sha256_digest(&big);
+        cache.put(&big_digest, &big);
+        assert_eq!(cache.get(&big_digest, u64::MAX), None);
+    }
 
     #[test]
     fn loopback_detection() {

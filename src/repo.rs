@@ -12,7 +12,6 @@ use crate::source::{
     BlobSource, Descriptor, FetchedManifest, ImageSource, ManifestRef, SourceError,
 };
 use crate::store::Home;
-use futures_util::StreamExt;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -109,27 +108,16 @@ impl ImageSource for Repo {
 }
 
 impl BlobSource for Repo {
-    /// For a registry, a task feeds the reader through a bounded channel, so memory stays bounded
-    /// however large the blob.
+    /// For a registry, the download task feeds the reader through a short bounded queue, so
+    /// memory stays bounded however large the blob.
     async fn blob_reader(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>, SourceError> {
         match self {
             Repo::Layout(l) => Ok(Box::new(l.open_blob(&desc.digest)?)),
-            Repo::Registry(r) => {
-                let mut stream = Box::pin(r.blob_stream(desc).await?);
-                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(32);
-                tokio::spawn(async move {
-                    while let Some(chunk) = stream.next().await {
-                        if tx.send(chunk).await.is_err() {
-                            break; // the reader gave up (error or cap); stop downloading
-                        }
-                    }
-                });
-                Ok(Box::new(ChannelReader {
-                    rx,
-                    cur: bytes::Bytes::new(),
-                    failed: None,
-                }))
-            }
+            Repo::Registry(r) => Ok(Box::new(ChannelReader {
+                rx: r.blob_chunks(desc).await?,
+                cur: bytes::Bytes::new(),
+                failed: None,
+            })),
         }
     }
 }

@@ -157,6 +157,11 @@ impl Home {
         self.cache().join("tags")
     }
 
+    /// Small registry blobs (image configs, signature payloads) by digest.
+    pub fn blob_cache(&self) -> PathBuf {
+        self.cache().join("blobs")
+    }
+
     /// Compiled user-layer plugins (system plugins are cached only where the system layer says).
     pub fn plugin_cache(&self) -> PathBuf {
         self.cache().join("plugins")

@@ -16,6 +16,13 @@ use std::sync::Arc;
 /// Progress is reported after at least this many more bytes.
 const PROGRESS_STEP: u64 = 256 * 1024;
 
+/// How many layers download and unpack at once: one per core (at least 2, so a small layer
+/// does not wait behind a large one; at most 8). Each costs a bounded amount of memory, so
+/// peak memory depends on this, not on how many layers the image has.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
+
 /// Unpacks every layer of `image` and composes them into `rootfs`; returns the staged files.
 pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
     p: &Pipeline<'_, H>,
@@ -25,6 +32,8 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
 ) -> Result<Vec<FileEntry>, InstallError> {
     let limits = limits(&p.config.limits);
     let budget = Arc::new(unpack::Budget::new(&limits));
+    let slots = Arc::new(tokio::sync::Semaphore::new(workers()));
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for desc in &image.layers {
         let size = u64::try_from(desc.size).unwrap_or(0);
@@ -43,6 +52,16 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
             continue;
         }
         let compression = unpack::Compression::from_media_type(&desc.media_type)?;
+        // Wait for a free worker; once a layer failed, start no more (its error is reported).
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            // Never closed; should it be, the install fails rather than skip a layer.
+            .map_err(|_| InstallError::Usage("the layer workers stopped".into()))?;
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         p.reporter.report(&Event::LayerStarted {
             digest: &desc.digest,
             size,
@@ -58,10 +77,12 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
         };
         let tmp = p.store.layer_tmp_dir(&desc.digest);
         let (digest, limits, budget) = (desc.digest.clone(), limits.clone(), budget.clone());
+        let failed = failed.clone();
         tasks.push(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let _ = store::remove_any(&tmp);
             let mut reader = reader;
-            unpack::unpack_layer(
+            let mut layer = match unpack::unpack_layer(
                 &mut reader,
                 &digest,
                 size,
@@ -69,16 +90,23 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
                 &tmp,
                 &limits,
                 &budget,
-            )?;
+            ) {
+                Ok(layer) => layer,
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e.into());
+                }
+            };
             reader.reporter.report(&Event::LayerDone {
                 digest: &digest,
                 bytes: reader.received,
             });
             match std::fs::rename(&tmp, &cached) {
-                Ok(()) => {}
+                Ok(()) => layer.moved_to(&cached),
                 // Another process cached the same layer meanwhile: use theirs.
                 Err(_) if cached.exists() => {
                     let _ = store::remove_any(&tmp);
+                    layer = unpack::UnpackedLayer::open(&cached)?;
                 }
                 Err(source) => {
                     return Err(InstallError::Io {
@@ -92,7 +120,7 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
             // most of it. (Detached: the commit's own sync is the one that counts.)
             let dir = cached.clone();
             std::thread::spawn(move || store::sync_fs(&dir));
-            Ok(unpack::UnpackedLayer::open(&cached)?)
+            Ok(layer)
         }));
     }
     let mut layers = Vec::new();
@@ -118,16 +146,13 @@ pub(super) async fn unpack<H: Hooks + ?Sized, S: BlobSource>(
         layers: layers.len(),
     });
     let rootfs = rootfs.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&unpack::UnpackedLayer> = layers.iter().collect();
-        unpack::compose(&refs, &rootfs)
-    })
-    .await
-    .map_err(|source| InstallError::Worker {
-        what: "compose",
-        source,
-    })?
-    .map_err(Into::into)
+    tokio::task::spawn_blocking(move || unpack::compose_layers(layers, &rootfs))
+        .await
+        .map_err(|source| InstallError::Worker {
+            what: "compose",
+            source,
+        })?
+        .map_err(Into::into)
 }
 
 /// A layer blob that reports how much of it has arrived, and stops when the run is cancelled.

@@ -140,9 +140,14 @@ struct LoadedPolicy {
     config: serde_json::Value,
 }
 
+/// The hooks the built-in policies have rules at (pinned against their per-hook index by a
+/// test), so that a run which ends before them (a reinstall) never parses them.
+const BUILTIN_HOOKS: [HookPoint; 2] = [HookPoint::Signatures, HookPoint::Attestations];
+
 /// Every policy source of one run, parsed and compiled once.
 pub struct Engine {
-    builtins: RegoSet,
+    /// The built-in policies, parsed on first use (`Err`: a build defect, which denies).
+    builtins: std::sync::OnceLock<Result<RegoSet, String>>,
     policies: Vec<LoadedPolicy>,
     plugins: Vec<(Layer, Plugin)>,
     /// Plugins borrow nothing from the runtime, but it owns the engine's epoch ticker: keep it
@@ -174,18 +179,6 @@ impl Engine {
         user_cache: Option<&Path>,
         system_cache: Option<&Path>,
     ) -> Result<Engine, PolicyError> {
-        let builtin_modules: Vec<RegoModule> = BUILTIN_POLICIES
-            .iter()
-            .map(|(label, text)| RegoModule {
-                label: label.to_string(),
-                text: text.to_string(),
-            })
-            .collect();
-        let builtins = RegoSet::new("builtin", &builtin_modules).map_err(PolicyError::Builtin)?;
-        builtins
-            .prepare(&serde_json::json!({}))
-            .map_err(PolicyError::Builtin)?;
-
         // System layer first, so its messages lead; order within a layer is as configured.
         let mut ordered: Vec<&PolicySpec> = policies.iter().collect();
         ordered.sort_by_key(|p| p.layer);
@@ -233,11 +226,19 @@ impl Engine {
             loaded_plugins.push((spec.layer, plugin));
         }
         Ok(Engine {
-            builtins,
+            builtins: std::sync::OnceLock::new(),
             policies: loaded,
             plugins: loaded_plugins,
             _runtime: runtime,
         })
+    }
+
+    /// The built-in policies, parsed and prepared on first use.
+    fn builtins(&self) -> Result<&RegoSet, &str> {
+        self.builtins
+            .get_or_init(|| load_builtins().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// Evaluates every source at the hook of `doc` and unites their verdicts; all messages are
@@ -285,7 +286,7 @@ impl Engine {
         // the config's `quorum` (its `quorum_mode`), so it is skipped there for other registries.
         let quorum = |c: &[serde_json::Value]| c.iter().any(|c| c["quorum"] == true);
         let builtin = configs.filter(|c| {
-            self.builtins.speaks_at(hook) && (hook != HookPoint::Attestations || quorum(c))
+            BUILTIN_HOOKS.contains(&hook) && (hook != HookPoint::Attestations || quorum(c))
         });
         let mut policies = self
             .policies
@@ -301,8 +302,16 @@ impl Engine {
                 } else {
                     configs
                 };
-                for c in configs {
-                    verdict.merge(self.builtins.evaluate(&rego_input, &normalise_config(c)));
+                match self.builtins() {
+                    Ok(builtins) => {
+                        for c in configs {
+                            verdict.merge(builtins.evaluate(&rego_input, &normalise_config(c)));
+                        }
+                    }
+                    Err(e) => verdict.deny(
+                        BUILTIN_POLICIES[0].0.to_string(),
+                        format!("built-in policy does not load: {e}"),
+                    ),
                 }
             }
             for p in policies {
@@ -366,6 +375,22 @@ fn rego_hook_document(hook: HookPoint, input: &serde_json::Value) -> regorus::Va
         regorus::Value::from(hook.as_str()),
     );
     regorus::Value::from(fields)
+}
+
+/// Parses and prepares the embedded built-in policies.
+fn load_builtins() -> Result<RegoSet, PolicyError> {
+    let modules: Vec<RegoModule> = BUILTIN_POLICIES
+        .iter()
+        .map(|(label, text)| RegoModule {
+            label: label.to_string(),
+            text: text.to_string(),
+        })
+        .collect();
+    let builtins = RegoSet::new("builtin", &modules).map_err(PolicyError::Builtin)?;
+    builtins
+        .prepare(&serde_json::json!({}))
+        .map_err(PolicyError::Builtin)?;
+    Ok(builtins)
 }
 
 /// `null` (no config given) reads as an empty object, so `object.get(data.config, k, default)`
@@ -822,10 +847,7 @@ mod tests {
         // The attestations rule of the built-in is also gated on the config's quorum in `judge`;
         // a new built-in rule at another hook must be looked at there too.
         let engine = Engine::load(&[], &[], None).unwrap();
-        assert_eq!(
-            engine.builtins.hooks().hooks(),
-            [HookPoint::Signatures, HookPoint::Attestations]
-        );
+        assert_eq!(engine.builtins().unwrap().hooks().hooks(), BUILTIN_HOOKS);
     }
 
     #[test]

@@ -21,6 +21,11 @@ use std::sync::Arc;
 /// A body chunk, or why the body failed.
 pub type Chunk = Result<bytes::Bytes, std::io::Error>;
 
+/// Body chunks of one blob queued between the download task and its reader. Each chunk may pin
+/// one of the HTTP client's read buffers (up to ~400 KiB), so the queue is short: when the
+/// reader falls behind, TCP flow control holds the rest in the kernel, not in our memory.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
 /// Who requests are made as: the secret for the auth flow, and how it was found for messages.
 pub(super) struct Caller {
     pub auth: RegistryAuth,
@@ -55,6 +60,10 @@ pub(super) struct Page {
 /// Shared by a registry and the tasks streaming its blobs.
 pub(super) struct Fetcher {
     http: reqwest::Client,
+    /// `http` has no TLS roots (the registry is reached over plain HTTP).
+    plain: bool,
+    /// The client with TLS roots, for `https` URLs when `http` has none; built on first use.
+    tls: std::sync::OnceLock<Result<reqwest::Client, String>>,
     /// `http://host` or `https://host` (the host as the registry is reached).
     base: String,
     repository: String,
@@ -64,6 +73,19 @@ pub(super) struct Fetcher {
     authorization: tokio::sync::Mutex<Option<Option<HeaderValue>>>,
     net: NetConfig,
     reporter: Arc<dyn Reporter>,
+}
+
+/// The HTTP client of every read; `plain`: without TLS roots (plain HTTP only).
+fn client(net: &NetConfig, plain: bool) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(net.connect_timeout)
+        .read_timeout(net.stall_timeout)
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
+    if plain {
+        b = b.tls_certs_only(std::iter::empty());
+    }
+    b.build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }
 
 /// One failed attempt: what the retry schedule sees, and the message if it is the last.
@@ -81,17 +103,18 @@ impl Fetcher {
         net: NetConfig,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Fetcher, SourceError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(net.connect_timeout)
-            .read_timeout(net.stall_timeout)
-            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SourceError::Registry {
-                what: base.clone(),
-                message: format!("cannot set up the HTTP client: {e}"),
-            })?;
+        // A registry reached over plain HTTP gets a client without TLS roots: loading the
+        // system's certificates costs more than a whole reinstall. An `https` URL it is sent to
+        // (a token endpoint elsewhere) goes through a full client, built on first use.
+        let plain = base.starts_with("http://");
+        let http = client(&net, plain).map_err(|message| SourceError::Registry {
+            what: base.clone(),
+            message,
+        })?;
         Ok(Fetcher {
             http,
+            tls: std::sync::OnceLock::new(),
+            plain,
             base,
             repository,
             scope,
@@ -100,6 +123,20 @@ impl Fetcher {
             net,
             reporter,
         })
+    }
+
+    /// A GET of `url` on the client that can reach it.
+    fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, SourceError> {
+        if !self.plain || !url.starts_with("https://") {
+            return Ok(self.http.get(url));
+        }
+        match self.tls.get_or_init(|| client(&self.net, false)) {
+            Ok(c) => Ok(c.get(url)),
+            Err(message) => Err(SourceError::Registry {
+                what: url.to_string(),
+                message: message.clone(),
+            }),
+        }
     }
 
     /// `BASE/v2/REPOSITORY/KIND/REF`.
@@ -202,7 +239,7 @@ impl Fetcher {
         digest: &str,
         size: u64,
     ) -> tokio::sync::mpsc::Receiver<Chunk> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(32);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let me = self.clone();
         let url = self.url("blobs", digest);
         let what = format!("blob {digest}");
@@ -330,6 +367,9 @@ impl Fetcher {
     }
 
     /// Sends one GET with the current authorization; a 401 gets one fresh token and a second try.
+    /// An anonymous caller's first request goes out without asking the registry how to
+    /// authenticate (a round trip a public or loopback registry never needs); its 401, if any,
+    /// carries the challenge the token flow starts from.
     async fn send(
         &self,
         url: &str,
@@ -337,9 +377,11 @@ impl Fetcher {
         range: Option<&str>,
     ) -> Result<reqwest::Response, Outcome> {
         let mut refreshed = false;
+        let mut challenge = None;
         loop {
-            let authorization = self.authorization(refreshed).await?;
-            let mut request = self.http.get(url).header(ACCEPT, accept);
+            let (authorization, optimistic) =
+                self.authorization(refreshed, challenge.take()).await?;
+            let mut request = self.get(url).map_err(Fatal)?.header(ACCEPT, accept);
             if let Some(a) = authorization.clone() {
                 request = request.header(AUTHORIZATION, a);
             }
@@ -352,10 +394,23 @@ impl Fetcher {
                 Ok(Err(e)) => return Err(Again(connection(url, &e))),
                 Ok(Ok(r)) => r,
             };
-            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
-                // The token may have expired, or this is the first challenge: once more.
-                refreshed = true;
-                continue;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                if optimistic {
+                    // Authenticate as this answer asks; it does not count as the retry.
+                    challenge = Some(
+                        response
+                            .headers()
+                            .get(WWW_AUTHENTICATE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                    );
+                    continue;
+                }
+                if !refreshed {
+                    // The token may have expired, or this is the first challenge: once more.
+                    refreshed = true;
+                    continue;
+                }
             }
             return Ok(response);
         }
@@ -405,26 +460,43 @@ impl Fetcher {
         }
     }
 
-    /// The `Authorization` header to send (cached; `refresh` asks the registry again).
-    async fn authorization(&self, refresh: bool) -> Result<Option<HeaderValue>, Outcome> {
+    /// The `Authorization` header to send (cached; `refresh` asks the registry again), and
+    /// whether it is a guess: an anonymous caller that has not been challenged yet sends none.
+    /// `challenge`: the `WWW-Authenticate` of a 401 just received (`Some(None)`: it had none).
+    async fn authorization(
+        &self,
+        refresh: bool,
+        challenge: Option<Option<String>>,
+    ) -> Result<(Option<HeaderValue>, bool), Outcome> {
         let mut cached = self.authorization.lock().await;
-        if let (Some(a), false) = (cached.as_ref(), refresh) {
-            return Ok(a.clone());
+        if let (Some(a), false, None) = (cached.as_ref(), refresh, &challenge) {
+            return Ok((a.clone(), false));
         }
-        let fresh = self.negotiate().await.map_err(Fatal)?;
+        let anonymous = matches!(self.caller.auth, RegistryAuth::Anonymous);
+        if anonymous && cached.is_none() && challenge.is_none() && !refresh {
+            return Ok((None, true));
+        }
+        let fresh = self.negotiate(challenge).await.map_err(Fatal)?;
         *cached = Some(fresh.clone());
-        Ok(fresh)
+        Ok((fresh, false))
     }
 
     /// The distribution auth flow for pulling from this repository.
-    async fn negotiate(&self) -> Result<Option<HeaderValue>, SourceError> {
+    /// `known`: the challenge of a 401 already received, so `/v2/` need not be asked.
+    async fn negotiate(
+        &self,
+        known: Option<Option<String>>,
+    ) -> Result<Option<HeaderValue>, SourceError> {
         if let RegistryAuth::Bearer(t) = &self.caller.auth {
             return Ok(header(&format!("Bearer {t}")));
         }
         let ping = format!("{}/v2/", self.base);
         let mut attempts = Attempts::new(&self.net);
         let challenge = loop {
-            let sent = tokio::time::timeout(self.net.stall_timeout, self.http.get(&ping).send());
+            if let Some(known) = known {
+                break known;
+            }
+            let sent = tokio::time::timeout(self.net.stall_timeout, self.get(&ping)?.send());
             let e = match sent.await {
                 Ok(Ok(r)) if r.status() == StatusCode::UNAUTHORIZED => {
                     break r
@@ -480,7 +552,7 @@ impl Fetcher {
         };
         let mut attempts = Attempts::new(&self.net);
         loop {
-            let mut request = self.http.get(realm.as_str()).query(&query);
+            let mut request = self.get(realm.as_str())?.query(&query);
             if let Some(b) = &basic {
                 request = request.header(AUTHORIZATION, b.clone());
             }

@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::UnpackError;
 
-/// Bodies up to this size are buffered and handed to the pool.
-pub(crate) const SMALL: u64 = 256 * 1024;
+/// Bodies up to this size are buffered and handed to the pool (so the queue holds at most
+/// `QUEUE × SMALL` = 2 MiB per layer; larger bodies cost little per byte to write inline).
+pub(crate) const SMALL: u64 = 64 * 1024;
 /// Queue depth between the reader and the writers.
 pub(crate) const QUEUE: usize = 32;
 /// Writer threads per layer (layers themselves unpack in parallel too).

@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::bodies::mtime_of;
+use super::bodies::{self, mtime_of};
 use super::record::{LayerEntry, UnpackedLayer};
 use super::UnpackError;
 use crate::facts::{FileEntry, FileType};
@@ -21,8 +21,12 @@ const MAX_HOPS: u32 = 40;
 
 /// Compose unpacked layers, in order, into `rootfs` (a fresh dir, created here, or an existing
 /// empty one). Returns the final file list, sorted by path, for the `contents` hook. On error the
-/// partial rootfs is removed.
-pub fn compose(layers: &[&UnpackedLayer], rootfs: &Path) -> Result<Vec<FileEntry>, UnpackError> {
+/// partial rootfs is removed. Each layer's entries are dropped once applied, so the entries of
+/// all layers and the file list are never all in memory at once.
+pub fn compose_layers(
+    layers: Vec<UnpackedLayer>,
+    rootfs: &Path,
+) -> Result<Vec<FileEntry>, UnpackError> {
     match fs::create_dir(rootfs) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -45,11 +49,22 @@ pub fn compose(layers: &[&UnpackedLayer], rootfs: &Path) -> Result<Vec<FileEntry
         cache: HashMap::new(),
     };
     let result = layers
-        .iter()
+        .into_iter()
         .try_for_each(|l| c.apply(l))
         .and_then(|()| c.finish_dirs());
     match result {
-        Ok(()) => Ok(c.files.into_values().collect()),
+        Ok(()) => Ok(c
+            .files
+            .into_iter()
+            .map(|(path, n)| FileEntry {
+                path,
+                file_type: n.file_type,
+                mode: n.mode,
+                original_mode: n.original_mode,
+                size: n.size,
+                link_target: n.link_target.map(String::from),
+            })
+            .collect()),
         Err(e) => {
             let _ = fs::remove_dir_all(rootfs);
             Err(e)
@@ -57,14 +72,32 @@ pub fn compose(layers: &[&UnpackedLayer], rootfs: &Path) -> Result<Vec<FileEntry
     }
 }
 
+/// [`compose_layers`] over borrowed layers (the same layer may appear twice).
+#[cfg(test)]
+pub fn compose(layers: &[&UnpackedLayer], rootfs: &Path) -> Result<Vec<FileEntry>, UnpackError> {
+    compose_layers(layers.iter().map(|l| (*l).clone()).collect(), rootfs)
+}
+
 struct Composer {
     root: PathBuf,
-    /// The rootfs as the contents hook will see it, keyed by resolved path.
-    files: BTreeMap<String, FileEntry>,
+    /// The rootfs as the contents hook will see it, keyed by resolved path. Everything this
+    /// composer creates is recorded here and everything it removes is forgotten, so (the rootfs
+    /// starting empty) a path that is not here does not exist.
+    files: BTreeMap<String, Node>,
     /// Dir modes and mtimes, applied at the end so read-only dirs do not block later entries.
     dirs: BTreeMap<String, (u32, Option<i64>)>,
     /// Resolved parent dirs; cleared whenever a dir or symlink is removed or replaced.
     cache: HashMap<String, String>,
+}
+
+/// A [`FileEntry`] without its path (the key it is stored under), kept small: a rootfs may
+/// have hundreds of thousands of entries.
+struct Node {
+    file_type: FileType,
+    mode: u32,
+    original_mode: u32,
+    size: u64,
+    link_target: Option<Box<str>>,
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -80,14 +113,20 @@ fn split(path: &str) -> (&str, &str) {
 }
 
 impl Composer {
-    fn apply(&mut self, layer: &UnpackedLayer) -> Result<(), UnpackError> {
+    fn apply(&mut self, layer: UnpackedLayer) -> Result<(), UnpackError> {
+        let UnpackedLayer {
+            dir,
+            digest,
+            entries,
+            ..
+        } = layer;
         let unsafe_path = |path: &str, reason: String| UnpackError::UnsafePath {
-            digest: layer.digest().to_string(),
+            digest: digest.clone(),
             path: path.to_string(),
             reason,
         };
         // Whiteouts and opaque markers only ever hide what lower layers made.
-        for e in layer.entries() {
+        for e in &entries {
             match e {
                 LayerEntry::Whiteout { path } => {
                     self.whiteout(path).map_err(|r| unsafe_path(path, r))??
@@ -98,7 +137,7 @@ impl Composer {
                 _ => {}
             }
         }
-        for e in layer.entries() {
+        for e in entries {
             match e {
                 LayerEntry::Whiteout { .. } | LayerEntry::Opaque { .. } => {}
                 LayerEntry::Dir {
@@ -107,14 +146,15 @@ impl Composer {
                     original_mode,
                     mtime,
                 } => {
-                    let (rel, host, exists) =
-                        self.place(path, true).map_err(|r| unsafe_path(path, r))??;
+                    let (rel, host, exists) = self
+                        .place(&path, true)
+                        .map_err(|r| unsafe_path(&path, r))??;
                     if !exists {
                         fs::create_dir(&host)
                             .map_err(|e| UnpackError::io("create dir", &host, e))?;
                     }
-                    self.dirs.insert(rel.clone(), (*mode, Some(*mtime)));
-                    self.record(rel, FileType::Dir, *mode, *original_mode, 0, None);
+                    self.dirs.insert(rel.clone(), (mode, Some(mtime)));
+                    self.record(rel, FileType::Dir, mode, original_mode, 0, None);
                 }
                 LayerEntry::File {
                     path,
@@ -125,10 +165,10 @@ impl Composer {
                     ..
                 } => {
                     let (rel, host, _) = self
-                        .place(path, false)
-                        .map_err(|r| unsafe_path(path, r))??;
-                    link_or_copy(&layer.body_path(*body), &host)?;
-                    self.record(rel, FileType::File, *mode, *original_mode, *size, None);
+                        .place(&path, false)
+                        .map_err(|r| unsafe_path(&path, r))??;
+                    link_or_copy(&bodies::body_path(&dir, body), &host)?;
+                    self.record(rel, FileType::File, mode, original_mode, size, None);
                 }
                 LayerEntry::Symlink {
                     path,
@@ -136,22 +176,23 @@ impl Composer {
                     original_mode,
                 } => {
                     let (rel, host, _) = self
-                        .place(path, false)
-                        .map_err(|r| unsafe_path(path, r))??;
-                    std::os::unix::fs::symlink(target, &host)
+                        .place(&path, false)
+                        .map_err(|r| unsafe_path(&path, r))??;
+                    std::os::unix::fs::symlink(&target, &host)
                         .map_err(|e| UnpackError::io("create symlink", &host, e))?;
+                    let size = target.len() as u64;
                     self.record(
                         rel,
                         FileType::Symlink,
                         0o777,
-                        *original_mode,
-                        target.len() as u64,
-                        Some(target.clone()),
+                        original_mode,
+                        size,
+                        Some(target),
                     );
                 }
                 LayerEntry::Hardlink { path, target } => {
-                    self.hardlink(path, target)
-                        .map_err(|r| unsafe_path(path, r))??;
+                    self.hardlink(&path, &target)
+                        .map_err(|r| unsafe_path(&path, r))??;
                 }
             }
         }
@@ -167,15 +208,14 @@ impl Composer {
         size: u64,
         link: Option<String>,
     ) {
-        let e = FileEntry {
-            path: rel.clone(),
+        let n = Node {
             file_type: t,
             mode,
             original_mode,
             size,
-            link_target: link,
+            link_target: link.map(String::into_boxed_str),
         };
-        self.files.insert(rel, e);
+        self.files.insert(rel, n);
     }
 
     /// Forgets `rel` and everything under it.
@@ -283,6 +323,12 @@ impl Composer {
 
     /// Removes what is at `host` (never following a symlink there); keeps a dir if `keep_dir`.
     fn clear(&mut self, rel: &str, host: &Path, keep_dir: bool) -> Result<bool, UnpackError> {
+        // Nothing recorded there means nothing is there (see `files`): spare the stat. Were the
+        // record ever wrong, the create that follows fails on the existing path (mkdir, link
+        // and symlink never replace nor follow one), so this can only fail, never misplace.
+        if !self.files.contains_key(rel) {
+            return Ok(false);
+        }
         match fs::symlink_metadata(host) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(UnpackError::io("stat", host, e)),

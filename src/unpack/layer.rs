@@ -20,6 +20,8 @@ use super::{Budget, Compression, Limits, UnpackError};
 
 /// Longest entry name or link target accepted (Linux PATH_MAX).
 const MAX_NAME: usize = 4096;
+/// The buffer bodies larger than [`bodies::SMALL`] are streamed through.
+const INLINE_BUF: usize = 256 * 1024;
 /// Total name bytes one layer may hold in memory before its metadata is written.
 const MAX_NAME_BYTES: u64 = 256 << 20;
 
@@ -205,6 +207,8 @@ fn entry_loop<R: Read>(
     let mut skipped = 0u64;
     let mut next_body = 0u64;
     let mut name_bytes = 0u64;
+    // One buffer for every body streamed inline, reused from file to file.
+    let mut scratch = vec![0u8; INLINE_BUF];
     let unsafe_path = |path: &[u8], reason: String| UnpackError::UnsafePath {
         digest: digest.into(),
         path: String::from_utf8_lossy(path).into_owned(),
@@ -284,7 +288,7 @@ fn entry_loop<R: Read>(
                 }
                 let body = next_body;
                 next_body += 1;
-                write_body(tar, digest, dest, body, &e, mode, budget, tx)?;
+                write_body(tar, digest, dest, body, &e, mode, budget, tx, &mut scratch)?;
                 entries.push(LayerEntry::File {
                     path,
                     body,
@@ -310,6 +314,7 @@ fn write_body<R: Read>(
     mode: u32,
     budget: &Budget,
     tx: &std::sync::mpsc::SyncSender<Job>,
+    buf: &mut [u8],
 ) -> Result<(), UnpackError> {
     let path = bodies::body_path(dest, body);
     let mut read = |buf: &mut [u8]| tar.read_data(buf).map_err(|err| tar_error(digest, err));
@@ -346,9 +351,8 @@ fn write_body<R: Read>(
         );
     }
     let mut f = bodies::create(&path)?;
-    let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = read(&mut buf)?;
+        let n = read(buf)?;
         if n == 0 {
             break;
         }

@@ -4,7 +4,7 @@
 //! and our own bounded tar reader, and stores the layer as a *replayable* record: every regular file
 //! body goes to a generated name under the layer dir (`files/<shard>/<n>`), and every entry (dirs,
 //! symlinks, hardlinks, whiteouts, opaque markers) is kept, cleaned, in `layer.json`. No name taken
-//! from the tar is ever used as a host path at that stage. [`compose`] then replays the layers in order
+//! from the tar is ever used as a host path at that stage. [`compose_layers`] then replays the layers in order
 //! into a fresh rootfs, resolving every path chroot-style inside it (symlinks from any layer are
 //! followed but clamped to the root) and hardlinking bodies from the layer dirs.
 //!
@@ -34,7 +34,9 @@ mod testutil;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
 pub use compose::compose;
+pub use compose::compose_layers;
 pub use layer::unpack_layer;
 pub use record::{LayerEntry, UnpackedLayer};
 

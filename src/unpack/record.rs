@@ -113,6 +113,11 @@ impl UnpackedLayer {
         })
     }
 
+    /// The layer dir was renamed to `dir` (from the temp dir it was unpacked into).
+    pub fn moved_to(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
+    }
+
     /// The layer dir.
     pub fn dir(&self) -> &Path {
         &self.dir
