@@ -396,7 +396,8 @@ impl Fetcher {
             };
             if response.status() == StatusCode::UNAUTHORIZED {
                 if optimistic {
-                    // Authenticate as this answer asks; it does not count as the retry.
+                    // Authenticate as this answer asks: that is the one fresh token.
+                    refreshed = true;
                     challenge = Some(
                         response
                             .headers()

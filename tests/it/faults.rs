@@ -57,6 +57,21 @@ fn passing_failures_are_retried_visibly_and_the_install_succeeds() {
 }
 
 #[test]
+fn an_open_registry_is_read_without_asking_how_to_authenticate() {
+    let env = Env::new();
+    let (_reg, proxy, reference, layer) = setup(&env);
+    install(&env, &reference).succeeds();
+    assert_eq!(env.run_tool("app", &[]).succeeds().stdout, "hi\n");
+    assert_eq!(
+        proxy.requests("GET /v2/ ").len(),
+        0,
+        "no ping for an anonymous caller"
+    );
+    assert_eq!(proxy.requests("/manifests/1 ").len(), 1);
+    assert_eq!(proxy.requests(&layer).len(), 1);
+}
+
+#[test]
 fn retry_after_is_waited_out() {
     let env = Env::new();
     let (_reg, proxy, reference, _) = setup(&env);
@@ -147,12 +162,13 @@ fn retries_end_after_the_configured_attempts() {
     assert!(r.stderr.contains("HTTP 503"), "{}", r.stderr);
 }
 
-/// The proxy plays a token server: `/v2/` challenges, `/token` hands out a token.
+/// The proxy plays a token server: every `/v2/` request without a token is challenged, `/token`
+/// hands out a token.
 fn token_server(proxy: &FaultProxy) {
     let realm = format!("http://{}/token", proxy.host());
-    proxy.on(
-        "/v2/$",
-        100,
+    proxy.on_unauthenticated(
+        "/v2/",
+        1000,
         Fault::Respond {
             status: 401,
             headers: vec![(
@@ -181,6 +197,8 @@ fn a_token_endpoint_failing_once_is_retried_and_a_refusal_names_it() {
     install(&env, &reference).succeeds();
     let tokens = proxy.requests("/token");
     assert_eq!(tokens.len(), 2, "{tokens:?}");
+    // The first, anonymous request was challenged; then it went again with the token.
+    assert_eq!(proxy.requests("/manifests/1 ").len(), 2);
     assert!(
         tokens[0].contains("scope=repository%3Atools%2Fapp%3Apull"),
         "{tokens:?}"

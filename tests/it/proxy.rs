@@ -45,6 +45,8 @@ struct Rule {
     path: String,
     times: usize,
     fault: Fault,
+    /// Only requests without an `Authorization` header match.
+    unauthenticated: bool,
 }
 
 /// The proxy: listens on a loopback port until dropped.
@@ -84,6 +86,18 @@ impl FaultProxy {
             path: path.into(),
             times,
             fault,
+            unauthenticated: false,
+        });
+        self
+    }
+
+    /// [`FaultProxy::on`] for requests that carry no `Authorization` header only.
+    pub fn on_unauthenticated(&self, path: &str, times: usize, fault: Fault) -> &Self {
+        self.rules.lock().unwrap().push(Rule {
+            path: path.into(),
+            times,
+            fault,
+            unauthenticated: true,
         });
         self
     }
@@ -147,12 +161,16 @@ fn serve(
         .unwrap_or_default();
     log.lock().unwrap().push(format!("{line}{range}"));
     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let authenticated = text
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("authorization:"));
     let fault = {
         let mut rules = rules.lock().unwrap();
         rules
             .iter_mut()
             .find(|r| {
                 r.times > 0
+                    && !(r.unauthenticated && authenticated)
                     && match r.path.strip_suffix('$') {
                         Some(exact) => path == exact,
                         None => path.contains(&r.path),
