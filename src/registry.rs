@@ -38,8 +38,7 @@ pub use listing::{Endpoint, MAX_PAGES, PAGE_SIZE};
 pub struct Registry {
     /// For pushes only, made on the first: building it loads the system's TLS roots, which an
     /// install (reads only) must not pay for.
-    client: std::sync::OnceLock<Client>,
-    client_config: (ClientProtocol, NetConfig),
+    pushes: Box<Pushes>,
     fetcher: Arc<fetch::Fetcher>,
     auth: RegistryAuth,
     /// What a refusal of the credentials adds to its message (which were tried, how to log in).
@@ -48,6 +47,13 @@ pub struct Registry {
     repository: String,
     /// Small blobs seen before (image configs, signature payloads), by digest.
     blob_cache: Option<BlobCache>,
+}
+
+/// The oci-client of pushes, made on first use, and what it is made with.
+struct Pushes {
+    client: std::sync::OnceLock<Client>,
+    protocol: ClientProtocol,
+    net: NetConfig,
 }
 
 /// Small blobs by digest, under the home's cache: content-addressed, so a copy is used only
@@ -170,8 +176,11 @@ impl Registry {
             reporter,
         )?;
         Ok(Registry {
-            client: std::sync::OnceLock::new(),
-            client_config: (protocol, net_for_pushes),
+            pushes: Box::new(Pushes {
+                client: std::sync::OnceLock::new(),
+                protocol,
+                net: net_for_pushes,
+            }),
             fetcher: Arc::new(fetcher),
             auth,
             refused,
@@ -240,8 +249,9 @@ impl Registry {
 
     /// The oci-client of pushes.
     fn client(&self) -> &Client {
-        self.client.get_or_init(|| {
-            let (protocol, net) = &self.client_config;
+        let p = &self.pushes;
+        p.client.get_or_init(|| {
+            let (protocol, net) = (&p.protocol, &p.net);
             Client::new(ClientConfig {
                 protocol: protocol.clone(),
                 read_timeout: Some(net.stall_timeout),
