@@ -196,6 +196,12 @@ impl Home {
     pub fn decisions(&self) -> PathBuf {
         self.root.join("decisions.jsonl")
     }
+
+    /// Present while the store was last found whole and nothing changed since: runs then skip
+    /// looking over every package for what a killed run left (see [`Store::clean_leftovers`]).
+    pub fn checked(&self) -> PathBuf {
+        self.root.join("checked")
+    }
 }
 
 /// The store rooted at a gantry home.
@@ -292,7 +298,8 @@ impl Store {
     /// never got a `current` (a first install killed before its flip); writes back the wrapper
     /// of a package whose `current` is whole (an install killed between the flip and the
     /// wrapper); removes our wrappers whose package is gone (a remove killed between its rename
-    /// and the wrapper). Call with the lock held.
+    /// and the wrapper). The look over every package is skipped while the `checked` mark says
+    /// nothing changed since the last one. Call with the lock held.
     pub fn clean_leftovers(&self) -> Result<(), StoreError> {
         let tmp = self.home.tmp();
         for e in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
@@ -304,6 +311,13 @@ impl Store {
                 remove_any(&e.path())?;
             }
         }
+        // Every change to packages and wrappers first removes the `checked` mark (see
+        // `changing`), so while it is there nothing below can have been left half done.
+        let checked = self.home.checked();
+        if checked.is_file() {
+            return Ok(());
+        }
+        let mut fixed = false;
         let pkgs = self.home.packages();
         for e in fs::read_dir(&pkgs).map_err(io(&pkgs))?.flatten() {
             let current = fs::read_link(e.path().join("current")).ok();
@@ -321,6 +335,7 @@ impl Store {
                         if fs::rename(e.path(), &trash).is_ok() {
                             let _ = remove_any(&trash);
                         }
+                        fixed = true;
                         continue;
                     }
                     // Installed and whole: the wrapper must be there too.
@@ -328,6 +343,7 @@ impl Store {
                         let w = self.wrapper_path(&name);
                         if fs::symlink_metadata(&w).is_err() {
                             self.write_wrapper(&name)?;
+                            fixed = true;
                         }
                     }
                     Some(_) => {}
@@ -339,6 +355,7 @@ impl Store {
                     let n = n.to_string_lossy();
                     if n.starts_with(".current.") {
                         let _ = fs::remove_file(f.path());
+                        fixed = true;
                     }
                     // A version that is not whole (left half-deleted by an older gantry), never the
                     // current one. Whole earlier versions are kept for rollback.
@@ -351,6 +368,7 @@ impl Store {
                             .is_some_and(|c| c.as_os_str() != f.file_name())
                     {
                         let _ = remove_any(&f.path());
+                        fixed = true;
                     }
                 }
             }
@@ -365,9 +383,28 @@ impl Store {
                 && self.current_digest(&n).is_none();
             if temp || orphan {
                 let _ = fs::remove_file(e.path());
+                fixed = true;
             }
         }
+        // What was put right above is on disk before the mark that says so.
+        if fixed {
+            sync_fs(self.home.root())?;
+        }
+        File::create(&checked).map_err(io(&checked))?;
         Ok(())
+    }
+
+    /// Called before any change to packages or wrappers: removes the `checked` mark (synced),
+    /// so that should this run be killed midway, the next one looks the whole store over.
+    fn changing(&self) -> Result<(), StoreError> {
+        let checked = self.home.checked();
+        match fs::remove_file(&checked) {
+            Ok(()) => File::open(self.home.root())
+                .and_then(|d| d.sync_all())
+                .map_err(io(self.home.root())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&checked)(e)),
+        }
     }
 
     /// A fresh staging directory on the store's filesystem (removed on drop unless committed).
@@ -458,6 +495,7 @@ impl Store {
         keep: usize,
     ) -> Result<(), StoreError> {
         self.check_wrapper_free(name)?;
+        self.changing()?;
         let pkg = self.package_dir(name);
         fs::create_dir_all(&pkg).map_err(io(&pkg))?;
         let dest = self.version_dir(name, digest);
@@ -484,6 +522,7 @@ impl Store {
     /// Each goes in one atomic step (renamed into the staging area, deleted there), so a version
     /// directory under the package is always whole.
     pub fn prune(&self, name: &str, keep: usize) -> Result<(), StoreError> {
+        self.changing()?;
         let current = self.current_digest(name);
         let others: Vec<VersionInfo> = self
             .versions(name)?
@@ -534,6 +573,7 @@ impl Store {
 
     /// Makes an installed version of `name` current again (atomic flip, then the wrapper).
     pub fn set_current(&self, name: &str, digest: &str) -> Result<(), StoreError> {
+        self.changing()?;
         let dest = self.version_dir(name, digest);
         if !dest.join("metadata.json").is_file() {
             return Err(StoreError::Corrupt {
@@ -602,6 +642,7 @@ impl Store {
         if fs::read_to_string(&w).is_ok_and(|b| b == body) {
             return Ok(());
         }
+        self.changing()?;
         let tmp = self.home.bin().join(format!(".{name}.tmp"));
         write_executable(&tmp, body.as_bytes())?;
         fs::rename(&tmp, &w).map_err(io(&w))
@@ -616,6 +657,7 @@ impl Store {
         if !pkg.exists() {
             return Err(StoreError::NotInstalled(name.into()));
         }
+        self.changing()?;
         let trash = self
             .home
             .tmp()
@@ -835,6 +877,44 @@ mod tests {
         s.set_pinned("tool", false).unwrap();
         assert!(!s.is_pinned("tool"));
         assert!(s.set_pinned("nope", true).is_err());
+    }
+
+    #[test]
+    fn the_look_over_every_package_runs_after_any_change_began_and_only_then() {
+        let home = tempfile::tempdir().unwrap();
+        let s = Store::open(&Home::new(home.path())).unwrap();
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let checked = home.path().join("checked");
+        assert!(
+            !checked.exists(),
+            "a fresh (or older) store is not known to be whole"
+        );
+        s.commit("a", &d1, staged(&s, &d1, "t"), 2).unwrap();
+        assert!(!checked.exists());
+        s.clean_leftovers().unwrap();
+        assert!(checked.is_file(), "a full look found it whole");
+        // Hostile: a change began and the run was killed before the wrapper (the mark went
+        // first, so the next run looks everything over and puts the wrapper back).
+        s.changing().unwrap();
+        assert!(!checked.exists());
+        std::fs::remove_file(s.wrapper_path("a")).unwrap();
+        s.clean_leftovers().unwrap();
+        assert!(shim::is_our_wrapper(&s.wrapper_path("a")));
+        assert!(checked.is_file());
+        // Every kind of change takes the mark away before it starts.
+        let steps: [(&str, &dyn Fn()); 3] = [
+            ("set_current", &|| s.set_current("a", &d1).unwrap()),
+            ("prune", &|| s.prune("a", 1).unwrap()),
+            ("remove", &|| s.remove("a").unwrap()),
+        ];
+        for (what, step) in steps {
+            std::fs::write(&checked, "").unwrap();
+            step();
+            assert!(!checked.exists(), "{what} left the mark");
+        }
+        std::fs::write(&checked, "").unwrap();
+        s.commit("a", &d1, staged(&s, &d1, "t"), 2).unwrap();
+        assert!(!checked.exists(), "commit left the mark");
     }
 
     #[test]

@@ -95,6 +95,7 @@ impl Home {
             self.ledger(),
             self.decisions(),
             self.decision_outbox(),
+            self.checked(),
         ]
     }
 }
@@ -242,6 +243,7 @@ impl Store {
         if !shim::is_our_wrapper(&w) || self.current_digest(name).is_some() {
             return Ok(false);
         }
+        self.changing()?;
         fs::remove_file(&w).map_err(io(&w))?;
         Ok(true)
     }
@@ -256,6 +258,7 @@ impl Store {
         if !dir.is_dir() {
             return Ok(false);
         }
+        self.changing()?;
         remove_any(&dir)?;
         Ok(true)
     }
