@@ -665,13 +665,20 @@ impl<H: Hooks + ?Sized> Pipeline<'_, H> {
         let earlier = contents.sightings(&r.host, &r.repository, tag);
         let expected = contents.expected(&r.host, &r.repository, tag);
         let seen = now();
-        ledger.append(&Entry::Sighting(Sighting {
+        let sighting = Entry::Sighting(Sighting {
             registry: r.host.clone(),
             repository: r.repository.clone(),
             tag: tag.to_string(),
             digest: digest.to_string(),
             seen: seen.clone(),
-        }))?;
+        });
+        // The first sighting of a digest is what later ones are judged by: synced. Seeing it
+        // again only moves its `last_seen`.
+        if earlier.iter().any(|e| e.digest == digest) {
+            ledger.append_repeat(&sighting)?;
+        } else {
+            ledger.append(&sighting)?;
+        }
         match expected {
             Some(e) if e.digest != digest => {
                 if req.accept_move || run.judging == Judging::ReportAll {

@@ -239,6 +239,17 @@ impl Ledger {
     /// Appends one entry and syncs it. A torn last line stays as it is; the new entry starts on a
     /// line of its own.
     pub fn append(&self, entry: &Entry) -> Result<(), LedgerError> {
+        self.append_with(entry, true)
+    }
+
+    /// [`Ledger::append`] without the sync, for a line that only repeats what the ledger holds
+    /// already (a tag seen again naming a digest it was seen naming): lost to a power cut, it
+    /// changes no decision.
+    pub fn append_repeat(&self, entry: &Entry) -> Result<(), LedgerError> {
+        self.append_with(entry, false)
+    }
+
+    fn append_with(&self, entry: &Entry, sync: bool) -> Result<(), LedgerError> {
         let io = |source| LedgerError::Io {
             path: self.path.clone(),
             source,
@@ -257,7 +268,10 @@ impl Ledger {
         line.extend(serde_json::to_vec(entry).unwrap_or_default());
         line.push(b'\n');
         f.write_all(&line).map_err(io)?;
-        f.sync_data().map_err(io)
+        if sync {
+            f.sync_data().map_err(io)?;
+        }
+        Ok(())
     }
 }
 
