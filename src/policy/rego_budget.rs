@@ -140,6 +140,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn files_rego_finds_a_path_outside_the_prefixes_or_climbing_out_among_20k() {
+        let engine = files_rego();
+        let doc = contents(20_000, |i, f| match i {
+            777 => f["path"] = json!("opt/evil"),
+            15_001 => f["path"] = json!("usr/lib/../../etc/shadow"),
+            _ => {}
+        });
+        let texts: Vec<String> = judge(&engine, &doc)
+            .deny
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "ghcr.io/acme/tool:1.2 contains opt/evil, outside the allowed prefixes (usr/, etc/)",
+                "ghcr.io/acme/tool:1.2 contains the path usr/lib/../../etc/shadow, which climbs out with '..'",
+            ]
+        );
+    }
+
+    #[test]
+    fn files_rego_fails_closed_on_a_mode_that_is_not_an_integer_among_20k() {
+        let engine = files_rego();
+        let doc = contents(20_000, |i, f| {
+            if i == 19_999 {
+                f["original_mode"] = json!(420.5);
+            }
+        });
+        let v = judge(&engine, &doc);
+        assert_eq!(v.deny.len(), 1, "{v:?}");
+        assert!(
+            v.deny[0].text.starts_with("policy evaluation failed")
+                && v.deny[0].text.contains("bits.or"),
+            "{v:?}"
+        );
+    }
+
     /// Nested loops for every file (10^10 iterations each), so only the timer ends it.
     fn runaway(dir: &Path) -> Engine {
         let text = "package gantry.spin\nimport rego.v1\ndeny contains \"never\" if {\n\tinput.hook == \"contents\"\n\tsome f in object.get(input, \"files\", [])\n\tsome i in numbers.range(1, 100000)\n\tsome j in numbers.range(1, 100000)\n\tf.size == i + j + 1000000000\n}\n";
