@@ -210,15 +210,15 @@ impl<'a> ser::Serializer for Serializer<'a> {
             inner: self.serialize_seq(Some(len))?,
         })
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Map<'a>, Unrepresentable> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Map<'a>, Unrepresentable> {
         Ok(Map {
             names: self.names,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(len.unwrap_or(0)),
             key: None,
         })
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Map<'a>, Unrepresentable> {
-        self.serialize_map(None)
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Map<'a>, Unrepresentable> {
+        self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
         self,
