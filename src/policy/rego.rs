@@ -225,6 +225,10 @@ impl RegoSet {
         }
         if failed {
             *engine = prepared.pristine.clone();
+        } else {
+            // Keep no document between hooks: a contents document of many files would stay
+            // allocated in every prepared engine until its next evaluation.
+            engine.set_input(regorus::Value::Null);
         }
         verdict
     }
@@ -460,6 +464,28 @@ mod tests {
         let text = "package n\nimport rego.v1\ndeny contains \"big\" if input.ints[4] > input.ints[3]\ndeny contains \"half\" if input.floats[0] * 2 == 3\n";
         let set = RegoSet::new("policy", &[module("n.rego", text)]).unwrap();
         assert_eq!(set.evaluate(&input_value(&doc), &json!({})).deny.len(), 2);
+    }
+
+    #[test]
+    fn the_input_is_not_kept_after_an_evaluation() {
+        let text = "package k\nimport rego.v1\ndeny contains f if { some f in input.files; f == \"bad\" }\n";
+        let set = RegoSet::new("policy", &[module("k.rego", text)]).unwrap();
+        let doc = input(json!({"files": ["a", "bad"]}));
+        let regorus::Value::Object(fields) = &doc else {
+            panic!("an object")
+        };
+        let files = fields.get(&regorus::Value::from("files")).unwrap().clone();
+        let regorus::Value::Array(list) = &files else {
+            panic!("an array")
+        };
+        assert_eq!(std::sync::Arc::strong_count(list), 2);
+        assert_eq!(set.evaluate(&doc, &json!({})).deny.len(), 1);
+        drop(doc);
+        assert_eq!(
+            std::sync::Arc::strong_count(list),
+            1,
+            "the engine kept the input"
+        );
     }
 
     #[test]
