@@ -7,15 +7,9 @@
 
 use crate::policy::hook::{HookPoint, Message, Verdict};
 use crate::policy::hook_index::{hooks_of, HookSet};
-use regorus::utils::limits::ExecutionTimerConfig;
-use std::num::NonZeroU32;
+use crate::policy::rego_budget::{eval_time_limit_for, timer, EVAL_TIME_BASE, EVAL_TIME_PER_FILE};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// Wall-clock budget for evaluating one rule (`deny` or `warn`) of one package at one hook.
-/// Real policies take well under a millisecond; this only stops runaway comprehensions.
-pub const EVAL_TIME_LIMIT: Duration = Duration::from_millis(250);
 
 /// How many distinct `data.config` values keep a prepared engine. A run normally sees one per
 /// group; the bound only keeps a long-lived process from growing without end.
@@ -109,10 +103,7 @@ impl RegoSet {
     /// A module that fails to parse is an error naming its file and line.
     pub fn new(kind: &'static str, modules: &[RegoModule]) -> Result<RegoSet, RegoError> {
         let mut base = regorus::Engine::new();
-        base.set_execution_timer_config(ExecutionTimerConfig {
-            limit: EVAL_TIME_LIMIT,
-            check_interval: NonZeroU32::new(32).expect("nonzero"),
-        });
+        base.set_execution_timer_config(timer(EVAL_TIME_BASE));
         let mut packages: Vec<PackageRules> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for module in modules {
@@ -174,8 +165,9 @@ impl RegoSet {
         self.hooks
     }
 
-    /// Evaluates every package's `deny` and `warn` with `input` and `data.config = config`.
-    /// Errors and timeouts become deny messages naming the package and the reason.
+    /// Evaluates every package's `deny` and `warn` with `input` and `data.config = config`, each
+    /// rule within the time budget of `input` (see [`crate::policy::rego_budget`]). Errors and timeouts become deny messages
+    /// naming the package and the reason.
     pub fn evaluate(&self, input: &regorus::Value, config: &serde_json::Value) -> Verdict {
         let mut verdict = Verdict::default();
         if self.packages.is_empty() {
@@ -210,6 +202,8 @@ impl RegoSet {
                 &mut copy
             }
         };
+        let limit = eval_time_limit_for(input);
+        engine.set_execution_timer_config(timer(limit));
         engine.set_input(input.clone());
         let mut failed = false;
         for p in &self.packages {
@@ -223,7 +217,7 @@ impl RegoSet {
                         failed = true;
                         verdict.deny(
                             source,
-                            format!("policy evaluation failed: {}", one_line(&e)),
+                            format!("policy evaluation failed: {}", failure(&e, limit)),
                         )
                     }
                 }
@@ -231,6 +225,10 @@ impl RegoSet {
         }
         if failed {
             *engine = prepared.pristine.clone();
+        } else {
+            // Keep no document between hooks: a contents document of many files would stay
+            // allocated in every prepared engine until its next evaluation.
+            engine.set_input(regorus::Value::Null);
         }
         verdict
     }
@@ -386,6 +384,21 @@ fn message_text(item: &serde_json::Value) -> String {
     }
 }
 
+/// Why a rule failed, in one line; a timeout also says what the budget was and what it grows with.
+fn failure(e: &anyhow::Error, limit: std::time::Duration) -> String {
+    let text = one_line(e);
+    if text.contains("exceeded time limit") {
+        format!(
+            "{text}; a rule may run {} ms at this document ({} ms, plus {} µs per file listed)",
+            limit.as_millis(),
+            EVAL_TIME_BASE.as_millis(),
+            EVAL_TIME_PER_FILE.as_micros()
+        )
+    } else {
+        text
+    }
+}
+
 /// regorus errors are multi-line source excerpts; messages in a verdict are one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
@@ -426,7 +439,7 @@ fn parse_error(label: &str, e: &anyhow::Error) -> RegoError {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     fn module(label: &str, text: &str) -> RegoModule {
         RegoModule {
@@ -451,6 +464,28 @@ mod tests {
         let text = "package n\nimport rego.v1\ndeny contains \"big\" if input.ints[4] > input.ints[3]\ndeny contains \"half\" if input.floats[0] * 2 == 3\n";
         let set = RegoSet::new("policy", &[module("n.rego", text)]).unwrap();
         assert_eq!(set.evaluate(&input_value(&doc), &json!({})).deny.len(), 2);
+    }
+
+    #[test]
+    fn the_input_is_not_kept_after_an_evaluation() {
+        let text = "package k\nimport rego.v1\ndeny contains f if { some f in input.files; f == \"bad\" }\n";
+        let set = RegoSet::new("policy", &[module("k.rego", text)]).unwrap();
+        let doc = input(json!({"files": ["a", "bad"]}));
+        let regorus::Value::Object(fields) = &doc else {
+            panic!("an object")
+        };
+        let files = fields.get(&regorus::Value::from("files")).unwrap().clone();
+        let regorus::Value::Array(list) = &files else {
+            panic!("an array")
+        };
+        assert_eq!(std::sync::Arc::strong_count(list), 2);
+        assert_eq!(set.evaluate(&doc, &json!({})).deny.len(), 1);
+        drop(doc);
+        assert_eq!(
+            std::sync::Arc::strong_count(list),
+            1,
+            "the engine kept the input"
+        );
     }
 
     #[test]

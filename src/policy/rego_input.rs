@@ -9,6 +9,7 @@
 use regorus::Value;
 use serde::ser::{self, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A value serde cannot express as JSON (a map with a non-string key, a serializer error).
 #[derive(Debug, thiserror::Error)]
@@ -27,16 +28,40 @@ pub fn to_rego<T: Serialize + ?Sized>(value: &T) -> Result<Value, Unrepresentabl
     value.serialize(Serializer { names: &mut names })
 }
 
-/// Field names already made into Rego strings.
+/// Field names already made into Rego strings, found by the address of the `&'static str` serde
+/// hands over (the same literal every time for a field of a derived type): no hashing of the
+/// text, which over a 20k-file image is six names per file. Two literals of the same text are two
+/// entries, each a correct Rego string.
 #[derive(Default)]
-struct Names(HashMap<&'static str, Value>);
+struct Names(HashMap<(usize, usize), Value, BuildHasherDefault<AddressHasher>>);
 
 impl Names {
     fn get(&mut self, name: &'static str) -> Value {
         self.0
-            .entry(name)
+            .entry((name.as_ptr() as usize, name.len()))
             .or_insert_with(|| Value::from(name))
             .clone()
+    }
+}
+
+/// Mixes the two words of a name's address and length; nothing an image controls is hashed here.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -185,15 +210,15 @@ impl<'a> ser::Serializer for Serializer<'a> {
             inner: self.serialize_seq(Some(len))?,
         })
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Map<'a>, Unrepresentable> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Map<'a>, Unrepresentable> {
         Ok(Map {
             names: self.names,
-            fields: BTreeMap::new(),
+            fields: Vec::with_capacity(len.unwrap_or(0)),
             key: None,
         })
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Map<'a>, Unrepresentable> {
-        self.serialize_map(None)
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Map<'a>, Unrepresentable> {
+        self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
         self,
@@ -258,7 +283,9 @@ impl ser::SerializeTupleStruct for Seq<'_> {
 
 struct Map<'a> {
     names: &'a mut Names,
-    fields: BTreeMap<Value, Value>,
+    /// In serialisation order; sorted (the last of equal keys kept, as a map insert would) once,
+    /// at the end, instead of a tree insert per field.
+    fields: Vec<(Value, Value)>,
     /// The key of `serialize_key`, waiting for its value.
     key: Option<Value>,
 }
@@ -270,8 +297,14 @@ impl Map<'_> {
         value: &T,
     ) -> Result<(), Unrepresentable> {
         let v = value.serialize(Serializer { names: self.names })?;
-        self.fields.insert(key, v);
+        self.fields.push((key, v));
         Ok(())
+    }
+}
+
+impl Map<'_> {
+    fn into_value(self) -> Value {
+        Value::from(self.fields.into_iter().collect::<BTreeMap<_, _>>())
     }
 }
 
@@ -290,7 +323,7 @@ impl ser::SerializeMap for Map<'_> {
         self.insert(key, v)
     }
     fn end(self) -> Result<Value, Unrepresentable> {
-        Ok(Value::from(self.fields))
+        Ok(self.into_value())
     }
 }
 
@@ -306,7 +339,7 @@ impl ser::SerializeStruct for Map<'_> {
         self.insert(key, v)
     }
     fn end(self) -> Result<Value, Unrepresentable> {
-        Ok(Value::from(self.fields))
+        Ok(self.into_value())
     }
 }
 
@@ -340,7 +373,7 @@ impl ser::SerializeStructVariant for Variant<Map<'_>> {
         self.inner.insert(key, v)
     }
     fn end(self) -> Result<Value, Unrepresentable> {
-        let inner = Value::from(self.inner.fields);
+        let inner = self.inner.into_value();
         Ok(Value::from(BTreeMap::from([(self.key, inner)])))
     }
 }
@@ -528,6 +561,19 @@ mod tests {
                 "{hook}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_map_key_keeps_its_last_value_as_serde_json_does() {
+        struct Repeated;
+        impl Serialize for Repeated {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map([("b", 1), ("a", 2), ("b", 3), ("a", 4), ("c", 5)])
+            }
+        }
+        let json = serde_json::to_value(Repeated).unwrap();
+        assert_eq!(json, json!({"a": 4, "b": 3, "c": 5}));
+        assert_eq!(to_rego(&Repeated).unwrap(), Value::from(json));
     }
 
     #[test]
