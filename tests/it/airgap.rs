@@ -17,27 +17,19 @@ fn save_then_install_offline_under_the_same_key_policy_and_refuse_a_tampered_lay
     .unwrap();
     let bin = hello_binary(env.dir.path(), "offline");
     let r = format!("{}/tools/app:1", reg.host());
-    let out = env
-        .cmd(&[
-            "publish",
-            bin.to_str().unwrap(),
-            "--to",
-            &r,
-            "--key",
-            key.to_str().unwrap(),
-            "--attest",
-            sbom.to_str().unwrap(),
-            "--predicate-type",
-            "spdx",
-        ])
-        .env("GANTRY_PASSWORD", KEY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.run_keyed(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--to",
+        &r,
+        "--key",
+        key.to_str().unwrap(),
+        "--attest",
+        sbom.to_str().unwrap(),
+        "--predicate-type",
+        "spdx",
+    ])
+    .succeeds();
 
     let dir = env.path("airgap");
     let saved = env

@@ -162,6 +162,12 @@ impl Env {
         Run::from(self.cmd(args).output().expect("run gantry"))
     }
 
+    /// [`Env::run`] with the password of the keys [`keygen`] makes, for commands that sign.
+    pub fn run_keyed(&self, args: &[&str]) -> Run {
+        let out = self.cmd(args).env("GANTRY_PASSWORD", KEY_PASSWORD).output();
+        Run::from(out.expect("run gantry"))
+    }
+
     /// Runs `c` (from [`Env::cmd`]) with `input` on its stdin.
     pub fn run_with_stdin(&self, mut c: Command, input: &[u8]) -> Run {
         use std::io::Write;
@@ -598,17 +604,7 @@ pub fn publish_bin(
     if let Some(k) = key {
         args.extend(["--key", k.to_str().unwrap()]);
     }
-    let out = env
-        .cmd(&args)
-        .env("GANTRY_PASSWORD", KEY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    env.run_keyed(&args).succeeds().stdout.trim().to_string()
 }
 
 /// [`publish_bin`] of a [`hello_binary`] printing `greeting`.

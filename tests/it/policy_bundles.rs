@@ -20,29 +20,21 @@ fn deny_bad_policy(env: &Env) -> std::path::PathBuf {
 
 /// `gantry policy publish DIR --to BUNDLE --key KEY`; returns the bundle's digest.
 fn publish_bundle(env: &Env, dir: &std::path::Path, bundle: &str, key: &std::path::Path) -> String {
-    let out = env
-        .cmd(&[
-            "policy",
-            "publish",
-            dir.to_str().unwrap(),
-            "--to",
-            bundle,
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .env("GANTRY_PASSWORD", KEY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string()
+    env.run_keyed(&[
+        "policy",
+        "publish",
+        dir.to_str().unwrap(),
+        "--to",
+        bundle,
+        "--key",
+        key.to_str().unwrap(),
+    ])
+    .succeeds()
+    .stdout
+    .split_whitespace()
+    .last()
+    .unwrap()
+    .to_string()
 }
 
 fn cache_layout(env: &Env) -> std::path::PathBuf {

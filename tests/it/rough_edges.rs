@@ -22,19 +22,15 @@ fn a_layout_holding_an_image_and_its_signature_installs_the_image() {
     let (key, _) = keygen(&env, "cosign");
     let bin = hello_binary(env.dir.path(), "signed");
     let dir = env.path("catalog");
-    let out = env
-        .cmd(&[
-            "publish",
-            bin.to_str().unwrap(),
-            "--to",
-            &format!("oci:{}:1", dir.display()),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .env("GANTRY_PASSWORD", KEY_PASSWORD)
-        .output()
-        .unwrap();
-    Run::from_output(out).succeeds();
+    env.run_keyed(&[
+        "publish",
+        bin.to_str().unwrap(),
+        "--to",
+        &format!("oci:{}:1", dir.display()),
+        "--key",
+        key.to_str().unwrap(),
+    ])
+    .succeeds();
     let index = std::fs::read_to_string(dir.join("index.json")).unwrap();
     assert!(index.contains(".sig\""), "{index}");
     let r = env
